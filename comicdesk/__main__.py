@@ -1,0 +1,3 @@
+from comicdesk.cli import main
+
+raise SystemExit(main())

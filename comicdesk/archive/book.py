@@ -1,0 +1,181 @@
+"""A book opened for reading: its pages in order, their bytes, images and thumbnails.
+
+Pages are the container's image members after junk is dropped (``__MACOSX``, ``._*``,
+``.DS_Store``, ``Thumbs.db``, hidden files, non-images), in natural order of their full entry
+names ("page2" before "page10", folders in natural order too). Page indexes count from 0 and never
+shift because a page fails to decode: that page keeps its slot and is reported bad.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
+
+from comicdesk.archive import images
+from comicdesk.archive.base import DEFAULT_LIMITS, Limits, Member, Reader
+from comicdesk.archive.registry import open_reader
+from comicdesk.core.errors import NoImages, PageError
+
+JUNK_NAMES = frozenset({"__macosx", ".ds_store", "thumbs.db", "desktop.ini", ".thumbnails"})
+
+
+def is_junk(name: str) -> bool:
+    """True for entries that are never pages: OS litter, hidden files, resource forks."""
+    for part in PurePosixPath(name).parts:
+        low = part.casefold()
+        if low in JUNK_NAMES or part.startswith("."):
+            return True
+    return False
+
+
+def is_image_name(name: str) -> bool:
+    return PurePosixPath(name).suffix.casefold() in images.IMAGE_EXTENSIONS
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key: folder by folder, digit runs compared as numbers, case-insensitive, with the
+    raw name as the final tie-break so the order is total and stable."""
+    key = []
+    for part in PurePosixPath(name).parts:
+        chunks = _DIGITS.split(part.casefold())
+        key.append(tuple((1, int(c), c) if c.isdigit() else (0, 0, c) for c in chunks if c != ""))
+    # Compared component by component, which keeps each folder's pages together.
+    return (tuple(key), name)
+
+
+@dataclass(frozen=True)
+class PageRef:
+    index: int
+    name: str
+    member: Member
+
+    @property
+    def size(self) -> int:
+        return self.member.size
+
+
+class Book:
+    """An open book. Use :func:`open_book`; close it (or use ``with``) when done."""
+
+    def __init__(self, reader: Reader):
+        self.reader = reader
+        self.path: Path = reader.path
+        self.format: str = reader.format
+        self.limits: Limits = reader.limits
+        members = reader.members()
+        self.warnings: list[str] = list(reader.warnings)
+        self.comicinfo_member: Member | None = _find_comicinfo(members)
+        page_members = [m for m in members if is_image_name(m.name) and not is_junk(m.name)]
+        if reader.natural_order:
+            page_members.sort(key=lambda m: natural_key(m.name))
+        self.pages: list[PageRef] = [PageRef(i, m.name, m) for i, m in enumerate(page_members)]
+        if not self.pages:
+            if not members:
+                raise NoImages("the archive is empty")
+            raise NoImages("no page images in this book")
+
+    # -- metadata ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.pages)
+
+    def comicinfo_bytes(self) -> bytes | None:
+        """Raw ComicInfo.xml, or None when the book has none (or it cannot be read)."""
+        if self.comicinfo_member is None:
+            return None
+        try:
+            return self.reader.read(self.comicinfo_member)
+        except Exception as exc:  # noqa: BLE001 - a broken ComicInfo never stops a book
+            self.warnings.append(f"ComicInfo.xml unreadable: {exc}")
+            return None
+
+    def comicinfo(self):
+        """Parsed :class:`~comicdesk.archive.comicinfo.ComicInfo`, or None."""
+        data = self.comicinfo_bytes()
+        if data is None:
+            return None
+        from comicdesk.archive.comicinfo import ComicInfo
+
+        try:
+            return ComicInfo.from_bytes(data)
+        except Exception as exc:  # noqa: BLE001
+            self.warnings.append(f"ComicInfo.xml ignored: {exc}")
+            return None
+
+    # -- pages --------------------------------------------------------------------------------
+    def page_bytes(self, index: int) -> bytes:
+        """The page's original bytes, exactly as stored. Raises :class:`PageError`."""
+        page = self.pages[index]
+        try:
+            return self.reader.read(page.member)
+        except PageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported as this page's problem
+            raise PageError(getattr(exc, "reason", None) or str(exc) or type(exc).__name__) from None
+
+    def iter_page_bytes(self, indexes: Iterable[int] | None = None) -> Iterator[tuple[int, bytes | PageError]]:
+        """(index, bytes or PageError) for the given pages, read in one pass where the format
+        benefits (solid archives)."""
+        wanted = list(range(len(self.pages)) if indexes is None else indexes)
+        by_member = {}
+        for i in wanted:
+            by_member.setdefault(self.pages[i].member, []).append(i)
+        results: dict[int, bytes | PageError] = {}
+        for member, data in self.reader.read_many([self.pages[i].member for i in wanted]):
+            if isinstance(data, Exception):
+                reason = getattr(data, "reason", None) or str(data) or type(data).__name__
+                data = data if isinstance(data, PageError) else PageError(reason)
+            for i in by_member.get(member, ()):
+                results[i] = data
+        for i in wanted:
+            yield i, results.get(i, PageError("page could not be read"))
+
+    def image(self, index: int):
+        """The page decoded to 8-bit RGB. Raises :class:`PageError`."""
+        return images.decode(self.page_bytes(index), self.limits.max_image_pixels)
+
+    def thumbnail(self, index: int, size: int = 256):
+        """A fast thumbnail (JPEG draft decoding). Raises :class:`PageError`."""
+        return images.thumbnail(self.page_bytes(index), size, self.limits.max_image_pixels)
+
+    def page_info(self, index: int) -> images.ImageInfo:
+        """Format and pixel size from the image header only."""
+        page = self.pages[index]
+        try:
+            head = self.reader.read_head(page.member, 64 * 1024)
+            return images.probe(head, self.limits.max_image_pixels)
+        except PageError:
+            return images.probe(self.page_bytes(index), self.limits.max_image_pixels)
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> "Book":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _find_comicinfo(members: list[Member]) -> Member | None:
+    candidates = [m for m in members if PurePosixPath(m.name).name.casefold() == "comicinfo.xml"
+                  and not is_junk(m.name)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda m: (m.name.count("/"), natural_key(m.name)))
+
+
+def open_book(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Book:
+    """Open any supported container read-only. Raises a one-line
+    :class:`~comicdesk.core.errors.BookError` when it cannot be read at all."""
+    reader = open_reader(path, limits)
+    try:
+        return Book(reader)
+    except BaseException:
+        reader.close()
+        raise

@@ -1,0 +1,168 @@
+"""Decoding page images safely: header-only sizes, full images, fast thumbnails.
+
+Only raster formats a comic page can be in are accepted (Pillow would otherwise hand EPS files to
+Ghostscript). A decompression bomb, a truncated file or an unknown format gives a
+:class:`~comicdesk.core.errors.PageError` with one clear reason; CMYK and 16-bit images come back
+as correct 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from comicdesk.core.errors import PageError
+
+#: Entry-name extensions treated as page images (lower case, with the dot).
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
+)
+
+#: Pillow format names we agree to decode.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "MPO")
+
+DEFAULT_MAX_PIXELS = 180_000_000
+
+_pillow_ready = False
+
+
+def _pil():
+    """Import Pillow lazily and once (plus the AVIF plugin when Pillow lacks AVIF)."""
+    global _pillow_ready
+    from PIL import Image, ImageFile
+
+    if not _pillow_ready:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        # Our own pixel limit is checked before decoding; keep Pillow's as a backstop only.
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            from PIL import features
+
+            if not features.check("avif"):
+                import pillow_avif  # noqa: F401
+        except Exception:  # noqa: BLE001 - AVIF is optional
+            pass
+        _pillow_ready = True
+    return Image
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str  # Pillow's format name: JPEG, PNG, ...
+    width: int
+    height: int
+    mode: str
+
+
+def _open(data: bytes, max_pixels: int):
+    Image = _pil()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is one bad page
+        raise PageError(_reason(exc, "not a readable image")) from None
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise PageError("image has no pixels")
+    if w * h > max_pixels:
+        raise PageError(f"image is too large to decode safely ({w}×{h} pixels)")
+    return im
+
+
+def _reason(exc: Exception, default: str) -> str:
+    text = str(exc).strip()
+    if "cannot identify image file" in text:
+        return "not a readable image (unknown or damaged format)"
+    if "truncated" in text:
+        return "image data is truncated"
+    if not text:
+        return default
+    return f"{default}: {text.splitlines()[0]}"
+
+
+def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Format and size from the header only (cheap: no pixel decoding)."""
+    im = _open(data, max_pixels)
+    return ImageInfo(im.format or "?", im.size[0], im.size[1], im.mode)
+
+
+def to_rgb(im):
+    """8-bit RGB, whatever the source mode: CMYK through its ICC profile when it has one,
+    16-bit greyscale scaled (not clipped), transparency flattened on white."""
+    Image = _pil()
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode == "CMYK":
+        icc = im.info.get("icc_profile")
+        if icc:
+            try:
+                from PIL import ImageCms
+
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                dst = ImageCms.createProfile("sRGB")
+                return ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+            except Exception:  # noqa: BLE001 - a broken profile falls back to the plain formula
+                pass
+        return im.convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        import numpy as np
+
+        arr = np.asarray(im)
+        if arr.dtype != np.uint8:
+            top = 65535 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255
+            arr = (arr.astype(np.float32) * (255.0 / top)).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "F":
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float32)
+        hi = float(arr.max(initial=0.0)) or 1.0
+        scale = 255.0 if hi <= 1.0 else 255.0 / hi
+        return Image.fromarray((arr * scale).clip(0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return im.convert("RGB")
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """The full page as an 8-bit RGB Pillow image. Raises :class:`PageError`."""
+    im = _open(data, max_pixels)
+    try:
+        im.load()
+        return to_rgb(im)
+    except PageError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise PageError(_reason(exc, "image does not decode")) from None
+
+
+def thumbnail(data: bytes, size: int = 256, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """A page thumbnail no larger than ``size``×``size``, fast: JPEGs are decoded at 1/2, 1/4 or
+    1/8 scale straight from the DCT (draft mode) before resampling."""
+    Image = _pil()
+    im = _open(data, max_pixels)
+    try:
+        if im.format == "JPEG":
+            im.draft("RGB", (size, size))
+        im.load()
+        im = to_rgb(im)
+        im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return im
+    except PageError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise PageError(_reason(exc, "image does not decode")) from None
+
+
+def verify(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Header info after checking the whole image decodes (at reduced scale for JPEG: the entropy
+    stream is still read to the end, so truncation and corruption are caught)."""
+    info = probe(data, max_pixels)
+    thumbnail(data, 64, max_pixels)
+    return info

@@ -1,0 +1,1 @@
+"""Plain data and constants shared by every layer. No I/O here."""

@@ -1,0 +1,50 @@
+"""Errors that carry one clear, human-readable reason.
+
+Every error a person may see derives from :class:`ComicdeskError`; its ``str()`` is a single line
+meant for them (no traceback, no Python jargon). ``kind`` is a short stable code for programs and
+tests.
+"""
+
+from __future__ import annotations
+
+
+class ComicdeskError(Exception):
+    kind = "error"
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = " ".join(str(reason).split())  # always one line
+
+
+class BookError(ComicdeskError):
+    """A book (container) cannot be read at all."""
+
+    kind = "unreadable"
+
+
+class UnsupportedFormat(BookError):
+    kind = "unsupported"
+
+
+class CorruptArchive(BookError):
+    kind = "corrupt"
+
+
+class PasswordProtected(BookError):
+    kind = "password-protected"
+
+
+class NoImages(BookError):
+    kind = "no-images"
+
+
+class TooLarge(BookError):
+    """An entry or page is larger than the safety limits allow (zip bomb and friends)."""
+
+    kind = "too-large"
+
+
+class PageError(ComicdeskError):
+    """One page cannot be decoded; the book stays readable and the page keeps its slot."""
+
+    kind = "bad-page"

@@ -1,0 +1,52 @@
+"""Shared test helpers. The one way tests find the shared fixtures: ``$COMICDESK_FIXTURES``, else
+``../shared/fixtures`` next to the checkout."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fixtures_dir() -> Path:
+    env = os.environ.get("COMICDESK_FIXTURES")
+    path = Path(env) if env else REPO.parent / "shared" / "fixtures"
+    if not path.is_dir():
+        raise RuntimeError(
+            f"shared fixtures not found at {path}; set COMICDESK_FIXTURES to the fixtures folder"
+        )
+    return path
+
+
+def comicbox_dir() -> Path:
+    return fixtures_dir() / "archives" / "comicbox"
+
+
+def rarfile_dir() -> Path:
+    return fixtures_dir() / "archives" / "rarfile"
+
+
+def captain_science_pages() -> list[Path]:
+    """The five public-domain Captain Science #001 page JPEGs, in order."""
+    return sorted((comicbox_dir() / "Captain Science 001").glob("CaptainScience#1_*.jpg"))
+
+
+def tree_digest(root: Path) -> str:
+    """A hash of every path, mode, size, mtime and content under root (to prove nothing changed)."""
+    h = hashlib.sha256()
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames) + sorted(dirnames):
+            p = Path(dirpath) / name
+            st = p.lstat()
+            h.update(str(p.relative_to(root)).encode("utf-8", "surrogateescape"))
+            h.update(f"{st.st_mode}:{st.st_size}:{st.st_mtime_ns}".encode())
+            if p.is_file() and not p.is_symlink():
+                try:
+                    h.update(hashlib.sha256(p.read_bytes()).digest())
+                except PermissionError:
+                    h.update(b"<unreadable>")
+    return h.hexdigest()
