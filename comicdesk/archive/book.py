@@ -145,11 +145,17 @@ class Book:
     def page_info(self, index: int) -> images.ImageInfo:
         """Format and pixel size from the image header only."""
         page = self.pages[index]
-        try:
-            head = self.reader.read_head(page.member, 64 * 1024)
-            return images.probe(head, self.limits.max_image_pixels)
-        except PageError:
-            return images.probe(self.page_bytes(index), self.limits.max_image_pixels)
+        # Most headers sit in the first few KiB; a JPEG with a big EXIF/ICC block needs more.
+        for n in (16 * 1024, 256 * 1024):
+            try:
+                head = self.reader.read_head(page.member, n)
+                return images.probe(head, self.limits.max_image_pixels)
+            except PageError:
+                if len(head) < n:
+                    break
+            except Exception:  # noqa: BLE001 - the full read below gives the precise reason
+                break
+        return images.probe(self.page_bytes(index), self.limits.max_image_pixels)
 
     # -- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:

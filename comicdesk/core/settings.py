@@ -1,0 +1,64 @@
+"""Where comicdesk keeps things, and the choices a run is made with.
+
+Settings are built once (from command-line flags, then environment, then platform defaults) and
+passed explicitly to whatever needs them; no module reads a global configuration mid-work.
+Computing paths here does no I/O.
+
+- cache root: ``--cache-dir`` > ``$COMICDESK_CACHE_DIR`` > ``user_cache_dir("comicdesk")``;
+  a library's cache is ``<cache root>/libraries/<library-id>/`` (rebuildable, may be cleared).
+- data root: ``--data-dir`` > ``$COMICDESK_DATA_DIR`` > ``user_data_dir("comicdesk")``; a
+  library's data is ``<data root>/libraries/<library-id>/`` (the person's own: labels, reading
+  positions; never cleared with the cache). The library registry is ``<data root>/libraries.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+APP_NAME = "comicdesk"
+PROFILES = ("standard", "cosmo")
+
+
+@dataclass(frozen=True)
+class Settings:
+    cache_root: Path
+    data_root: Path
+    profile: str = "standard"
+
+    @classmethod
+    def resolve(
+        cls,
+        cache_dir: str | os.PathLike | None = None,
+        data_dir: str | os.PathLike | None = None,
+        profile: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> "Settings":
+        env = os.environ if env is None else env
+        if cache_dir is None:
+            cache_dir = env.get("COMICDESK_CACHE_DIR") or None
+        if data_dir is None:
+            data_dir = env.get("COMICDESK_DATA_DIR") or None
+        if cache_dir is None or data_dir is None:
+            import platformdirs
+
+            if cache_dir is None:
+                cache_dir = platformdirs.user_cache_dir(APP_NAME, appauthor=False)
+            if data_dir is None:
+                data_dir = platformdirs.user_data_dir(APP_NAME, appauthor=False)
+        profile = profile or env.get("COMICDESK_PROFILE") or "standard"
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r} (choose {' or '.join(PROFILES)})")
+        return cls(Path(cache_dir).expanduser().absolute(), Path(data_dir).expanduser().absolute(), profile)
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_root / "libraries.json"
+
+    def library_cache_dir(self, library_id: str) -> Path:
+        return self.cache_root / "libraries" / library_id
+
+    def library_data_dir(self, library_id: str) -> Path:
+        return self.data_root / "libraries" / library_id
