@@ -13,8 +13,8 @@ RUN=1
 
 # Debian packages: none are needed by the readers yet (the RAR reader bundles UnRAR, PyMuPDF is a
 # wheel). Kept as one list so the Qt/Xvfb libraries join it in one place.
-APT_PACKAGES=(python3-venv)
-if command -v apt-get >/dev/null 2>&1; then
+APT_PACKAGES=()
+if [ ${#APT_PACKAGES[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

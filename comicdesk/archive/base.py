@@ -72,10 +72,18 @@ def safe_member_name(raw: str) -> str | None:
 
 def read_limited(stream, limit: int, what: str) -> bytes:
     """Read a whole stream, refusing to hold more than ``limit`` bytes (real size, not declared)."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"{what} is larger than {limit // (1024 * 1024)} MiB uncompressed")
-    return data
+    chunks = []
+    total = 0
+    while True:
+        # Small reads keep a decompressor from inflating more than one chunk at a time.
+        chunk = stream.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"{what} is larger than {limit // (1024 * 1024)} MiB uncompressed")
+    return b"".join(chunks)
 
 
 class Reader(ABC):

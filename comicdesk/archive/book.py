@@ -43,7 +43,7 @@ def natural_key(name: str) -> tuple:
     key = []
     for part in PurePosixPath(name).parts:
         chunks = _DIGITS.split(part.casefold())
-        key.append(tuple((1, int(c), c) if c.isdigit() else (0, 0, c) for c in chunks if c != ""))
+        key.append(tuple((1, int(c), "") if c.isdigit() else (0, 0, c) for c in chunks if c != ""))
     # Compared component by component, which keeps each folder's pages together.
     return (tuple(key), name)
 
