@@ -1,0 +1,100 @@
+"""The command line as a person uses it: real subprocesses, exact JSON shapes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, comicbox_dir, tree_digest
+
+PAGE_KEYS = ["index", "name", "width", "height", "bytes", "bad", "label", "probs", "source", "panels"]
+SAMPLE_CBZ = REPO / "resources" / "sample-library" / "Captain Science" / "Captain Science #001 (1950).cbz"
+
+
+def run(*args, tmp_path: Path, check_rc: int | None = 0):
+    env = dict(os.environ, COMICDESK_CACHE_DIR=str(tmp_path / "cache"), COMICDESK_DATA_DIR=str(tmp_path / "data"))
+    env.pop("COMICDESK_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-m", "comicdesk", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    if check_rc is not None:
+        assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def test_pages_json_shape_for_the_sample_book(tmp_path):
+    proc = run("pages", SAMPLE_CBZ, "--json", tmp_path=tmp_path)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 5
+    for i, row in enumerate(rows):
+        assert list(row) == PAGE_KEYS
+        assert row["index"] == i and row["bad"] is False
+        assert row["width"] > 100 and row["height"] == 160 and row["bytes"] > 3000
+        assert row["probs"] is None and row["panels"] is None
+    assert [r["name"] for r in rows] == ["001.jpg", "002.jpg", "003.jpg", "004.jpg", "005.jpg"]
+    # The sample's ComicInfo marks page 0 as FrontCover: read as the label "cover".
+    assert rows[0]["label"] == "cover" and rows[0]["source"] == "comicinfo"
+    assert rows[1]["label"] is None and rows[1]["source"] is None
+
+
+def test_pages_human_output_and_summary(tmp_path):
+    proc = run("pages", SAMPLE_CBZ, tmp_path=tmp_path)
+    assert "001.jpg" in proc.stdout and "cover" in proc.stdout
+    assert "5 pages (zip)" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["Captain Science #001.cb7", "Captain Science #001-cix.cbt",
+                                  "Captain Science #001-cbi.cbr", "Captain Science #001.cbz"])
+def test_pages_on_every_container_of_the_same_issue(tmp_path, name):
+    before = tree_digest(comicbox_dir())
+    proc = run("pages", comicbox_dir() / name, "--json", tmp_path=tmp_path)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["bytes"] for r in rows] == [4542, 4065, 4081, 4157, 4108]
+    assert tree_digest(comicbox_dir()) == before
+
+
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path):
+    proc = run("pages", tmp_path / "missing.cbz", tmp_path=tmp_path, check_rc=1)
+    assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
+    (tmp_path / "zero.cbz").write_bytes(b"")
+    proc = run("pages", tmp_path / "zero.cbz", tmp_path=tmp_path, check_rc=1)
+    assert proc.stderr.strip() == "comicdesk: empty file (0 bytes)"
+    (tmp_path / "notes.cbz").write_text("hello, not a comic")
+    proc = run("pages", tmp_path / "notes.cbz", tmp_path=tmp_path, check_rc=1)
+    assert proc.stderr.strip() == "comicdesk: not a comic book: unknown file format"
+    assert proc.stdout == ""
+
+
+def test_a_bad_page_keeps_its_slot(tmp_path):
+    import zipfile
+
+    good = (comicbox_dir() / "Captain Science 001" / "CaptainScience#1_01.jpg").read_bytes()
+    with zipfile.ZipFile(tmp_path / "b.cbz", "w") as zf:
+        zf.writestr("1.jpg", good)
+        zf.writestr("2.jpg", good[: len(good) // 2])  # truncated
+        zf.writestr("3.jpg", good)
+    proc = run("pages", tmp_path / "b.cbz", "--json", tmp_path=tmp_path)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["bad"] for r in rows] == [False, True, False]
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    assert "page 1 (2.jpg)" in proc.stderr and "truncated" in proc.stderr
+
+
+def test_commands_not_built_yet_say_so_in_one_line(tmp_path):
+    proc = run("duplicates", tmp_path, tmp_path=tmp_path, check_rc=1)
+    assert "not available" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    code = ("import sys, comicdesk.cli as c\n"
+            "try:\n    c.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('PIL', 'fitz', 'pymupdf', 'torch', 'py7zr', 'PySide6', 'numpy') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+    assert "scan" in proc.stdout and "export" in proc.stdout
