@@ -149,7 +149,11 @@ def thumbnail(data: bytes, size: int = 256, max_pixels: int = DEFAULT_MAX_PIXELS
     im = _open(data, max_pixels)
     try:
         if im.format == "JPEG":
-            im.draft("RGB", (size, size))
+            # Ask the DCT for the final thumbnail size (the page fitted in the box), not the box:
+            # a portrait page then decodes at 1/8 instead of 1/4 scale.
+            w, h = im.size
+            scale = min(size / w, size / h, 1.0)
+            im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
         im.load()
         im = to_rgb(im)
         im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
