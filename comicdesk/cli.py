@@ -137,22 +137,28 @@ def cmd_pages(args, settings) -> int:
 
 
 def cmd_scan(args, settings) -> int:
+    from comicdesk.library.db import clean_text
     from comicdesk.library.service import scan_library
 
-    path = existing_path(args.path)
+    # Not existing_path(): a registered library root that is missing is reported offline (exit 0,
+    # nothing removed); any other missing path is refused by scan_library with one clear line.
+    path = Path(args.path).expanduser().absolute()
     bar = ProgressBar("scanning")
     try:
         result = scan_library(path, settings, progress=bar)
     finally:
         bar.close()
     for rec in result.books:
-        row = {"path": str(rec.path), "format": rec.format, "pages": rec.pages, "title": rec.title,
+        shown = clean_text(rec.path)  # bytes of a name that is not UTF-8 show as U+FFFD
+        row = {"path": shown, "format": rec.format, "pages": rec.pages, "title": rec.title,
                "series": rec.series, "number": rec.number, "error": rec.error}
         if args.json:
             emit_json(row)
         else:
             status = f"ERROR {rec.error}" if rec.error else f"{rec.pages} pages"
-            print(f"{rec.format or '?':<6} {status:<30} {rec.path}")
+            print(f"{rec.format or '?':<6} {status:<30} {shown}")
+    for warning in result.warnings:
+        note(f"comicdesk: {warning}")
     note(result.summary())
     return EXIT_OK
 

@@ -1,0 +1,323 @@
+"""The per-library catalogue: ``<cache dir>/catalog.sqlite`` (rebuildable from the library).
+
+Schema version 1 (see :data:`MIGRATIONS`):
+
+- ``meta(key, value)`` — library id, root, kind, the scanner version that last wrote it.
+- ``books`` — one row per book *file* (two copies of one comic are two rows sharing a content
+  key): content key, absolute path, sniffed format, size and mtime (skip hints), page count, title,
+  series, number, authors (JSON list), error and error kind, Calibre id and cover path, the
+  ComicInfo fields it had (JSON, to re-resolve names without reopening), and ``removed_at``:
+  a removed book is first *tombstoned*, so a book that reappears elsewhere (moved across two scans
+  of different sub-folders) keeps its id and its analysis; tombstones are purged after 30 days.
+- ``pages`` — per book and page index: entry name, declared bytes, width, height, image format,
+  bad flag and reason, and the page content hash (NULL until the bytes are read for a thumbnail or
+  analysis).
+- ``ignored`` — files that were sniffed and are not books (second RAR volumes, non-comics with
+  unknown extensions), with their size/mtime, so a no-op rescan never opens them again.
+- ``scans`` — one row per scan: when, scope, outcome and counts.
+
+Later migrations append tables that reference ``pages(book_id, idx)`` with ``ON DELETE CASCADE``:
+panels (page, index, box, reading order), model outputs (labels, probabilities), runs (model id,
+version, status per book) and Zarr row mappings. Analysis hangs off the book row, which a move or a
+touch keeps, and which a content change replaces.
+
+One process writes a catalogue at a time (:mod:`comicdesk.library.lock`); readers open it with
+``readonly=True`` and, thanks to WAL mode, never block the writer or each other.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from comicdesk.library import db
+from comicdesk.library.db import clean_text, path_from_db, path_to_db
+
+CATALOG_FILE = "catalog.sqlite"
+TOMBSTONE_DAYS = 30
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    db.run_script(conn, """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE books (
+            id          INTEGER PRIMARY KEY,
+            content_key TEXT,
+            path        TEXT NOT NULL UNIQUE,
+            format      TEXT,
+            size        INTEGER,
+            mtime_ns    INTEGER,
+            pages       INTEGER,
+            title       TEXT,
+            series      TEXT,
+            number      TEXT,
+            authors     TEXT NOT NULL DEFAULT '[]',
+            error       TEXT,
+            error_kind  TEXT,
+            calibre_id  INTEGER,
+            cover_path  TEXT,
+            comicinfo   TEXT,
+            warnings    TEXT NOT NULL DEFAULT '[]',
+            added_at    REAL NOT NULL,
+            scanned_at  REAL NOT NULL,
+            removed_at  REAL
+        );
+        CREATE INDEX books_content_key ON books(content_key);
+        CREATE INDEX books_series ON books(series, number);
+        CREATE TABLE pages (
+            book_id      INTEGER NOT NULL REFERENCES books(id) ON DELETE CASCADE,
+            idx          INTEGER NOT NULL,
+            name         TEXT NOT NULL,
+            bytes        INTEGER,
+            width        INTEGER,
+            height       INTEGER,
+            format       TEXT,
+            bad          INTEGER NOT NULL DEFAULT 0,
+            error        TEXT,
+            content_hash TEXT,
+            PRIMARY KEY (book_id, idx)
+        ) WITHOUT ROWID;
+        CREATE INDEX pages_content_hash ON pages(content_hash) WHERE content_hash IS NOT NULL;
+        CREATE TABLE ignored (
+            path     TEXT PRIMARY KEY,
+            size     INTEGER,
+            mtime_ns INTEGER,
+            reason   TEXT
+        );
+        CREATE TABLE scans (
+            id        INTEGER PRIMARY KEY,
+            started   REAL NOT NULL,
+            finished  REAL NOT NULL,
+            scope     TEXT,
+            status    TEXT NOT NULL,
+            added     INTEGER, changed INTEGER, moved INTEGER, removed INTEGER,
+            unchanged INTEGER, failed INTEGER
+        );
+        """)
+
+
+#: Ordered schema migrations; index i turns version i into version i + 1. Append only.
+MIGRATIONS: list[db.Migration] = [_v1]
+
+
+@dataclass(frozen=True)
+class PageRow:
+    index: int
+    name: str
+    bytes: int | None
+    width: int | None
+    height: int | None
+    format: str | None = None
+    bad: bool = False
+    error: str | None = None
+    content_hash: str | None = None
+
+
+@dataclass
+class BookRow:
+    """A catalogued book, as stored."""
+
+    id: int | None
+    path: str
+    content_key: str | None
+    format: str | None
+    size: int | None
+    mtime_ns: int | None
+    pages: int | None
+    title: str | None
+    series: str | None
+    number: str | None
+    authors: list[str] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+    calibre_id: int | None = None
+    cover_path: str | None = None
+    comicinfo: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+    removed_at: float | None = None
+
+
+_BOOK_COLUMNS = ("id, path, content_key, format, size, mtime_ns, pages, title, series, number, "
+                 "authors, error, error_kind, calibre_id, cover_path, comicinfo, warnings, removed_at")
+
+
+def _row_to_book(r: tuple) -> BookRow:
+    return BookRow(
+        id=r[0], path=path_from_db(r[1]), content_key=r[2], format=r[3], size=r[4], mtime_ns=r[5],
+        pages=r[6], title=r[7], series=r[8], number=r[9], authors=json.loads(r[10] or "[]"),
+        error=r[11], error_kind=r[12], calibre_id=r[13],
+        cover_path=path_from_db(r[14]) if r[14] is not None else None,
+        comicinfo=json.loads(r[15]) if r[15] else None, warnings=json.loads(r[16] or "[]"),
+        removed_at=r[17],
+    )
+
+
+class Catalog:
+    """A connection to one library's catalogue. Writers must hold the library lock."""
+
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+        self.conn = db.connect(self.path, readonly=readonly)
+        try:
+            if readonly:
+                db.check_version(self.conn, MIGRATIONS, "the catalogue")
+            else:
+                db.migrate(self.conn, MIGRATIONS, "the catalogue")
+        except BaseException:
+            self.conn.close()
+            raise
+
+    @classmethod
+    def open(cls, cache_dir: Path, *, readonly: bool = False) -> "Catalog":
+        return cls(Path(cache_dir) / CATALOG_FILE, readonly=readonly)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def transaction(self):
+        return db.transaction(self.conn)
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- reading ----------------------------------------------------------------------------
+    def all_books(self, *, include_removed: bool = False) -> list[BookRow]:
+        sql = f"SELECT {_BOOK_COLUMNS} FROM books"
+        if not include_removed:
+            sql += " WHERE removed_at IS NULL"
+        return [_row_to_book(r) for r in self.conn.execute(sql)]
+
+    def book(self, book_id: int) -> BookRow | None:
+        r = self.conn.execute(f"SELECT {_BOOK_COLUMNS} FROM books WHERE id = ?", (book_id,)).fetchone()
+        return _row_to_book(r) if r else None
+
+    def book_by_path(self, path: str | Path) -> BookRow | None:
+        r = self.conn.execute(f"SELECT {_BOOK_COLUMNS} FROM books WHERE path = ? AND removed_at IS NULL",
+                              (path_to_db(path),)).fetchone()
+        return _row_to_book(r) if r else None
+
+    def books_by_key(self, content_key: str) -> list[BookRow]:
+        rows = self.conn.execute(f"SELECT {_BOOK_COLUMNS} FROM books WHERE content_key = ? "
+                                 "AND removed_at IS NULL", (content_key,))
+        return [_row_to_book(r) for r in rows]
+
+    def pages(self, book_id: int) -> list[PageRow]:
+        rows = self.conn.execute(
+            "SELECT idx, name, bytes, width, height, format, bad, error, content_hash FROM pages "
+            "WHERE book_id = ? ORDER BY idx", (book_id,))
+        return [PageRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows]
+
+    def count_books(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM books WHERE removed_at IS NULL").fetchone()[0]
+
+    def ignored(self) -> dict[str, tuple[int, int, str]]:
+        return {path_from_db(p): (s, m, r) for p, s, m, r in
+                self.conn.execute("SELECT path, size, mtime_ns, reason FROM ignored")}
+
+    # -- writing (inside a transaction, by the lock holder) ----------------------------------
+    def insert_book(self, row: BookRow, pages: Iterable[PageRow] | None, now: float) -> int:
+        # A tombstone left at this path by an earlier removal gives way to the new book.
+        self.conn.execute("DELETE FROM books WHERE path = ? AND removed_at IS NOT NULL",
+                          (path_to_db(row.path),))
+        cur = self.conn.execute(
+            "INSERT INTO books(path, content_key, format, size, mtime_ns, pages, title, series, "
+            "number, authors, error, error_kind, calibre_id, cover_path, comicinfo, warnings, "
+            "added_at, scanned_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*self._book_values(row), now, now))
+        book_id = cur.lastrowid
+        self._insert_pages(book_id, pages)
+        return book_id
+
+    def replace_book(self, book_id: int, row: BookRow, pages: Iterable[PageRow] | None, now: float) -> None:
+        """New content at a known path: every column and all pages (and with them, later, the
+        analysis hanging off them) are replaced."""
+        self.conn.execute(
+            "UPDATE books SET path=?, content_key=?, format=?, size=?, mtime_ns=?, pages=?, title=?, "
+            "series=?, number=?, authors=?, error=?, error_kind=?, calibre_id=?, cover_path=?, "
+            "comicinfo=?, warnings=?, scanned_at=?, removed_at=NULL WHERE id=?",
+            (*self._book_values(row), now, book_id))
+        self.conn.execute("DELETE FROM pages WHERE book_id = ?", (book_id,))
+        self._insert_pages(book_id, pages)
+
+    def relocate_book(self, book_id: int, *, path: str, size: int | None, mtime_ns: int | None,
+                      title: str | None, series: str | None, number: str | None,
+                      authors: list[str], calibre_id: int | None, cover_path: str | None,
+                      now: float) -> None:
+        """Same content, new hints or names: a move, a touch, a Calibre metadata edit. Pages and
+        analysis are kept; a tombstoned row comes back to life."""
+        self.conn.execute("DELETE FROM books WHERE path = ? AND removed_at IS NOT NULL AND id != ?",
+                          (path_to_db(path), book_id))
+        self.conn.execute(
+            "UPDATE books SET path=?, size=?, mtime_ns=?, title=?, series=?, number=?, authors=?, "
+            "calibre_id=?, cover_path=?, scanned_at=?, removed_at=NULL WHERE id=?",
+            (path_to_db(path), size, mtime_ns, clean_text(title), clean_text(series),
+             clean_text(number), _json_list(authors), calibre_id,
+             path_to_db(cover_path) if cover_path else None, now, book_id))
+
+    def tombstone(self, book_ids: Iterable[int], now: float) -> None:
+        self.conn.executemany("UPDATE books SET removed_at = ? WHERE id = ?",
+                              [(now, i) for i in book_ids])
+
+    def purge_tombstones(self, now: float, days: float = TOMBSTONE_DAYS) -> int:
+        cur = self.conn.execute("DELETE FROM books WHERE removed_at IS NOT NULL AND removed_at < ?",
+                                (now - days * 86400,))
+        return cur.rowcount
+
+    def set_ignored(self, path: str, size: int | None, mtime_ns: int | None, reason: str) -> None:
+        self.conn.execute("INSERT INTO ignored(path, size, mtime_ns, reason) VALUES (?,?,?,?) "
+                          "ON CONFLICT(path) DO UPDATE SET size=excluded.size, "
+                          "mtime_ns=excluded.mtime_ns, reason=excluded.reason",
+                          (path_to_db(path), size, mtime_ns, reason))
+
+    def drop_ignored(self, paths: Iterable[str]) -> None:
+        self.conn.executemany("DELETE FROM ignored WHERE path = ?", [(path_to_db(p),) for p in paths])
+
+    def set_page_hash(self, book_id: int, index: int, content_hash: str) -> None:
+        self.conn.execute("UPDATE pages SET content_hash = ? WHERE book_id = ? AND idx = ?",
+                          (content_hash, book_id, index))
+
+    def record_scan(self, started: float, finished: float, scope: str, status: str,
+                    counts: dict[str, int]) -> None:
+        self.conn.execute(
+            "INSERT INTO scans(started, finished, scope, status, added, changed, moved, removed, "
+            "unchanged, failed) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (started, finished, scope, status, *(counts.get(k, 0) for k in
+                                                 ("added", "changed", "moved", "removed", "unchanged", "failed"))))
+
+    # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _book_values(row: BookRow) -> tuple:
+        return (path_to_db(row.path), row.content_key, row.format, row.size, row.mtime_ns, row.pages,
+                clean_text(row.title), clean_text(row.series), clean_text(row.number),
+                _json_list(row.authors), clean_text(row.error), row.error_kind, row.calibre_id,
+                path_to_db(row.cover_path) if row.cover_path else None,
+                json.dumps(row.comicinfo) if row.comicinfo else None, _json_list(row.warnings))
+
+    def _insert_pages(self, book_id: int, pages: Iterable[PageRow] | None) -> None:
+        if not pages:
+            return
+        self.conn.executemany(
+            "INSERT INTO pages(book_id, idx, name, bytes, width, height, format, bad, error) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            [(book_id, p.index, clean_text(p.name), p.bytes, p.width, p.height, p.format, int(p.bad),
+              clean_text(p.error)) for p in pages])
+
+
+def _json_list(items: list[str]) -> str:
+    return json.dumps([clean_text(i) for i in items], ensure_ascii=False)
