@@ -123,6 +123,7 @@ def cmd_pages(args, settings) -> int:
                     row["bad"] = True
                     note(f"page {index} ({page.name}): {exc.reason}")
             rows.append(row)
+    rows.sort(key=lambda r: r["index"])
     if args.json:
         for row in rows:
             emit_json(row)

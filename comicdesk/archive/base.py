@@ -134,6 +134,11 @@ class Reader(ABC):
         streaming access override this so reading an image header does not inflate the page."""
         return self.read(member)[:n]
 
+    def image_info(self, member: Member):
+        """The :class:`~comicdesk.archive.images.ImageInfo` a member will decode to, when the
+        reader knows it without reading (a PDF page it renders); None otherwise."""
+        return None
+
     def check_size(self, member: Member) -> None:
         if member.size > self.limits.max_member_bytes:
             raise TooLarge(

@@ -23,15 +23,16 @@ JUNK_NAMES = frozenset({"__macosx", ".ds_store", "thumbs.db", "desktop.ini", ".t
 
 def is_junk(name: str) -> bool:
     """True for entries that are never pages: OS litter, hidden files, resource forks."""
-    for part in PurePosixPath(name).parts:
-        low = part.casefold()
-        if low in JUNK_NAMES or part.startswith("."):
+    for part in name.split("/"):
+        if part.startswith(".") or part.casefold() in JUNK_NAMES:
             return True
     return False
 
 
 def is_image_name(name: str) -> bool:
-    return PurePosixPath(name).suffix.casefold() in images.IMAGE_EXTENSIONS
+    base = name.rpartition("/")[2]
+    dot = base.rfind(".")
+    return dot > 0 and base[dot:].casefold() in images.IMAGE_EXTENSIONS
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -41,9 +42,10 @@ def natural_key(name: str) -> tuple:
     """Sort key: folder by folder, digit runs compared as numbers, case-insensitive, with the
     raw name as the final tie-break so the order is total and stable."""
     key = []
-    for part in PurePosixPath(name).parts:
-        chunks = _DIGITS.split(part.casefold())
-        key.append(tuple((1, int(c), "") if c.isdigit() else (0, 0, c) for c in chunks if c != ""))
+    for part in name.split("/"):
+        if part:
+            chunks = _DIGITS.split(part.casefold())
+            key.append(tuple((1, int(c), "") if c.isdigit() else (0, 0, c) for c in chunks if c))
     # Compared component by component, which keeps each folder's pages together.
     return (tuple(key), name)
 
@@ -118,21 +120,23 @@ class Book:
             raise PageError(getattr(exc, "reason", None) or str(exc) or type(exc).__name__) from None
 
     def iter_page_bytes(self, indexes: Iterable[int] | None = None) -> Iterator[tuple[int, bytes | PageError]]:
-        """(index, bytes or PageError) for the given pages, read in one pass where the format
-        benefits (solid archives)."""
+        """(index, bytes or PageError) for the given pages, as the container delivers them (in
+        one pass where the format benefits: solid archives; not necessarily in the order asked).
+        Nothing is held back, so memory stays at one page whatever the book's length."""
         wanted = list(range(len(self.pages)) if indexes is None else indexes)
-        by_member = {}
-        for i in wanted:
-            by_member.setdefault(self.pages[i].member, []).append(i)
-        results: dict[int, bytes | PageError] = {}
+        index_of = {self.pages[i].member: i for i in wanted}
+        delivered = set()
         for member, data in self.reader.read_many([self.pages[i].member for i in wanted]):
-            if isinstance(data, Exception):
-                reason = getattr(data, "reason", None) or str(data) or type(data).__name__
-                data = data if isinstance(data, PageError) else PageError(reason)
-            for i in by_member.get(member, ()):
-                results[i] = data
+            i = index_of.get(member)
+            if i is None or i in delivered:
+                continue
+            delivered.add(i)
+            if isinstance(data, Exception) and not isinstance(data, PageError):
+                data = PageError(getattr(data, "reason", None) or str(data) or type(data).__name__)
+            yield i, data
         for i in wanted:
-            yield i, results.get(i, PageError("page could not be read"))
+            if i not in delivered:
+                yield i, PageError("page could not be read")
 
     def image(self, index: int):
         """The page decoded to 8-bit RGB. Raises :class:`PageError`."""
@@ -145,6 +149,9 @@ class Book:
     def page_info(self, index: int) -> images.ImageInfo:
         """Format and pixel size from the image header only."""
         page = self.pages[index]
+        known = self.reader.image_info(page.member)
+        if known is not None:
+            return known
         # Most headers sit in the first few KiB; a JPEG with a big EXIF/ICC block needs more.
         for n in (16 * 1024, 256 * 1024):
             try:
@@ -156,6 +163,34 @@ class Book:
             except Exception:  # noqa: BLE001 - the full read below gives the precise reason
                 break
         return images.probe(self.page_bytes(index), self.limits.max_image_pixels)
+
+    def page_infos(self) -> Iterator[tuple[int, images.ImageInfo | PageError]]:
+        """(index, header info or PageError) for every page, the cheapest way the format allows:
+        header reads where the reader can stream an entry's start, else one pass over the pages
+        (solid 7z, where each header read would decompress from the start)."""
+        streams_heads = type(self.reader).read_head is not Reader.read_head
+        if streams_heads:
+            for i in range(len(self.pages)):
+                try:
+                    yield i, self.page_info(i)
+                except PageError as exc:
+                    yield i, exc
+            return
+        pending = []
+        for i in range(len(self.pages)):
+            known = self.reader.image_info(self.pages[i].member)
+            if known is not None:
+                yield i, known
+            else:
+                pending.append(i)
+        for i, data in self.iter_page_bytes(pending):
+            if isinstance(data, PageError):
+                yield i, data
+                continue
+            try:
+                yield i, images.probe(data, self.limits.max_image_pixels)
+            except PageError as exc:
+                yield i, exc
 
     # -- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:

@@ -82,10 +82,63 @@ def _reason(exc: Exception, default: str) -> str:
     return f"{default}: {text.splitlines()[0]}"
 
 
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
+_PNG_MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}
+
+
+def _fast_header(data: bytes) -> ImageInfo | None:
+    """JPEG and PNG sizes read straight from their headers (a scan reads thousands of them);
+    None when the bytes are anything else or unusual, and Pillow decides."""
+    if data[:2] == b"\xff\xd8":
+        i, n = 2, len(data)
+        while i + 4 <= n:
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker == 0xFF:  # fill byte
+                i += 1
+                continue
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+                i += 2
+                continue
+            if marker == 0xDA:  # scan data before any frame header: leave it to Pillow
+                return None
+            length = (data[i + 2] << 8) | data[i + 3]
+            if marker in _JPEG_SOF:
+                if i + 10 > n:
+                    return None
+                height = (data[i + 5] << 8) | data[i + 6]
+                width = (data[i + 7] << 8) | data[i + 8]
+                mode = _JPEG_MODES.get(data[i + 9])
+                if not (width and height and mode):
+                    return None
+                return ImageInfo("JPEG", width, height, mode)
+            if length < 2:
+                return None
+            i += 2 + length
+        return None
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 26:
+        width = int.from_bytes(data[16:20], "big")
+        height = int.from_bytes(data[20:24], "big")
+        mode = _PNG_MODES.get(data[25])
+        if not (width and height and mode):
+            return None
+        if data[24] == 16 and mode == "L":
+            mode = "I;16"
+        return ImageInfo("PNG", width, height, mode)
+    return None
+
+
 def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Format and size from the header only (cheap: no pixel decoding)."""
-    im = _open(data, max_pixels)
-    return ImageInfo(im.format or "?", im.size[0], im.size[1], im.mode)
+    info = _fast_header(data)
+    if info is None:
+        im = _open(data, max_pixels)
+        return ImageInfo(im.format or "?", im.size[0], im.size[1], im.mode)
+    if info.width * info.height > max_pixels:
+        raise PageError(f"image is too large to decode safely ({info.width}×{info.height} pixels)")
+    return info
 
 
 def to_rgb(im):

@@ -94,6 +94,8 @@ class _PagePlan:
     xref: int = 0
     #: File extension of what reading gives (with the dot).
     ext: str = ".jpg"
+    #: Pixel size reading gives, known without reading for rendered and re-encoded pages.
+    size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -224,12 +226,16 @@ class PdfReader(Reader):
 
     def _analyse(self, doc, index: int) -> tuple[_PagePlan, int]:
         pymupdf = _mupdf()
-        render = (_PagePlan(index, _RENDER), -1)
         if doc.is_repaired and not _is_page_object(doc, index):
             return _PagePlan(index, _MISSING), -1
         page = doc.load_page(index)
         if doc.is_repaired and not _has_contents(doc, page):
             return _PagePlan(index, _MISSING), -1
+        try:
+            rendered_size = render_size(page.rect.width, page.rect.height, self.limits.max_image_pixels)
+        except PageError:
+            rendered_size = None
+        render = (_PagePlan(index, _RENDER, size=rendered_size), -1)
         if page.rotation % 360:
             return render
         area = page.rect
@@ -295,7 +301,7 @@ class PdfReader(Reader):
         elif filters == ["JPXDecode"] and identity and _jpx_supported():
             return _PagePlan(index, _STORED, xref, ".jp2"), _stream_length(doc, xref)
         if img_w * img_h <= self.limits.max_image_pixels:
-            return _PagePlan(index, _PIXMAP, xref, ".png"), -1
+            return _PagePlan(index, _PIXMAP, xref, ".png", (img_w, img_h)), -1
         return render
 
     @staticmethod
@@ -333,6 +339,15 @@ class PdfReader(Reader):
                 return [Member("ComicInfo.xml", size if isinstance(size, int) and size >= 0 else -1,
                                _Embedded(name))]
         return []
+
+    def image_info(self, member: Member):
+        """Size of a rendered or re-encoded page without producing it (scans stay cheap)."""
+        from comicdesk.archive.images import ImageInfo
+
+        key = member.key
+        if isinstance(key, _PagePlan) and key.size and key.how in (_RENDER, _PIXMAP):
+            return ImageInfo("JPEG" if key.how == _RENDER else "PNG", key.size[0], key.size[1], "RGB")
+        return None
 
     # -- reading -----------------------------------------------------------------------------
     def read(self, member: Member) -> bytes:

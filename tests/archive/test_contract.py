@@ -100,6 +100,15 @@ def test_header_info_full_image_and_thumbnail(sample):
             assert max(thumb.size) == 64 and thumb.mode == "RGB"
 
 
+def test_page_infos_in_one_sweep(sample):
+    _, path = sample
+    src = captain_science_pages()
+    with open_book(path) as book:
+        infos = dict(book.page_infos())
+    assert sorted(infos) == list(range(5))
+    assert [(infos[i].width, infos[i].height) for i in range(5)] == [Image.open(s).size for s in src]
+
+
 def test_concurrent_reads_give_the_right_bytes(sample):
     _, path = sample
     src = [s.read_bytes() for s in captain_science_pages()]

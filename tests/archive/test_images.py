@@ -116,3 +116,22 @@ def test_formats_outside_the_allow_list_are_refused():
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
     with pytest.raises(PageError):
         images.decode(eps)
+
+
+@pytest.mark.parametrize("mode,fmt", [("RGB", "JPEG"), ("L", "JPEG"), ("CMYK", "JPEG"), ("RGB", "PNG"),
+                                      ("RGBA", "PNG"), ("L", "PNG"), ("P", "PNG")])
+def test_fast_header_agrees_with_pillow(mode, fmt):
+    im = gradient(123, 77).convert(mode)
+    data = encode(im, fmt, **({"progressive": True} if mode == "L" and fmt == "JPEG" else {}))
+    fast = images._fast_header(data)
+    pil = Image.open(io.BytesIO(data))
+    assert fast is not None
+    assert (fast.format, fast.width, fast.height, fast.mode) == (pil.format, *pil.size, pil.mode)
+
+
+def test_fast_header_reads_past_a_big_exif_block():
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 30000  # ImageDescription: pushes the frame header past 30 KB
+    data = encode(gradient(50, 40), "JPEG", exif=exif.tobytes())
+    assert images.probe(data).width == 50
+    assert images._fast_header(data[:20000]) is None  # header not reached: Pillow or a longer read decides

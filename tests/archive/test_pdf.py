@@ -349,3 +349,18 @@ def test_cmyk_jpeg_is_stored_only_when_its_colours_survive(tmp_path):
         # What the PDF really shows (inverted), not what the JPEG alone would decode to.
         r, g, b = book.image(1).getpixel((50, 50))
         assert abs(r - r0) + abs(g - g0) + abs(b - b0) > 100
+
+
+def test_header_info_of_rendered_pages_matches_the_render_without_rendering(monkeypatch):
+    from comicdesk.archive import open_book
+    from comicdesk.archive.pdf import PdfReader
+
+    with open_book(comicbox_dir() / "test_pdf.pdf") as book:
+        produced = []
+        real = PdfReader._produce
+        monkeypatch.setattr(PdfReader, "_produce", lambda self, plan: produced.append(plan) or real(self, plan))
+        infos = dict(book.page_infos())
+        assert produced == []  # sizes came from the plan, nothing was rendered
+        for i in range(len(book)):
+            assert book.pages[i].member.rendered
+            assert (infos[i].width, infos[i].height) == book.image(i).size
