@@ -76,6 +76,13 @@ def build_books(out: Path, pages: list[bytes]) -> dict[str, Path]:
         for n, d in zip(names, pages):
             b.add_bytes(d, n)
         b.write(str(p))
+    if (p := fresh("book.stored.cbr")):
+        import rars
+
+        b = rars.RarBuilder(format="rar50", store=True)
+        for n, d in zip(names, pages):
+            b.add_bytes(d, n)
+        b.write(str(p))
     if (p := fresh("book.solid.cbr")):
         import rars
 
