@@ -85,6 +85,26 @@ def test_a_bad_page_keeps_its_slot(tmp_path):
     assert "page 1 (2.jpg)" in proc.stderr and "truncated" in proc.stderr
 
 
+def test_a_decompression_bomb_page_is_bad_and_the_book_still_lists(tmp_path):
+    import struct
+    import zipfile
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b""))
+    good = (comicbox_dir() / "Captain Science 001" / "CaptainScience#1_01.jpg").read_bytes()
+    with zipfile.ZipFile(tmp_path / "b.cbz", "w") as zf:
+        zf.writestr("1.jpg", good)
+        zf.writestr("2.png", bomb)
+    proc = run("pages", tmp_path / "b.cbz", "--json", tmp_path=tmp_path)
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["bad"] for r in rows] == [False, True]
+    assert "too large to decode safely" in proc.stderr
+
+
 def test_commands_not_built_yet_say_so_in_one_line(tmp_path):
     proc = run("duplicates", tmp_path, tmp_path=tmp_path, check_rc=1)
     assert "not available" in proc.stderr and proc.stderr.count("\n") == 1
