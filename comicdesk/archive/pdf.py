@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from comicdesk.archive.base import DEFAULT_LIMITS, Member, Reader
-from comicdesk.core.errors import BookError, CorruptArchive, PageError, PasswordProtected, TooLarge
+from comicdesk.core.errors import BookError, CorruptArchive, PageError, PasswordProtected, TooLarge, file_error
 
 #: Rendering resolution for pages that are not a single stored image.
 RENDER_DPI = 200
@@ -161,12 +161,8 @@ class PdfReader(Reader):
         try:
             # filetype="pdf": a PDF named .cbz must not be handed to MuPDF's own CBZ reader.
             doc = pymupdf.open(str(self.path), filetype="pdf")
-        except FileNotFoundError:
-            raise BookError("file not found") from None
-        except PermissionError:
-            raise BookError("permission denied") from None
         except OSError as exc:
-            raise BookError(f"cannot read file: {exc.strerror or exc}") from None
+            raise file_error(exc) from None
         except Exception:  # noqa: BLE001 - FileDataError, EmptyFileError, 'code=7: ...'
             pymupdf.TOOLS.reset_mupdf_warnings()
             raise CorruptArchive("damaged PDF: it cannot be opened (truncated or not really a PDF)") from None

@@ -49,6 +49,7 @@ from comicdesk.core.errors import (
     PasswordProtected,
     TooLarge,
     UnsupportedFormat,
+    file_error,
 )
 
 RAR4_MAGIC = b"Rar!\x1a\x07\x00"  # RAR 1.5 - 4.x
@@ -624,12 +625,8 @@ class RarReader(Reader):
             with open(path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 return _inspect(fh, size)
-        except FileNotFoundError:
-            raise BookError("file not found") from None
-        except PermissionError:
-            raise BookError("permission denied") from None
         except OSError as exc:
-            raise BookError(f"cannot read file: {exc.strerror or exc}") from None
+            raise file_error(exc) from None
 
     def _list(self) -> list[Member]:
         layout = self._inspect_file(self.path)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from comicdesk.archive.base import DEFAULT_LIMITS, Limits, Reader
-from comicdesk.core.errors import BookError, CorruptArchive, UnsupportedFormat
+from comicdesk.core.errors import BookError, CorruptArchive, UnsupportedFormat, file_error
 
 #: (module, class) in sniffing order. EPUB precedes ZIP (an EPUB is a ZIP with a mimetype entry).
 READERS: tuple[tuple[str, str], ...] = (
@@ -48,14 +48,10 @@ def detect(path: Path | str) -> type[Reader]:
     path = Path(path)
     try:
         head = read_head(path)
-    except PermissionError:
-        raise BookError("permission denied") from None
-    except FileNotFoundError:
-        raise BookError("file not found") from None
     except IsADirectoryError:  # pragma: no cover - races with a folder appearing
         head = b""
     except OSError as exc:
-        raise BookError(f"cannot read file: {exc.strerror or exc}") from None
+        raise file_error(exc) from None
     if not path.is_dir() and not head:
         raise CorruptArchive("empty file (0 bytes)")
     for cls in reader_classes():

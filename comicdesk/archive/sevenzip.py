@@ -86,6 +86,7 @@ from comicdesk.core.errors import (
     PasswordProtected,
     TooLarge,
     UnsupportedFormat,
+    file_error,
 )
 
 SEVENZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -246,12 +247,8 @@ class SevenZipReader(Reader):
             return self._arc
         try:
             fh = open(self.path, "rb")
-        except PermissionError:
-            raise BookError("permission denied") from None
-        except FileNotFoundError:
-            raise BookError("file not found") from None
         except OSError as exc:
-            raise BookError(f"cannot read file: {exc.strerror or exc}") from None
+            raise file_error(exc) from None
         try:
             if self._precheck(fh):
                 import py7zr

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from comicdesk.archive.base import DEFAULT_LIMITS, Member, Reader, safe_member_name
-from comicdesk.core.errors import BookError, CorruptArchive, TooLarge, UnsupportedFormat
+from comicdesk.core.errors import BookError, CorruptArchive, TooLarge, UnsupportedFormat, file_error
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 #: Largest single read allowed while listing (one pax / GNU long-name header).
@@ -243,12 +243,8 @@ class TarReader(Reader):
             return self._tf
         try:
             fh = open(self.path, "rb")
-        except PermissionError:
-            raise BookError("permission denied") from None
-        except FileNotFoundError:
-            raise BookError("file not found") from None
         except OSError as exc:
-            raise BookError(f"cannot read file: {exc.strerror or exc}") from None
+            raise file_error(exc) from None
         stream = None
         try:
             self._kind = compression_of(fh.read(16))

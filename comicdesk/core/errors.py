@@ -48,3 +48,12 @@ class PageError(ComicdeskError):
     """One page cannot be decoded; the book stays readable and the page keeps its slot."""
 
     kind = "bad-page"
+
+
+def file_error(exc: OSError) -> BookError:
+    """The one-line :class:`BookError` for an operating-system error opening or reading a book."""
+    if isinstance(exc, FileNotFoundError):
+        return BookError("file not found")
+    if isinstance(exc, PermissionError):
+        return BookError("permission denied")
+    return BookError(f"cannot read file: {exc.strerror or exc}")
