@@ -124,6 +124,16 @@ def cmd_pages(args, settings) -> int:
                     note(f"page {index} ({page.name}): {exc.reason}")
             rows.append(row)
     rows.sort(key=lambda r: r["index"])
+    analysis = _cached_analysis(path, settings)
+    if analysis is not None:
+        for row in rows:
+            if analysis.panels is not None:
+                row["panels"] = analysis.panels.get(row["index"], [])
+            out = analysis.outputs.get(row["index"])
+            if out is not None:
+                row["probs"] = out[2]
+                if row["label"] is None and out[1] is not None:
+                    row["label"], row["source"] = out[1], "model"
     if args.json:
         for row in rows:
             emit_json(row)
@@ -164,13 +174,206 @@ def cmd_scan(args, settings) -> int:
     return EXIT_OK
 
 
+def _cached_analysis(path: Path, settings):
+    """The book's analysis from its library's cache (read-only, no lock), or None."""
+    import sqlite3
+
+    from comicdesk.pipeline.results import read_book_analysis
+
+    try:
+        return read_book_analysis(path, settings)
+    except (sqlite3.Error, OSError) as exc:
+        note(f"comicdesk: the cache could not be read ({exc}); panels left out")
+        return None
+
+
+def cmd_index(args, settings) -> int:
+    import signal
+
+    from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
+    from comicdesk.library.db import clean_text
+    from comicdesk.library.service import scan_library
+    from comicdesk.pipeline.runner import RunOptions, Runner
+
+    path = Path(args.path).expanduser().absolute()
+    bar = ProgressBar("scanning")
+    try:
+        scan = scan_library(path, settings, progress=bar)
+    finally:
+        bar.close()
+    for warning in scan.warnings:
+        note(f"comicdesk: {warning}")
+    note(scan.summary())
+    if scan.offline:
+        return EXIT_OK
+    records = {b.id: b for b in scan.books if b.id is not None}
+    bar = ProgressBar("analysing pages")
+    waited = []
+
+    def show(row: dict) -> None:
+        bar.close()
+        if args.json:
+            emit_json(row)
+        else:
+            status = row["status"] if row["status"] != "failed" else f"FAILED {row['error']}"
+            counts = f"{row['pages'] or 0:>4} pages {row['panels'] if row['panels'] is not None else '-':>5} panels"
+            print(f"{status:<8} {counts}  {row['path']}", flush=True)
+
+    def on_event(event) -> None:
+        if isinstance(event, BookAnalysed):
+            if event.final:
+                show({"path": clean_text(event.path), "status": event.status, "pages": event.pages,
+                      "panels": event.panels, "error": None})
+        elif isinstance(event, BookFailed):
+            rec = records.get(event.book_id)
+            show({"path": clean_text(event.path), "status": "failed",
+                  "pages": rec.pages if rec is not None else None, "panels": None, "error": event.reason})
+        elif isinstance(event, PageFailed):
+            bar.close()
+            note(f"{clean_text(Path(event.path).name)}: page {event.index} ({clean_text(event.name)}): {event.reason}")
+        elif isinstance(event, AnalysisProgress):
+            bar(event)
+        elif isinstance(event, Progress) and event.stage == "waiting" and not waited:
+            waited.append(True)
+            note(f"comicdesk: {event.item}")
+
+    runner = Runner(settings.library_cache_dir(scan.library_id),
+                    options=RunOptions(profile=settings.profile), on_event=on_event)
+
+    def on_sigint(signum, frame):
+        if runner.cancelled:
+            raise KeyboardInterrupt
+        runner.cancel()
+        bar.close()
+        note("comicdesk: cancelling (books in progress are dropped; the next run carries on)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        result = runner.run(list(records))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        bar.close()
+    books = result.done + result.skipped + result.failed
+    rate = f", {result.rate:.1f} pages/s" if result.rate else ""
+    line = (f"{books} book{'s' if books != 1 else ''}: {result.done} analysed, {result.skipped} already "
+            f"done, {result.failed} failed; {result.pages} pages, {result.panels} panels in "
+            f"{result.elapsed:.1f} s{rate}")
+    if result.cancelled:
+        note(f"cancelled: {line}; run it again to carry on")
+        return EXIT_INTERRUPTED
+    note(line)
+    return EXIT_OK
+
+
+def cmd_gui(args, settings) -> int:
+    """``comicdesk [gui] [PATH|BOOK] [--screenshot FILE]``: the app (Qt is imported only here)."""
+    if args.screenshot:
+        shot = Path(args.screenshot).expanduser().absolute()
+        if shot.is_dir():
+            raise CommandError(f"{args.screenshot}: is a folder; give a file name for the PNG")
+        args.screenshot = str(shot)
+    if args.path is not None and not Path(args.path).expanduser().exists():
+        from comicdesk.library.registry import LibraryRegistry
+
+        # A registered library whose disk is away opens (shown offline); anything else is a typo.
+        if LibraryRegistry(settings).find(Path(args.path).expanduser().absolute().resolve()) is None:
+            raise CommandError(f"{args.path}: no such file or folder")
+    try:
+        from comicdesk.qt import run_gui
+    except ImportError as exc:  # PySide6/qasync missing from this environment
+        raise CommandError(f"the app needs PySide6 and qasync ({exc}); install comicdesk with them") from None
+    env = os.environ
+    return run_gui(args.path, settings, screenshot=args.screenshot,
+                   cache_given=bool(args.cache_dir or env.get("COMICDESK_CACHE_DIR")),
+                   profile_given=bool(args.profile or env.get("COMICDESK_PROFILE")))
+
+
+def cmd_panels(args, settings) -> int:
+    """Panel detection only (no cache, no catalogue): one row per page."""
+    from comicdesk.archive import images, open_book
+    from comicdesk.core.errors import PageError
+    from comicdesk.core.events import Progress
+    from comicdesk.ml.panels import detect_panels
+
+    path = existing_path(args.path)
+    rows = []
+
+    def add(index: int, image, rtl: bool) -> None:
+        found = detect_panels(image, rtl=rtl)
+        rows.append({"index": index, "width": image.width, "height": image.height,
+                     "panels": [p.as_list() for p in found]})
+        if args.json:
+            emit_json(rows[-1])
+
+    data = None
+    if path.is_file() and path.suffix.casefold() in images.IMAGE_EXTENSIONS:
+        data = path.read_bytes()
+    elif path.is_file():
+        try:  # an image by its content, whatever its name
+            with open(path, "rb") as f:
+                images.probe(f.read(256 * 1024))
+            data = path.read_bytes()
+        except (PageError, OSError):
+            data = None
+    if data is not None:
+        try:
+            image = images.decode(data)
+        except PageError as exc:
+            raise CommandError(f"{path.name}: {exc.reason}") from None
+        add(0, image, bool(args.rtl))
+        source = "image"
+    else:
+        with open_book(path) as book:
+            info = book.comicinfo()
+            rtl = bool(args.rtl) or bool(info is not None and info.manga_right_to_left)
+            for warning in book.warnings:
+                note(f"{path.name}: {warning}")
+            bar = ProgressBar("panels")
+            try:
+                total = len(book.pages)
+                for index in range(total):
+                    try:
+                        image = book.image(index)
+                    except PageError as exc:
+                        bar.close()
+                        note(f"page {index} ({book.pages[index].name}): {exc.reason}")
+                        rows.append({"index": index, "width": None, "height": None, "panels": None})
+                        if args.json:
+                            emit_json(rows[-1])
+                    else:
+                        add(index, image, rtl)
+                    bar(Progress("panels", index + 1, total))
+            finally:
+                bar.close()
+            source = f"{book.format}{', right to left' if rtl else ''}"
+    if not args.json:
+        print(f"{'#':>4}  {'size':>11}  {'n':>3}  boxes [x,y,w,h]")
+        for r in rows:
+            if r["panels"] is None:
+                print(f"{r['index']:>4}  {'BAD':>11}  {'-':>3}")
+                continue
+            boxes = " ".join("[{},{},{},{}]".format(*b) for b in r["panels"])
+            print(f"{r['index']:>4}  {str(r['width']) + 'x' + str(r['height']):>11}  {len(r['panels']):>3}  {boxes}")
+        sys.stdout.flush()
+        bad = sum(r["panels"] is None for r in rows)
+        note(f"{len(rows)} page{'s' if len(rows) != 1 else ''} ({source}){f', {bad} bad' if bad else ''}: {path}")
+    return EXIT_OK
+
+
 def cmd_not_yet(args, settings) -> int:
     raise CommandError(f"'{args.command}' is not available in this version of comicdesk yet")
 
 
 HANDLERS: dict[str, Callable] = {
+    "panels": cmd_panels,
+    "gui": cmd_gui,
     "pages": cmd_pages,
     "scan": cmd_scan,
+    "index": cmd_index,
 }
 
 
@@ -204,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("panels", parents=[common], help="detect panels (no cache)")
     p.add_argument("path", metavar="IMAGE|BOOK")
+    p.add_argument("--rtl", action="store_true",
+                   help="read right to left (manga); a book whose ComicInfo says Manga=YesAndRightToLeft is read so anyway")
 
     p = sub.add_parser("label", parents=[common], help="set your own label for a page")
     p.add_argument("book", metavar="BOOK")

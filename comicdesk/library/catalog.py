@@ -16,10 +16,21 @@ Schema version 1 (see :data:`MIGRATIONS`):
   unknown extensions), with their size/mtime, so a no-op rescan never opens them again.
 - ``scans`` — one row per scan: when, scope, outcome and counts.
 
-Later migrations append tables that reference ``pages(book_id, idx)`` with ``ON DELETE CASCADE``:
-panels (page, index, box, reading order), model outputs (labels, probabilities), runs (model id,
-version, status per book) and Zarr row mappings. Analysis hangs off the book row, which a move or a
-touch keeps, and which a content change replaces.
+Schema version 2 adds the analysis (tables referencing ``pages(book_id, idx)`` with
+``ON DELETE CASCADE``, so a content change or a purge drops them with the pages):
+
+- ``panels`` — per page: panel index (= reading order), box ``x, y, w, h`` in pixels of the
+  decoded page, ``reading_order``.
+- ``page_outputs`` — per page and model id: model version, label, probabilities (JSON
+  ``{class: p}``), ``source`` (``model``, ``user`` or ``comicinfo``).
+- ``runs`` — per book and stage: the stage's version fingerprint, pass, ``done``/``failed``,
+  the content key it was computed for (a run of other content does not count) and the reason.
+- ``vector_arrays`` / ``vector_rows`` — the Zarr row mappings of ``vectors.zarr``: per model id
+  and array the active generation and committed length, and book/page/panel → row (panel -1 is a
+  page-level row). Owned by :mod:`comicdesk.cache.vectors`.
+
+Analysis hangs off the book row, which a move or a touch keeps, and which a content change
+replaces.
 
 One process writes a catalogue at a time (:mod:`comicdesk.library.lock`); readers open it with
 ``readonly=True`` and, thanks to WAL mode, never block the writer or each other.
@@ -99,8 +110,78 @@ def _v1(conn: sqlite3.Connection) -> None:
         """)
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """Analysis results (``comicdesk.pipeline``) and the Zarr row mappings (``comicdesk.cache``).
+
+    Everything per page cascades from ``pages``: a changed book (new pages) or a purged tombstone
+    drops its panels, model outputs and vector rows in the same statement. ``runs`` hangs off the
+    book row and records the content key it was computed for, so a run of a changed book no longer
+    counts (its book row is kept by ``replace_book``)."""
+    db.run_script(conn, """
+        CREATE TABLE panels (
+            book_id       INTEGER NOT NULL,
+            page          INTEGER NOT NULL,
+            idx           INTEGER NOT NULL,
+            x             INTEGER NOT NULL,
+            y             INTEGER NOT NULL,
+            w             INTEGER NOT NULL,
+            h             INTEGER NOT NULL,
+            reading_order INTEGER NOT NULL,
+            PRIMARY KEY (book_id, page, idx),
+            FOREIGN KEY (book_id, page) REFERENCES pages(book_id, idx) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE TABLE page_outputs (
+            book_id    INTEGER NOT NULL,
+            page       INTEGER NOT NULL,
+            model_id   TEXT NOT NULL,
+            version    TEXT NOT NULL,
+            label      TEXT,
+            probs      TEXT,
+            source     TEXT NOT NULL CHECK (source IN ('model', 'user', 'comicinfo')),
+            created_at REAL NOT NULL,
+            PRIMARY KEY (book_id, page, model_id),
+            FOREIGN KEY (book_id, page) REFERENCES pages(book_id, idx) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE TABLE runs (
+            book_id     INTEGER NOT NULL REFERENCES books(id) ON DELETE CASCADE,
+            stage       TEXT NOT NULL,
+            version     TEXT NOT NULL,
+            pass        INTEGER NOT NULL,
+            status      TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+            content_key TEXT,
+            error       TEXT,
+            finished_at REAL NOT NULL,
+            PRIMARY KEY (book_id, stage)
+        ) WITHOUT ROWID;
+        CREATE INDEX runs_stage ON runs(stage, status);
+        CREATE TABLE vector_arrays (
+            model_id   TEXT NOT NULL,
+            array      TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0,
+            length     INTEGER NOT NULL DEFAULT 0,
+            dims       INTEGER NOT NULL,
+            dtype      TEXT NOT NULL,
+            normalised INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (model_id, array)
+        ) WITHOUT ROWID;
+        CREATE TABLE vector_rows (
+            model_id   TEXT NOT NULL,
+            array      TEXT NOT NULL,
+            book_id    INTEGER NOT NULL,
+            page       INTEGER NOT NULL,
+            panel      INTEGER NOT NULL DEFAULT -1,
+            row        INTEGER NOT NULL,
+            generation INTEGER NOT NULL,
+            PRIMARY KEY (model_id, array, book_id, page, panel),
+            FOREIGN KEY (book_id, page) REFERENCES pages(book_id, idx) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE INDEX vector_rows_page ON vector_rows(book_id, page);
+        CREATE INDEX vector_rows_row ON vector_rows(model_id, array, row);
+        """)
+
+
 #: Ordered schema migrations; index i turns version i into version i + 1. Append only.
-MIGRATIONS: list[db.Migration] = [_v1]
+MIGRATIONS: list[db.Migration] = [_v1, _v2]
 
 
 @dataclass(frozen=True)
@@ -138,6 +219,44 @@ class BookRow:
     comicinfo: dict | None = None
     warnings: list[str] = field(default_factory=list)
     removed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One stage's outcome for one book (schema 2)."""
+
+    stage: str
+    version: str
+    pass_no: int
+    status: str  # "done" | "failed"
+    content_key: str | None
+    error: str | None
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class PageOutput:
+    """A model's (or another source's) verdict on one page (schema 2)."""
+
+    model_id: str
+    version: str
+    label: str | None
+    probs: dict[str, float] | None
+    source: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class VectorArrayRow:
+    """One Zarr array of ``vectors.zarr`` as the catalogue knows it (schema 2)."""
+
+    model_id: str
+    array: str
+    generation: int
+    length: int  # committed rows: rows at or past it were never mapped
+    dims: int
+    dtype: str
+    normalised: bool
 
 
 _BOOK_COLUMNS = ("id, path, content_key, format, size, mtime_ns, pages, title, series, number, "
@@ -299,6 +418,160 @@ class Catalog:
             "unchanged, failed) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (started, finished, scope, status, *(counts.get(k, 0) for k in
                                                  ("added", "changed", "moved", "removed", "unchanged", "failed"))))
+
+    # -- analysis (schema 2): runs, panels, model outputs ---------------------------------------
+    def runs(self, book_ids: Iterable[int] | None = None) -> dict[int, dict[str, RunRow]]:
+        """``{book_id: {stage: RunRow}}`` for the given books (all books when None)."""
+        sql = "SELECT book_id, stage, version, pass, status, content_key, error, finished_at FROM runs"
+        if book_ids is None:
+            rows = self.conn.execute(sql)
+        else:
+            ids = list(book_ids)
+            rows = []
+            for i in range(0, len(ids), 500):
+                part = ids[i:i + 500]
+                rows.extend(self.conn.execute(
+                    f"{sql} WHERE book_id IN ({','.join('?' * len(part))})", part))
+        out: dict[int, dict[str, RunRow]] = {}
+        for r in rows:
+            out.setdefault(r[0], {})[r[1]] = RunRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+        return out
+
+    def set_run(self, book_id: int, stage: str, version: str, pass_no: int, status: str,
+                content_key: str | None, error: str | None, now: float) -> None:
+        self.conn.execute(
+            "INSERT INTO runs(book_id, stage, version, pass, status, content_key, error, finished_at) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(book_id, stage) DO UPDATE SET "
+            "version=excluded.version, pass=excluded.pass, status=excluded.status, "
+            "content_key=excluded.content_key, error=excluded.error, finished_at=excluded.finished_at",
+            (book_id, stage, version, pass_no, status, content_key, clean_text(error), now))
+
+    def update_decoded_page(self, book_id: int, index: int, *, width: int | None, height: int | None,
+                            bad: bool, error: str | None, content_hash: str | None) -> None:
+        """What decoding the whole page found out (the scan only read its header)."""
+        self.conn.execute(
+            "UPDATE pages SET width = coalesce(?, width), height = coalesce(?, height), bad = ?, "
+            "error = ?, content_hash = coalesce(?, content_hash) WHERE book_id = ? AND idx = ?",
+            (width, height, int(bad), clean_text(error), content_hash, book_id, index))
+
+    def replace_panels(self, book_id: int, panels: dict[int, list[tuple[int, int, int, int]]]) -> None:
+        """The panels of the given pages, in reading order (replacing earlier ones). Panel-level
+        vector rows of those pages refer to the old panels: they are unmapped too."""
+        pages = list(panels)
+        self.conn.executemany("DELETE FROM panels WHERE book_id = ? AND page = ?",
+                              [(book_id, p) for p in pages])
+        self.conn.executemany("DELETE FROM vector_rows WHERE book_id = ? AND page = ? AND panel >= 0",
+                              [(book_id, p) for p in pages])
+        self.conn.executemany(
+            "INSERT INTO panels(book_id, page, idx, x, y, w, h, reading_order) VALUES (?,?,?,?,?,?,?,?)",
+            [(book_id, page, i, int(b[0]), int(b[1]), int(b[2]), int(b[3]), i)
+             for page, boxes in panels.items() for i, b in enumerate(boxes)])
+
+    def panels(self, book_id: int) -> dict[int, list[tuple[int, int, int, int]]]:
+        """``{page: [(x, y, w, h), ...]}`` in reading order, for pages that have panels."""
+        out: dict[int, list[tuple[int, int, int, int]]] = {}
+        for page, x, y, w, h in self.conn.execute(
+                "SELECT page, x, y, w, h FROM panels WHERE book_id = ? ORDER BY page, reading_order",
+                (book_id,)):
+            out.setdefault(page, []).append((x, y, w, h))
+        return out
+
+    def count_panels(self, book_id: int) -> int:
+        return self.conn.execute("SELECT count(*) FROM panels WHERE book_id = ?", (book_id,)).fetchone()[0]
+
+    def set_page_output(self, book_id: int, page: int, model_id: str, version: str,
+                        label: str | None, probs: dict[str, float] | None, source: str,
+                        now: float) -> None:
+        self.conn.execute(
+            "INSERT INTO page_outputs(book_id, page, model_id, version, label, probs, source, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(book_id, page, model_id) DO UPDATE SET "
+            "version=excluded.version, label=excluded.label, probs=excluded.probs, "
+            "source=excluded.source, created_at=excluded.created_at",
+            (book_id, page, model_id, version, label,
+             json.dumps(probs) if probs is not None else None, source, now))
+
+    def page_outputs(self, book_id: int) -> dict[int, list[PageOutput]]:
+        """``{page: [PageOutput, ...]}``, newest first."""
+        out: dict[int, list[PageOutput]] = {}
+        for r in self.conn.execute(
+                "SELECT page, model_id, version, label, probs, source, created_at FROM page_outputs "
+                "WHERE book_id = ? ORDER BY page, created_at DESC", (book_id,)):
+            out.setdefault(r[0], []).append(
+                PageOutput(r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, r[5], r[6]))
+        return out
+
+    # -- Zarr row mappings (schema 2; used by comicdesk.cache.vectors) -------------------------
+    def vector_arrays(self) -> dict[tuple[str, str], VectorArrayRow]:
+        return {(r[0], r[1]): VectorArrayRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+                for r in self.conn.execute("SELECT model_id, array, generation, length, dims, dtype, "
+                                           "normalised FROM vector_arrays")}
+
+    def vector_array(self, model_id: str, array: str) -> VectorArrayRow | None:
+        r = self.conn.execute(
+            "SELECT model_id, array, generation, length, dims, dtype, normalised FROM vector_arrays "
+            "WHERE model_id = ? AND array = ?", (model_id, array)).fetchone()
+        return VectorArrayRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) if r else None
+
+    def add_vector_array(self, model_id: str, array: str, dims: int, dtype: str, normalised: bool) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO vector_arrays(model_id, array, generation, length, dims, dtype, "
+            "normalised) VALUES (?,?,0,0,?,?,?)", (model_id, array, dims, dtype, int(normalised)))
+
+    def set_vector_array(self, model_id: str, array: str, *, generation: int, length: int) -> None:
+        self.conn.execute("UPDATE vector_arrays SET generation = ?, length = ? "
+                          "WHERE model_id = ? AND array = ?", (generation, length, model_id, array))
+
+    def extend_vector_array(self, model_id: str, array: str, length: int) -> None:
+        """Rows below ``length`` are committed (mapped or garbage); later writes start past them."""
+        self.conn.execute("UPDATE vector_arrays SET length = max(length, ?) WHERE model_id = ? AND array = ?",
+                          (length, model_id, array))
+
+    def map_vector_rows(self, model_id: str, array: str, generation: int,
+                        rows: Iterable[tuple[int, int, int, int]]) -> None:
+        """``rows``: ``(book_id, page, panel, row)``; panel -1 for a page-level row. A key mapped
+        before now points at its new row (the old row becomes garbage)."""
+        self.conn.executemany(
+            "INSERT INTO vector_rows(model_id, array, book_id, page, panel, row, generation) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(model_id, array, book_id, page, panel) DO UPDATE SET "
+            "row=excluded.row, generation=excluded.generation",
+            [(model_id, array, b, p, n, r, generation) for b, p, n, r in rows])
+
+    def vector_rows(self, model_id: str, array: str, *, book_ids: Iterable[int] | None = None,
+                    include_removed: bool = False) -> list[tuple[int, int, int, int]]:
+        """``(book_id, page, panel, row)`` of mapped rows, in row order. Rows of removed (tombstoned)
+        books are left out unless ``include_removed``."""
+        sql = ("SELECT v.book_id, v.page, v.panel, v.row FROM vector_rows v JOIN books b ON b.id = v.book_id "
+               "WHERE v.model_id = ? AND v.array = ?")
+        params: list = [model_id, array]
+        if not include_removed:
+            sql += " AND b.removed_at IS NULL"
+        if book_ids is not None:
+            ids = list(book_ids)
+            sql += f" AND v.book_id IN ({','.join('?' * len(ids)) or 'NULL'})"
+            params.extend(ids)
+        return [tuple(r) for r in self.conn.execute(sql + " ORDER BY v.row", params)]
+
+    def delete_vector_rows(self, book_ids: Iterable[int], model_id: str | None = None,
+                           array: str | None = None) -> int:
+        sql = "DELETE FROM vector_rows WHERE book_id = ?"
+        extra: tuple = ()
+        if model_id is not None:
+            sql += " AND model_id = ?"
+            extra += (model_id,)
+        if array is not None:
+            sql += " AND array = ?"
+            extra += (array,)
+        n = 0
+        for b in book_ids:
+            n += self.conn.execute(sql, (b, *extra)).rowcount
+        return n
+
+    def remap_vector_rows(self, model_id: str, array: str, generation: int,
+                          moves: Iterable[tuple[int, int]]) -> None:
+        """After a compaction: every mapped row ``old`` is now row ``new`` of ``generation``."""
+        self.conn.executemany(
+            "UPDATE vector_rows SET row = ?, generation = ? WHERE model_id = ? AND array = ? AND row = ?",
+            [(new, generation, model_id, array, old) for old, new in moves])
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod

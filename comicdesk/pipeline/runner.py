@@ -1,0 +1,891 @@
+"""The analysis runner: decode pool → one inference executor → one writer. Qt-free.
+
+::
+
+    books (priority queue) ──► decode workers (threads) ──► page queue (bounded by pixels)
+                                                                  │
+                       writer (the calling thread) ◄── inference executor (one thread: owns the
+                       one transaction per book          models, batches pages across books)
+
+- **Planning** (writer thread): for each book and pass, the stages whose work is not recorded
+  done with the same fingerprint for the book's current content; stages they need whose outputs
+  are persisted are loaded from the catalogue, others are run again. A book with nothing to do is
+  *skipped*; one whose work failed before with the same fingerprint is reported failed again
+  without being reopened (``RunOptions.retry_failed`` tries again).
+- **Decode workers** open a book (checking it is still the book the catalogue knows), read its
+  pages in one pass (``Book.iter_page_bytes``), hash and decode each; a page that does not decode
+  keeps its slot, marked bad with its reason.
+- **The inference executor** takes up to ``batch_size`` decoded pages from whatever books are in
+  flight, runs the page-level stages in order (a batchable stage gets the batch, others one page
+  at a time), drops the images, and when a book's last page is through runs its book-level stages
+  and hands it to the writer. A stage raising on a batch is re-run page by page so only the page's
+  book fails.
+- **The writer** makes the book's vectors durable in Zarr, then commits everything for the book
+  (pages' decode results, panels, outputs, vector mappings, run status) in **one** SQLite
+  transaction: a run killed at any moment resumes, and a half-written book is never done.
+- ``prioritise(book)`` moves a book (both passes) to the front; pass-2 work runs after every
+  pass-1 book unless prioritised. Worker threads run at lower priority (``RunOptions.nice``, per
+  thread on Linux) and models get ``RunOptions.threads`` threads. ``pause``, ``resume`` and
+  ``cancel`` are checked between pages (decoders) and between batches (inference).
+- Events (:mod:`comicdesk.core.events`) are delivered on the calling thread: ``AnalysisProgress``,
+  ``BookAnalysed``, ``BookFailed``, ``PageFailed``, and ``Progress(stage="waiting")`` while another
+  process holds the library lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from comicdesk.core.errors import ComicdeskError
+from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
+from comicdesk.pipeline.stage import (IMAGE, PAGE_CLASS, PANELS, BookData, PageData, StageContext,
+                                      StageSpec)
+
+#: Failure kinds that are not the book's fault: not recorded, tried again next run.
+PASSING_FAILURES = frozenset({"missing", "changed", "unreadable"})
+GONE = "the book is gone since the last scan (moved or deleted?); scan again"
+CHANGED = "the book changed since the last scan; scan again"
+
+
+class RunError(ComicdeskError):
+    """The run cannot go on at all (a model does not load, the cache cannot be written)."""
+
+    kind = "run"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    decode_workers: int = 0  # 0: one per core, at most 2
+    threads: int = 1  # threads a model may use (the thread cap)
+    nice: int = 10  # niceness added to worker threads (background priority); 0 leaves it
+    batch_size: int = 8  # most pages per inference batch (a stage may ask for fewer)
+    books_ahead: int = 2  # books decoded ahead of the one being finished (beyond one per decoder)
+    max_pending_pixels: int = 60_000_000  # decoded pixels waiting for the models (~180 MB RGB)
+    lock_timeout: float = 30.0  # seconds to wait for another writer of the library
+    retry_failed: bool = False
+    profile: str = "standard"
+    durable: bool = True  # fsync vectors before the catalogue maps them
+    compact_garbage: float = 0.5  # compact vector arrays holding more garbage than this share
+    limits: Any = None  # comicdesk.archive.base.Limits
+
+    def decoders(self) -> int:
+        return self.decode_workers or max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass
+class RunResult:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    pages: int = 0  # pages through the models this run
+    panels: int = 0  # panels committed this run
+    cancelled: bool = False
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        return self.pages / self.elapsed if self.elapsed > 0 and self.pages else None
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+_END = object()
+
+
+@dataclass
+class _Job:
+    book: Any  # catalog.BookRow
+    pass_no: int
+    stages: list[StageSpec]  # to run, in order: the work to do plus what it needs re-run
+    todo: set[str]  # names of the stages whose work was not done (a failure is recorded on them)
+    load_kinds: set[str]  # persisted outputs loaded from the catalogue instead of re-run
+    needs_image: bool
+    page_rows: list = field(default_factory=list)  # catalog.PageRow, read when the job is queued
+    loaded: dict[int, dict[str, Any]] = field(default_factory=dict)  # per page, ditto
+    final: bool = True
+    seq: int = 0
+    # filled while it runs
+    pages: dict[int, PageData] = field(default_factory=dict)
+    expected: int | None = None
+    through: int = 0  # pages through the page-level stages
+    failed: tuple[str, str] | None = None  # (reason, kind)
+    rtl: bool = False
+    counted_pages: int = 0
+
+    @property
+    def book_id(self) -> int:
+        return self.book.id
+
+
+class _JobQueue:
+    """Books waiting for a decoder, best first: prioritised books, then pass 1, then pass 2."""
+
+    def __init__(self):
+        self._heap: list[tuple[tuple, int, _Job]] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._seq = 0
+        self.prioritised: dict[int, int] = {}  # book id → rank (latest request first)
+
+    def _key(self, job: _Job) -> tuple:
+        rank = self.prioritised.get(job.book_id)
+        if rank is not None:
+            return (0, -rank, job.pass_no)
+        return (1, job.pass_no, job.seq)
+
+    def push(self, job: _Job) -> None:
+        with self._cond:
+            self._seq += 1
+            job.seq = job.seq or self._seq
+            heapq.heappush(self._heap, (self._key(job), self._seq, job))
+            self._cond.notify()
+
+    def prioritise(self, book_id: int) -> bool:
+        with self._cond:
+            self.prioritised[book_id] = len(self.prioritised) + 1
+            found = any(j.book_id == book_id for _, _, j in self._heap)
+            self._heap = [(self._key(j), s, j) for _, s, j in self._heap]
+            heapq.heapify(self._heap)
+            return found
+
+    def pop(self, stop: threading.Event) -> _Job | None:
+        with self._cond:
+            while not self._heap:
+                if self._closed or stop.is_set():
+                    return None
+                self._cond.wait(0.1)
+            return heapq.heappop(self._heap)[2]
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._heap)
+
+
+class _Budget:
+    """Decoded pixels in flight, so gigantic pages cannot pile up in memory."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int, stop: threading.Event) -> bool:
+        with self._cond:
+            while self.used > 0 and self.used + n > self.limit:
+                if stop.is_set():
+                    return False
+                self._cond.wait(0.1)
+            self.used += n
+            return True
+
+    def release(self, n: int) -> None:
+        if n:
+            with self._cond:
+                self.used -= n
+                self._cond.notify_all()
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority (Linux schedules threads separately, so only this
+    thread is affected; elsewhere the call does nothing)."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
+    except (OSError, AttributeError):
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if reason:
+        return reason
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or exc}"
+    text = str(exc)
+    return " ".join((f"{type(exc).__name__}: {text}" if text else type(exc).__name__).split())
+
+
+# -- persisted outputs that later stages may load instead of recomputing -------------------------
+def _load_panels(catalog, book_id: int) -> dict[int, Any]:
+    return {page: [tuple(b) for b in boxes] for page, boxes in catalog.panels(book_id).items()}
+
+
+LOADERS: dict[str, Callable[[Any, int], dict[int, Any]]] = {PANELS: _load_panels}
+
+
+# -- the runner ---------------------------------------------------------------------------------
+class Runner:
+    """Analyse the books of one library. ``run`` blocks (its thread is the writer); ``prioritise``,
+    ``pause``, ``resume`` and ``cancel`` may be called from any thread."""
+
+    def __init__(self, cache_dir: Path, *, stages: Sequence[StageSpec] | None = None,
+                 options: RunOptions | None = None, on_event: Callable[[object], None] | None = None):
+        from comicdesk.pipeline import registry
+
+        self.cache_dir = Path(cache_dir)
+        self.options = options or RunOptions()
+        self.stages = list(stages) if stages is not None else registry.stages(self.options.profile)
+        registry.validate(self.stages)
+        self.on_event = on_event
+        self._producers = registry.producers(self.stages)
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs = _JobQueue()
+        self._pages: queue.Queue = queue.Queue()
+        self._results: queue.Queue = queue.Queue()
+        self._budget = _Budget(self.options.max_pending_pixels)
+        # Books between a decoder and the writer: few, so prioritise() takes effect soon.
+        self._slots = threading.Semaphore(self.options.decoders() + max(0, self.options.books_ahead))
+        self._models: dict[str, Callable] = {}
+        self._fingerprints: dict[str, str] = {}
+        self._threads: list[threading.Thread] = []
+        self._thread_error: BaseException | None = None
+        self._pages_through = 0
+        self._lock = threading.Lock()
+        self.state = "idle"
+
+    # -- control (any thread) ----------------------------------------------------------------
+    def prioritise(self, book: int | str | os.PathLike) -> None:
+        """Analyse this book (an id or a path) next: both its passes, before other books."""
+        self._requests.put(book)
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- the run (the calling thread is the writer) -------------------------------------------
+    def run(self, book_ids: Iterable[int] | None = None) -> RunResult:
+        """Analyse these books (all catalogued books when None) until done or cancelled."""
+        from comicdesk.library.catalog import Catalog
+        from comicdesk.library.errors import LibraryError
+        from comicdesk.library.lock import LibraryLock
+
+        if self.state != "idle":
+            raise RuntimeError("a Runner runs once; make a new one for the next run")
+        t0 = time.monotonic()
+        result = RunResult()
+        self.state = "waiting"
+
+        def waiting(message: str) -> None:
+            self._emit(Progress("waiting", 0, None, item=message))
+
+        try:
+            lock = LibraryLock(self.cache_dir, timeout=self.options.lock_timeout, on_wait=waiting)
+            lock.acquire()
+        except OSError as exc:
+            raise LibraryError(f"cannot use the cache folder {self.cache_dir}: {exc.strerror or exc}") from None
+        try:
+            with Catalog.open(self.cache_dir) as catalog:
+                self.catalog = catalog
+                self.store = None
+                self.state = "running"
+                try:
+                    self._run(book_ids, result, t0)
+                finally:
+                    if self.store is not None:
+                        self.store.close()
+        finally:
+            lock.release()
+            self.state = "cancelled" if self._cancel.is_set() else "finished"
+        result.cancelled = self._cancel.is_set()
+        result.elapsed = time.monotonic() - t0
+        return result
+
+    def _run(self, book_ids, result: RunResult, t0: float) -> None:
+        catalog = self.catalog
+        try:
+            for s in self.stages:
+                self._fingerprint(s)
+        except Exception as exc:  # noqa: BLE001 - a model module that does not import
+            raise RunError(f"cannot prepare the analysis: {_one_line(exc)}") from None
+        if book_ids is None:  # the library's order, as a person browses it
+            from comicdesk.archive.book import natural_key
+
+            books = sorted(catalog.all_books(), key=lambda b: natural_key(b.path))
+        else:
+            wanted = list(dict.fromkeys(book_ids))
+            books = [b for b in (catalog.book(i) for i in wanted) if b is not None and b.removed_at is None]
+        runs = catalog.runs([b.id for b in books])
+        self._later: dict[int, list[_Job]] = {}  # book id → jobs of later passes
+        self._outstanding = 0
+        self._books_total = 0
+        self._books_done = 0
+        self._pages_total = 0
+        self._known: set[int] = set()
+        first_jobs: list[_Job] = []
+        for book in books:
+            jobs = self._plan_book(book, runs.get(book.id, {}), result)
+            if jobs:
+                first_jobs.append(jobs[0])
+                self._later[book.id] = jobs[1:]
+        self._open_vectors(first_jobs + [j for js in self._later.values() for j in js])
+        for job in first_jobs:
+            self._push(job)
+        self._drain_requests(result)
+        if self._outstanding == 0:
+            self._emit_progress(t0, force=True)
+            return
+        self._start_threads()
+        try:
+            self._write_loop(result, t0)
+        except BaseException:
+            self._cancel.set()
+            raise
+        finally:
+            if self._outstanding:  # cancelled, or a thread failed: stop the others
+                self._cancel.set()
+            self._jobs.close()
+            for t in self._threads:
+                t.join()
+            self._threads.clear()
+        result.pages = self._pages_through
+        if self._thread_error is not None:
+            raise self._thread_error
+        if not self._cancel.is_set() and self.store is not None and self.options.compact_garbage < 1:
+            self.store.compact(min_garbage=self.options.compact_garbage)
+
+    # -- planning ---------------------------------------------------------------------------
+    def _fingerprint(self, s: StageSpec) -> str:
+        fp = self._fingerprints.get(s.name)
+        if fp is None:
+            deps = sorted({self._producers[n].name for n in s.needs
+                           if n != IMAGE and n in self._producers and self._producers[n] is not s})
+            fp = s.resolve_version()
+            if deps:
+                fp += " (" + ", ".join(f"{d}={self._fingerprint(self._by_name(d))}" for d in deps) + ")"
+                if len(fp) > 200:
+                    fp = s.resolve_version() + " #" + hashlib.blake2b(fp.encode(), digest_size=8).hexdigest()
+            self._fingerprints[s.name] = fp
+        return fp
+
+    def _by_name(self, name: str) -> StageSpec:
+        return next(s for s in self.stages if s.name == name)
+
+    def _plan_book(self, book, runs: dict, result: RunResult) -> list[_Job]:
+        """The jobs (one per pass with work) for a book; reports skips and known failures."""
+        self._known.add(book.id)
+        if book.error:
+            result.failed += 1
+            self._emit(BookFailed(book.path, book.error, book.id))
+            return []
+        will_be_done: set[str] = set()  # pass-1 work of this run, done by the time pass 2 starts
+
+        def current(s: StageSpec):
+            if s.name in will_be_done:
+                return "done"
+            r = runs.get(s.name)
+            if r is None or r.version != self._fingerprint(s) or r.content_key != book.content_key:
+                return None
+            return r.status
+
+        jobs = []
+        for pass_no in (1, 2):
+            todo = []
+            for s in (x for x in self.stages if x.pass_no == pass_no):
+                status = current(s)
+                if status == "done":
+                    continue
+                if status == "failed" and not self.options.retry_failed:
+                    result.failed += 1
+                    r = runs[s.name]
+                    self._emit(BookFailed(book.path, r.error or "analysis failed", book.id))
+                    return []
+                todo.append(s)
+            if not todo:
+                continue
+            # What the stages need: persisted outputs of done stages are loaded, the rest re-run.
+            chosen = {s.name for s in todo}
+            load: set[str] = set()
+            changed = True
+            while changed:
+                changed = False
+                for s in [x for x in self.stages if x.name in chosen]:
+                    for need in s.needs:
+                        if need == IMAGE:
+                            continue
+                        u = self._producers[need]
+                        if u.name in chosen:
+                            continue
+                        if current(u) == "done" and need in LOADERS:
+                            load.add(need)
+                        else:
+                            chosen.add(u.name)
+                            changed = True
+            stages = [s for s in self.stages if s.name in chosen]
+            load = {k for k in load if not any(k in s.produces for s in stages)}
+            jobs.append(_Job(book, pass_no, stages, {s.name for s in todo}, load,
+                             any(IMAGE in s.needs for s in stages)))
+            will_be_done.update(s.name for s in stages)
+        for j in jobs[:-1]:
+            j.final = False
+        if not jobs:
+            result.skipped += 1
+            page_rows = self.catalog.pages(book.id)
+            self._emit(BookAnalysed(book.path, book.id, "skipped", 0, True, len(page_rows),
+                                    self.catalog.count_panels(book.id), sum(1 for p in page_rows if p.bad)))
+            return []
+        self._books_total += 1
+        self._pages_total += len(jobs) * (book.pages or 0)
+        return jobs
+
+    def _push(self, job: _Job) -> None:
+        """Queue a job, with the book's pages and persisted outputs as they are now (a pass-2 job
+        sees what its pass 1 committed)."""
+        job.page_rows = self.catalog.pages(job.book_id)
+        self._pages_total += len(job.page_rows) - (job.book.pages or 0)
+        job.loaded = {}
+        for kind in sorted(job.load_kinds):
+            for page, value in LOADERS[kind](self.catalog, job.book_id).items():
+                job.loaded.setdefault(page, {})[kind] = value
+        self._outstanding += 1
+        self._jobs.push(job)
+
+    def _drain_requests(self, result: RunResult) -> None:
+        """Handle prioritise() calls (book ids or paths) on the writer's connection."""
+        while True:
+            try:
+                ref = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(ref, int):
+                row = self.catalog.book(ref)
+            else:
+                given = Path(ref).expanduser().absolute()
+                row = self.catalog.book_by_path(given) or self.catalog.book_by_path(given.resolve())
+            if row is None or row.removed_at is not None:
+                continue
+            self._jobs.prioritise(row.id)
+            if row.id not in self._known:  # not part of this run: plan it now
+                jobs = self._plan_book(row, self.catalog.runs([row.id]).get(row.id, {}), result)
+                if jobs:
+                    self._open_vectors(jobs)
+                    self._later[row.id] = jobs[1:]
+                    self._push(jobs[0])
+
+    def _open_vectors(self, jobs: list[_Job]) -> None:
+        outputs = {v.kind: v for j in jobs for s in j.stages for v in s.vectors}
+        if not outputs:
+            return
+        if self.store is None:
+            from comicdesk.cache.vectors import VectorStore
+
+            self.store = VectorStore.open(self.cache_dir, catalog=self.catalog, durable=self.options.durable)
+        for v in outputs.values():
+            self.store.ensure_group(v.model_id, v.group_attrs)
+            self.store.ensure_array(v.model_id, v.array, v.dims, dtype=v.dtype, normalised=v.normalised)
+
+    # -- threads ----------------------------------------------------------------------------
+    def _start_threads(self) -> None:
+        for i in range(self.options.decoders()):
+            t = threading.Thread(target=self._guard, args=(self._decode_loop,), daemon=True,
+                                 name=f"comicdesk-decode-{i}")
+            self._threads.append(t)
+        self._threads.append(threading.Thread(target=self._guard, args=(self._infer_loop,), daemon=True,
+                                              name="comicdesk-infer"))
+        for t in self._threads:
+            t.start()
+
+    def _guard(self, loop) -> None:
+        lower_thread_priority(self.options.nice)
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer, which stops the run
+            self._thread_error = exc if isinstance(exc, ComicdeskError) else RunError(
+                f"the analysis stopped: {_one_line(exc)}")
+            self._cancel.set()
+
+    def _wait_running(self) -> bool:
+        while not self._running.wait(0.1):
+            if self._cancel.is_set():
+                return False
+        return not self._cancel.is_set()
+
+    # -- decoding ---------------------------------------------------------------------------
+    def _decode_loop(self) -> None:
+        while self._wait_running():
+            if not self._slots.acquire(timeout=0.1):
+                continue
+            job = self._jobs.pop(self._cancel)
+            if job is None:
+                self._slots.release()
+                return
+            try:
+                self._decode(job)
+            except _Failed as f:
+                self._pages.put((job, _Failed(f.reason, f.kind)))
+            except Exception as exc:  # noqa: BLE001 - a reader bug fails this book only
+                self._pages.put((job, _Failed(_one_line(exc), "internal")))
+
+    def _decode(self, job: _Job) -> None:
+        rows = {p.index: p for p in job.page_rows}
+        if not job.needs_image:
+            for p in job.page_rows:
+                self._pages.put((job, self._page_from_row(job, p)))
+            self._pages.put((job, _END))
+            return
+        from comicdesk.archive.base import DEFAULT_LIMITS
+        from comicdesk.archive.book import open_book
+        from comicdesk.archive import images
+        from comicdesk.library import identity
+
+        book = job.book
+        path = Path(book.path)
+        limits = self.options.limits or DEFAULT_LIMITS
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise _Failed(GONE, "missing") from None
+        except OSError as exc:
+            raise _Failed(_one_line(exc), "unreadable") from None
+        if book.format != "folder" and (st.st_size, st.st_mtime_ns) != (book.size, book.mtime_ns):
+            try:
+                key = identity.content_key(path)
+            except OSError as exc:
+                raise _Failed(_one_line(exc), "unreadable") from None
+            if key != book.content_key:
+                raise _Failed(CHANGED, "changed")
+        try:
+            opened = open_book(path, limits)
+        except ComicdeskError as exc:
+            raise _Failed(exc.reason, exc.kind) from None
+        except FileNotFoundError:
+            raise _Failed(GONE, "missing") from None
+        except OSError as exc:
+            raise _Failed(_one_line(exc), "unreadable") from None
+        with opened:
+            from comicdesk.library.db import clean_text
+
+            names = [clean_text(p.name) for p in opened.pages]
+            if len(names) != len(rows) or any(rows[i].name != n for i, n in enumerate(names) if i in rows):
+                raise _Failed(CHANGED, "changed")
+            info = opened.comicinfo()
+            job.rtl = bool(info is not None and info.manga_right_to_left)
+            for index, data in opened.iter_page_bytes():
+                if not self._wait_running():
+                    return
+                if job.failed is not None:
+                    return
+                row = rows[index]
+                page = PageData(book.id, index, row.name, None, None, None, rtl=job.rtl,
+                                outputs=dict(job.loaded.get(index, {})))
+                if isinstance(data, Exception):
+                    page.bad, page.error = True, getattr(data, "reason", None) or str(data)
+                else:
+                    page.content_hash = identity.page_hash(data)
+                    try:
+                        image = images.decode(data, limits.max_image_pixels)
+                        page.image = image
+                        page.width, page.height = image.size
+                    except ComicdeskError as exc:
+                        page.bad, page.error = True, exc.reason
+                    except Exception as exc:  # noqa: BLE001 - the page keeps its slot, marked bad
+                        page.bad, page.error = True, _one_line(exc)
+                    del data
+                cost = page.width * page.height if page.image is not None else 0
+                if not self._budget.acquire(cost, self._cancel):
+                    return
+                self._pages.put((job, page))
+        self._pages.put((job, _END))
+
+    def _page_from_row(self, job: _Job, row) -> PageData:
+        return PageData(job.book_id, row.index, row.name, None, row.width, row.height, row.bad, row.error,
+                        rtl=job.rtl, content_hash=row.content_hash,
+                        outputs=dict(job.loaded.get(row.index, {})))
+
+    # -- inference --------------------------------------------------------------------------
+    def _infer_loop(self) -> None:
+        ctx = StageContext(profile=self.options.profile, threads=max(1, self.options.threads))
+        self._ctx = ctx
+        page_stages = [s for s in self.stages if s.level == "page"]
+        while self._wait_running():
+            batch = self._take_batch()
+            if batch is None:
+                return
+            pages: list[tuple[_Job, PageData]] = []
+            ends: list[_Job] = []
+            for job, item in batch:
+                if item is _END:
+                    ends.append(job)
+                elif isinstance(item, _Failed):
+                    self._fail(job, item.reason, item.kind)
+                else:
+                    pages.append((job, item))
+            for s in page_stages:
+                todo = [(j, p) for j, p in pages
+                        if j.failed is None and not p.bad and s in j.stages and p.image is not None]
+                if todo:
+                    self._run_page_stage(s, todo)
+            for job, page in pages:
+                if page.image is not None:
+                    self._budget.release(page.width * page.height)
+                    page.image = None
+                job.pages[page.index] = page
+                job.through += 1
+                with self._lock:
+                    self._pages_through += 1
+                    job.counted_pages += 1
+            for job in ends:
+                job.expected = len(job.page_rows)
+            for job in {id(j): j for j, _ in pages + [(e, None) for e in ends]}.values():
+                if job.failed is None and job.expected is not None and job.through >= job.expected:
+                    self._finish_book(job)
+
+    def _take_batch(self) -> list | None:
+        items = []
+        deadline = None
+        while len(items) < self.options.batch_size:
+            try:
+                timeout = 0.1 if not items else max(0.0, deadline - time.monotonic())
+                item = self._pages.get(timeout=timeout) if timeout > 0 else self._pages.get_nowait()
+            except queue.Empty:
+                if items:
+                    break
+                if self._cancel.is_set():
+                    return None
+                if self._all_decoded():
+                    return None
+                continue
+            items.append(item)
+            if deadline is None:
+                deadline = time.monotonic() + 0.005  # a moment to let other books' pages join
+        return items
+
+    def _all_decoded(self) -> bool:
+        return self._jobs._closed and self._pages.empty() and not any(
+            t.is_alive() for t in self._threads if t.name.startswith("comicdesk-decode"))
+
+    def _model(self, s: StageSpec) -> Callable:
+        model = self._models.get(s.name)
+        if model is None:
+            try:
+                model = s.load(self._ctx)
+            except Exception as exc:  # noqa: BLE001 - no book can be analysed without it
+                raise RunError(f"cannot load the {s.name} stage: {_one_line(exc)}") from None
+            self._models[s.name] = model
+        return model
+
+    def _run_page_stage(self, s: StageSpec, todo: list[tuple[_Job, PageData]]) -> None:
+        model = self._model(s)
+        size = max(1, min(s.batch_size, self.options.batch_size)) if s.batchable else 1
+        for i in range(0, len(todo), size):
+            self._call_pages(s, model, todo[i:i + size])
+
+    def _call_pages(self, s: StageSpec, model, part: list[tuple[_Job, PageData]]) -> None:
+        part = [(j, p) for j, p in part if j.failed is None]
+        if not part:
+            return
+        try:
+            outs = model([p for _, p in part])
+            if not isinstance(outs, (list, tuple)) or len(outs) != len(part):
+                raise ValueError(f"returned {len(outs) if hasattr(outs, '__len__') else outs!r} "
+                                 f"results for {len(part)} pages")
+        except Exception as exc:  # noqa: BLE001 - isolate the page that fails
+            if len(part) > 1:
+                for one in part:
+                    self._call_pages(s, model, [one])
+                return
+            job, page = part[0]
+            self._fail(job, f"{s.name} failed on page {page.index} ({page.name}): {_one_line(exc)}", "stage")
+            return
+        for (job, page), out in zip(part, outs):
+            page.outputs.update(out or {})
+            for v in s.vectors:
+                value = page.outputs.get(v.kind)
+                if v.level == "panel" and value is not None and len(value) != len(page.outputs.get(PANELS) or []):
+                    self._fail(job, f"{s.name} gave {len(value)} panel vectors for the "
+                                    f"{len(page.outputs.get(PANELS) or [])} panels of page {page.index}", "stage")
+
+    def _finish_book(self, job: _Job) -> None:
+        book_stages = [s for s in job.stages if s.level == "book"]
+        if book_stages:
+            data = BookData(job.book_id, job.book.path, job.rtl,
+                            [job.pages[i] for i in sorted(job.pages)])
+            for s in book_stages:
+                model = self._model(s)
+                try:
+                    outs = model(data)
+                    if len(outs) != len(data.pages):
+                        raise ValueError(f"returned {len(outs)} results for {len(data.pages)} pages")
+                except Exception as exc:  # noqa: BLE001
+                    self._fail(job, f"{s.name} failed: {_one_line(exc)}", "stage")
+                    return
+                for page, out in zip(data.pages, outs):
+                    page.outputs.update(out or {})
+        self._results.put(("done", job))
+
+    def _fail(self, job: _Job, reason: str, kind: str) -> None:
+        if job.failed is None:
+            job.failed = (reason, kind)
+            self._results.put(("failed", job))
+
+    # -- writing (the calling thread) ---------------------------------------------------------
+    def _write_loop(self, result: RunResult, t0: float) -> None:
+        last_emit = 0.0
+        while self._outstanding > 0:
+            self._drain_requests(result)
+            try:
+                kind, job = self._results.get(timeout=0.1)
+            except queue.Empty:
+                if self._thread_error is not None:
+                    return
+                if self._cancel.is_set() and not any(t.is_alive() for t in self._threads) \
+                        and self._results.empty():
+                    return
+                if time.monotonic() - last_emit > 0.25:
+                    self._emit_progress(t0)
+                    last_emit = time.monotonic()
+                continue
+            self._outstanding -= 1
+            self._slots.release()
+            if kind == "done":
+                self._commit(job, result)
+            else:
+                self._record_failure(job, result)
+            self._emit_progress(t0, force=True)
+            last_emit = time.monotonic()
+            if self._outstanding == 0:
+                self._jobs.close()
+
+    def _commit(self, job: _Job, result: RunResult) -> None:
+        book = job.book
+        cat = self.catalog
+        pages = [job.pages[i] for i in sorted(job.pages)]
+        pending = []
+        for s in job.stages:
+            for v in s.vectors:
+                rows, keys = [], []
+                for p in pages:
+                    value = p.outputs.get(v.kind)
+                    if value is None:
+                        continue
+                    if v.level == "page":
+                        rows.append(value)
+                        keys.append((book.id, p.index))
+                    else:
+                        for n, row in enumerate(value):
+                            rows.append(row)
+                            keys.append((book.id, p.index, n))
+                if rows:
+                    import numpy as np
+
+                    pending.append(self.store.write(v.model_id, v.array, np.stack(rows), keys))
+        now = time.time()
+        panel_count = None
+        with cat.transaction():
+            if job.needs_image:
+                for p in pages:
+                    cat.update_decoded_page(book.id, p.index, width=p.width, height=p.height,
+                                            bad=p.bad, error=p.error, content_hash=p.content_hash)
+            for s in job.stages:
+                if PANELS in s.produces:
+                    cat.replace_panels(book.id, {p.index: [tuple(getattr(b, "box", b)) for b in
+                                                           (p.outputs.get(PANELS) or [])] for p in pages})
+                if PAGE_CLASS in s.produces:
+                    for p in pages:
+                        out = p.outputs.get(PAGE_CLASS)
+                        if out is not None:
+                            cat.set_page_output(book.id, p.index, s.output_model_id, self._fingerprint(s),
+                                                out.get("label"), out.get("probs"), "model", now)
+            if pending:
+                self.store.commit(pending)
+            for s in job.stages:
+                cat.set_run(book.id, s.name, self._fingerprint(s), s.pass_no, "done", book.content_key,
+                            None, now)
+            panel_count = cat.count_panels(book.id)
+        if job.needs_image:
+            for p in pages:
+                if p.bad:
+                    self._emit(PageFailed(book.path, book.id, p.index, p.name, p.error or "bad page"))
+        later = self._later.get(book.id) or []
+        final = not later
+        if later:
+            self._push(later.pop(0))
+        if any(PANELS in s.produces for s in job.stages):
+            result.panels += panel_count
+        if final:
+            result.done += 1
+            self._books_done += 1
+        self._emit(BookAnalysed(book.path, book.id, "done", job.pass_no, final, len(job.page_rows),
+                                panel_count, sum(1 for p in pages if p.bad) if job.needs_image else
+                                sum(1 for p in job.page_rows if p.bad)))
+
+    def _record_failure(self, job: _Job, result: RunResult) -> None:
+        reason, kind = job.failed
+        book = job.book
+        if kind not in PASSING_FAILURES:
+            now = time.time()
+            with self.catalog.transaction():
+                for s in (x for x in job.stages if x.name in job.todo):
+                    self.catalog.set_run(book.id, s.name, self._fingerprint(s), s.pass_no, "failed",
+                                         book.content_key, reason, now)
+        # Pages it will not go through (and later passes) leave the totals.
+        with self._lock:
+            self._pages_total -= len(job.page_rows) - job.counted_pages
+        for later in self._later.pop(book.id, []):
+            self._pages_total -= later.book.pages or 0
+        result.failed += 1
+        self._books_done += 1
+        self._emit(BookFailed(book.path, reason, book.id))
+
+    # -- events ----------------------------------------------------------------------------
+    def _emit(self, event: object) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _emit_progress(self, t0: float, force: bool = False) -> None:
+        with self._lock:
+            done = self._pages_through
+        elapsed = time.monotonic() - t0
+        rate = done / elapsed if elapsed > 0 and done else None
+        total = max(self._pages_total, done)
+        eta = (total - done) / rate if rate else None
+        state = "cancelling" if self._cancel.is_set() else ("paused" if self.paused else "running")
+        self._emit(AnalysisProgress("index", done, total, item="", rate=rate, eta_s=eta,
+                                    books_done=self._books_done, books_total=self._books_total,
+                                    state=state))
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str, kind: str):
+        super().__init__(reason)
+        self.reason = " ".join(str(reason).split())
+        self.kind = kind
+
+
+__all__ = ["RunError", "RunOptions", "RunResult", "Runner", "lower_thread_priority"]

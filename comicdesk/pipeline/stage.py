@@ -1,0 +1,135 @@
+"""What a stage is: the protocol every analysis step follows, and the data it sees.
+
+A stage is a small pure function over pages, described by a :class:`StageSpec` and registered
+once (:mod:`comicdesk.pipeline.registry`). The runner owns everything else: decoding, batching
+across books, threads, priorities, cancelling, progress, and persisting what stages produce.
+
+- ``load(ctx)`` builds the stage's model once, on the inference executor (the only place models
+  live), and returns a callable.
+- A **page-level** stage's callable takes a list of :class:`PageData` (one or more, from any books;
+  a single page when the stage is not ``batchable``) and returns one ``dict`` of outputs per page.
+  It never sees a bad page.
+- A **book-level** stage's callable takes a :class:`BookData` (every page, images dropped, bad
+  pages included and flagged) and returns one ``dict`` per page: e.g. page classes, which look at
+  the whole book as one sequence. Book-level stages run once all the book's pages went through
+  the page-level stages, so a page-level stage cannot need a book-level stage's output.
+- ``needs`` names what the stage reads: :data:`IMAGE` (the decoded page: an 8-bit RGB Pillow
+  image) or outputs of earlier stages. ``produces`` names what it writes into each page's outputs.
+- ``version`` changes whenever the output for the same input may change. A stage's *fingerprint*
+  is its version plus the fingerprints of the stages it needs, so a new panel detector also
+  re-runs whatever reads panels. Work recorded with the same fingerprint is never redone.
+
+Outputs the runner persists (other names live only in memory during one book's run):
+
+- :data:`PANELS` — ``[(x, y, w, h), ...]`` in reading order (or objects with a ``.box``), in
+  pixels of the decoded page → catalogue ``panels``.
+- :data:`PAGE_CLASS` — ``{"label": str | None, "probs": {class: p}}`` → ``page_outputs`` under the
+  stage's ``model_id`` (source ``model``).
+- ``vectors:<model id>/<array>`` (declared with :class:`VectorOutput`) — page level: one
+  ``(dims,)`` row per page; panel level: ``(n_panels, dims)`` in the page's panel order →
+  ``vectors.zarr`` rows mapped from the catalogue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+IMAGE = "image"
+PANELS = "panels"
+PAGE_CLASS = "page_class"
+LEVELS = ("page", "book")
+
+
+def vectors_kind(model_id: str, array: str) -> str:
+    return f"vectors:{model_id}/{array}"
+
+
+@dataclass
+class PageData:
+    """One page as a stage sees it."""
+
+    book_id: int
+    index: int
+    name: str
+    image: Any | None  # 8-bit RGB Pillow image while page-level stages run; else None
+    width: int | None
+    height: int | None
+    bad: bool = False
+    error: str | None = None
+    rtl: bool = False  # the book reads right to left (ComicInfo Manga=YesAndRightToLeft)
+    content_hash: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BookData:
+    """A whole book as a book-level stage sees it (no images)."""
+
+    book_id: int
+    path: str
+    rtl: bool
+    pages: list[PageData]
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage's ``load`` gets: the run's choices, never global configuration."""
+
+    profile: str = "standard"
+    threads: int = 1  # most threads a model may use (OpenCV, torch, onnxruntime)
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class VectorOutput:
+    """A Zarr array a stage fills (``vectors.zarr/<model_id>/<array>``)."""
+
+    model_id: str
+    array: str
+    dims: int
+    level: str = "page"  # "page" | "panel"
+    dtype: str = "float16"
+    normalised: bool = False  # search vectors: L2-normalised when stored; model inputs: raw
+    group_attrs: dict[str, Any] = field(default_factory=dict)  # model name, revision, preprocessing
+
+    @property
+    def kind(self) -> str:
+        return vectors_kind(self.model_id, self.array)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    pass_no: int  # 1: fast pass; 2: slow pass (after the book's pass 1, at lower priority)
+    needs: tuple[str, ...]
+    produces: tuple[str, ...]
+    load: Callable[[StageContext], Callable[..., list[dict[str, Any]]]]
+    version: str | Callable[[], str]
+    level: str = "page"
+    batchable: bool = False
+    batch_size: int = 8
+    model_id: str | None = None  # page_outputs' model id (defaults to the name)
+    vectors: tuple[VectorOutput, ...] = ()
+    profiles: tuple[str, ...] = ("standard", "cosmo")
+
+    def __post_init__(self) -> None:
+        if self.pass_no not in (1, 2):
+            raise ValueError(f"stage {self.name}: pass must be 1 or 2")
+        if self.level not in LEVELS:
+            raise ValueError(f"stage {self.name}: level must be one of {LEVELS}")
+        if self.level == "book" and IMAGE in self.needs:
+            raise ValueError(f"stage {self.name}: a book-level stage cannot need page images")
+        for v in self.vectors:
+            if v.kind not in self.produces:
+                raise ValueError(f"stage {self.name}: declares {v.kind} but does not produce it")
+            if v.level not in ("page", "panel"):
+                raise ValueError(f"stage {self.name}: vector level must be page or panel")
+
+    def resolve_version(self) -> str:
+        v = self.version() if callable(self.version) else self.version
+        return str(v)
+
+    @property
+    def output_model_id(self) -> str:
+        return self.model_id or self.name

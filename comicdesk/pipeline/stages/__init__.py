@@ -1,0 +1,1 @@
+"""One module per analysis stage, each exposing ``SPEC`` (a :class:`~comicdesk.pipeline.stage.StageSpec`)."""

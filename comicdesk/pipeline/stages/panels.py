@@ -1,0 +1,58 @@
+"""Panels: boxes in reading order on every page (``comicdesk.ml.panels``), pass 1.
+
+Pages are laid out right to left when the book's ComicInfo says ``Manga=YesAndRightToLeft``.
+Every page gets at least one panel (the detector's promise: the whole page when nothing is
+found); the stage checks that and clips boxes to the page, so the catalogue never holds an
+empty or outside box whatever a detector returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from comicdesk.pipeline.stage import IMAGE, PANELS, PageData, StageContext, StageSpec
+
+NAME = "panels"
+
+
+def _version() -> str:
+    from comicdesk.ml.panels import DETECTOR_VERSION
+
+    return DETECTOR_VERSION
+
+
+def boxes_for_page(detect: Callable[..., list], page: PageData) -> list[tuple[int, int, int, int]]:
+    """The page's panel boxes: the detector's, as int tuples clipped to the page, never empty."""
+    from comicdesk.core.geometry import clip_box, whole_page
+
+    width, height = page.image.size if page.image is not None else (page.width, page.height)
+    found = detect(page.image, rtl=page.rtl)
+    boxes = []
+    for p in found:
+        box = getattr(p, "box", p)
+        boxes.append(clip_box(tuple(float(v) for v in box), width, height))
+    return boxes or [whole_page(width, height)]
+
+
+def make_stage(detect: Callable[..., list]) -> Callable[[list[PageData]], list[dict[str, Any]]]:
+    """The stage's function over a batch, around any ``detect(image, *, rtl)`` callable."""
+
+    def run(pages: list[PageData]) -> list[dict[str, Any]]:
+        return [{PANELS: boxes_for_page(detect, page)} for page in pages]
+
+    return run
+
+
+def _load(ctx: StageContext):
+    from comicdesk.ml.panels import PanelParams, detect_panels
+
+    params = PanelParams(threads=max(1, ctx.threads))
+
+    def detect(image, *, rtl=False):
+        return detect_panels(image, rtl=rtl, params=params)
+
+    return make_stage(detect)
+
+
+SPEC = StageSpec(name=NAME, pass_no=1, needs=(IMAGE,), produces=(PANELS,), load=_load,
+                 version=_version, level="page", batchable=False)

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import pytest
+
+from comicdesk.core.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Cache and data roots inside tmp_path: tests never touch the real user folders."""
+    return Settings.resolve(tmp_path / "cache", tmp_path / "data", env={})
