@@ -1,0 +1,892 @@
+"""The classical panel detector: boxes and reading order of the panels on a comic page.
+
+Plain computer vision with OpenCV and numpy, no model weights. The method (docs/panels.md has the
+full account and the figures):
+
+1. **Working copy.** The page is reduced to at most ``work_size`` pixels on its long side (a strided
+   pre-reduction first for gigantic pages, then area averaging), so the cost hardly depends on the
+   page's size. Boxes are mapped back to pixels of the page as given.
+2. **Gutter colour.** The colour most common along the page's edge and along rows/columns that
+   are uniform from end to end (gutters that cross the page: the only gutter evidence on a page
+   whose panels bleed off the edges). White, black and coloured gutters are all just "the gutter
+   colour". A page with no such colour (full-bleed art) is a splash: the whole page is one panel.
+3. **Content mask.** Pixels that differ from the gutter colour by more than a noise-aware threshold,
+   plus every region they enclose (a framed panel becomes a solid block, whatever its inside
+   looks like).
+4. **Deskew.** The tilt of the large, nearly rectangular blocks (framed panels on a scan) is
+   measured and undone on the mask; boxes are mapped back through the same rotation.
+5. **Recursive cuts.** The mask is cut along gutters, rows first (top to bottom), then columns
+   (left to right, or right to left for manga), recursively, which gives the reading order of the
+   cut tree. A gutter is a band of (nearly) empty lines, or a short band of low fill between two
+   solid blocks (a gutter crossed by a balloon). Pieces that are not panel-like (specks, a page
+   number, a balloon or a line of text standing apart inside a frameless panel) are dropped or
+   merged into their neighbour across the narrower gap, so frameless panels are not split at
+   balloon gaps. A region that no straight gutter cuts but that holds several large solid blocks
+   (slanted gutters) is split into those blocks.
+6. **Boxes.** Each leaf's box is its content's extent; for a solid (framed) leaf, thin protrusions
+   (a balloon poking over the frame into the gutter) are trimmed off.
+
+When nothing is found the whole page is panel 0. The detector is deterministic and, by default,
+single-threaded (``PanelParams.threads``); see :func:`detect_panels`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from comicdesk.core.geometry import Box, Panel, clip_box, whole_page
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image as PILImage
+
+__all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
+
+#: Changes whenever the detector's output for the same page may change; the cache keys by it.
+DETECTOR_VERSION = "classic-1"
+
+
+@dataclass(frozen=True)
+class PanelParams:
+    """Every knob of the detector. Lengths are fractions of the working copy's size unless
+    their name says otherwise; the defaults are tuned on the synthetic set and the xkcd strips
+    (``tests/bench/bench_panels.py``)."""
+
+    #: Long side of the working copy in pixels (pages are never enlarged).
+    work_size: int = 1000
+    #: A page whose short side is below this many pixels is one panel, without looking.
+    min_page_px: int = 24
+    #: Least colour distance (max over channels, 0-255) from the gutter colour that counts as
+    #: content. Raised automatically on noisy pages.
+    ink_threshold: int = 40
+    #: Least share of the page's edge the gutter colour must have when no gutter band (a band of
+    #: uniform lines crossing the page) backs it; below it the page is a splash.
+    min_gutter_share: float = 0.5
+    #: Least share of the votes (edge pixels and gutter bands) the gutter colour must have.
+    min_band_share: float = 0.25
+    #: Least gutter width, as a fraction of the working copy's long side (never below 2 px).
+    min_gap: float = 0.003
+    #: Most content a gutter line may hold (noise, a balloon tail), as a fraction of its length.
+    gap_tolerance: float = 0.012
+    #: A line of a piece with at most this many content pixels is margin when trimming.
+    stray_px: int = 1
+    #: Widest gutter (a crossing balloon may block it; a background run along the page's edge
+    #: this short is a gutter's mouth), as a fraction of the long side.
+    max_gutter: float = 0.06
+    #: Fill a block on each side of a blocked gutter must have to call the gutter blocked.
+    solid_flank: float = 0.72
+    #: A blocked gutter line holds at most this share of its flanks' fill (or of ink, between
+    #: two frame lines).
+    blocked_ratio: float = 0.7
+    #: A line of ink across at least this share of a region is a frame line (balloons drawn
+    #: over a frame break it).
+    frame_line: float = 0.6
+    #: Least panel side, as a fraction of sqrt(width * height) of the page.
+    min_panel: float = 0.1
+    #: Pieces smaller than this share of the page's area are specks (page numbers, dirt).
+    speck_area: float = 0.003
+    #: A speck this close (fraction of the long side) to a neighbour joins it; else it is dropped.
+    speck_gap: float = 0.02
+    #: A piece whose box is at least this full is a framed (solid) panel.
+    solid_fill: float = 0.8
+    #: A piece of loose (frameless) content stands as a panel when its extent along the cut
+    #: reaches this share of its largest sibling's and, for a row, this share of the typical
+    #: framed panel's height when the page has framed panels (what stands apart above or
+    #: below the art inside a frameless panel is short).
+    loose_share: float = 0.25
+    loose_row_share: float = 0.35
+    #: Largest letter, as a fraction of the long side (lettering alone never makes a panel).
+    letter_size: float = 0.04
+    #: Share of a piece's ink that may be other small strokes for it to count as lettering.
+    other_ink: float = 0.5
+    #: A solid leaf's edge lines holding less than this share of its fullest line are trimmed.
+    trim_share: float = 0.35
+    #: Tilts below this (degrees) are left alone; above ``max_skew`` they are not a scan's tilt.
+    min_skew: float = 0.2
+    max_skew: float = 5.0
+    #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
+    #: runs pages in parallel, so one thread per call is the default.
+    threads: int | None = 1
+
+
+# -- public API -------------------------------------------------------------------------------
+def detect_panels(image: np.ndarray | PILImage, *, rtl: bool = False,
+                  params: PanelParams | None = None) -> list[Panel]:
+    """The panels of a page, in reading order (``Panel.order`` equals the list index).
+
+    ``image``: a Pillow image in any mode, or a numpy array ``(H, W)``, ``(H, W, 1|2|3|4)`` of
+    uint8 (other integer and float types are scaled; channel order does not matter). ``rtl``:
+    read rows right to left (manga); the caller decides it, e.g. from ComicInfo's
+    ``Manga=YesAndRightToLeft``. Boxes are ``(x, y, w, h)`` in pixels of ``image``; the list is
+    never empty (the whole page is panel 0 when nothing is found). Never raises on a valid image;
+    a ``ValueError`` means the argument is not an image at all.
+
+    The call holds OpenCV to ``params.threads`` threads (1 by default) while it runs and restores
+    the previous setting afterwards.
+    """
+    boxes = detect_boxes(image, rtl=rtl, params=params)
+    return [Panel(box, i) for i, box in enumerate(boxes)]
+
+
+def detect_boxes(image: np.ndarray | PILImage, *, rtl: bool = False,
+                 params: PanelParams | None = None) -> list[Box]:
+    """Like :func:`detect_panels`, as plain ``(x, y, w, h)`` tuples in reading order."""
+    p = params or PanelParams()
+    width, height = _image_size(image)
+    if min(height, width) < p.min_page_px:
+        return [whole_page(width, height)]
+    import cv2
+
+    with _cv_threads(cv2, p.threads):
+        small = _working_copy(cv2, image, p.work_size)
+        boxes = _Detector(cv2, p).run(small, width, height, rtl)
+    return boxes or [whole_page(width, height)]
+
+
+# -- input ------------------------------------------------------------------------------------
+def _is_pil(image: Any) -> bool:
+    return not isinstance(image, np.ndarray) and hasattr(image, "mode") and hasattr(image, "size")
+
+
+def _image_size(image: Any) -> tuple[int, int]:
+    """(width, height) of a page image, checking that it is one."""
+    if _is_pil(image):
+        width, height = image.size
+    else:
+        shape = np.shape(image)
+        if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
+            raise ValueError(f"not a page image: array of shape {tuple(shape)}")
+        height, width = shape[:2]
+    if width <= 0 or height <= 0:
+        raise ValueError("not a page image: it has no pixels")
+    return int(width), int(height)
+
+
+def _working_copy(cv2: Any, image: Any, work_size: int) -> np.ndarray:
+    """The page reduced to at most ``work_size`` pixels on its long side, as a contiguous
+    ``(h, w, 1|3)`` uint8 array.
+
+    Cheap at any size: a Pillow image is first box-reduced by a whole factor (``Image.reduce``,
+    for the modes that have it), an array on a gigantic page first loses whole rows and columns
+    (a stride), then halved by
+    area averaging (OpenCV's fast path) while more than twice too large; the last step to the
+    working size is bilinear. Thin lines survive: every step but the last averages."""
+    arr = None
+    if _is_pil(image):
+        factor = max(image.size) // work_size
+        if factor >= 2:
+            try:
+                image = image.reduce(factor)
+            except (ValueError, NotImplementedError):  # P, 1, I;16: no reduce; the array way
+                arr = _pil_to_array(image)
+        if arr is None:
+            arr = _pil_to_array(image)
+    else:
+        arr = np.asarray(image)
+    step = max(arr.shape[:2]) // (4 * work_size)
+    if step >= 2:
+        arr = arr[::step, ::step]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):
+        arr = _flatten_alpha(arr)
+    arr = np.ascontiguousarray(_to_uint8(arr))
+    while max(arr.shape[:2]) > 2 * work_size:
+        h, w = arr.shape[:2]
+        arr = cv2.resize(arr[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    h, w = arr.shape[:2]
+    if max(h, w) > work_size:
+        scale = work_size / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        arr = cv2.resize(arr, size, interpolation=cv2.INTER_LINEAR)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return arr
+
+
+def _pil_to_array(im: Any) -> np.ndarray:
+    mode = im.mode
+    if mode in ("RGB", "L"):
+        return np.asarray(im)
+    if mode == "1":
+        return np.asarray(im.convert("L"))
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return np.asarray(im)  # scaled by _to_uint8
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in im.info):
+        return np.asarray(im.convert("RGBA"))
+    return np.asarray(im.convert("RGB"))
+
+
+def _flatten_alpha(arr: np.ndarray) -> np.ndarray:
+    """Colour (or grey) plus alpha, flattened on white as a reader shows it."""
+    colour, alpha = arr[:, :, :-1], _to_uint8(arr[:, :, -1]).astype(np.float32) / 255.0
+    colour = _to_uint8(colour).astype(np.float32)
+    out = colour * alpha[:, :, None] + 255.0 * (1.0 - alpha[:, :, None])
+    out = out.round().astype(np.uint8)
+    return out[:, :, 0] if out.shape[2] == 1 else out
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        a = np.nan_to_num(arr.astype(np.float32))
+        hi = float(a.max(initial=0.0))
+        scale = 255.0 if hi <= 1.0 else 255.0 / hi
+        return (a * scale).clip(0, 255).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        hi = int(arr.max(initial=0))
+        if hi <= 255:
+            return arr.clip(0, 255).astype(np.uint8)
+        top = max(65535, hi)
+        return (arr.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    raise ValueError(f"not a page image: pixels of type {arr.dtype}")
+
+
+@contextmanager
+def _cv_threads(cv2: Any, n: int | None) -> Iterator[None]:
+    if n is None:
+        yield
+        return
+    old = cv2.getNumThreads()
+    if old != n:
+        cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        if old != n:
+            cv2.setNumThreads(old)
+
+
+# -- the detector -----------------------------------------------------------------------------
+@dataclass
+class _Piece:
+    """A trimmed rectangle of the working mask: ``[y0, y1) x [x0, x1)``."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    mass: int
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def area(self) -> int:
+        return self.h * self.w
+
+    @property
+    def fill(self) -> float:
+        return self.mass / self.area if self.area else 0.0
+
+    def span(self, axis: int) -> tuple[int, int]:
+        return (self.y0, self.y1) if axis == 0 else (self.x0, self.x1)
+
+
+class _Detector:
+    def __init__(self, cv2: Any, params: PanelParams):
+        self.cv2 = cv2
+        self.p = params
+
+    # -- driver -----------------------------------------------------------------------------
+    def run(self, small: np.ndarray, width: int, height: int, rtl: bool) -> list[Box]:
+        """Boxes in pixels of the ``width`` x ``height`` page, given its working copy."""
+        cv2, p = self.cv2, self.p
+        h, w = small.shape[:2]
+        gutter = self._gutter_colour(small)
+        if gutter is None:
+            return []  # no gutter anywhere: a splash page
+        ink, mask = self._content_mask(small, gutter)
+        if int(mask.sum()) < max(4, 0.0005 * h * w):
+            return []  # blank
+        angle = self._skew(mask)
+        matrix = None
+        if angle:
+            mask, matrix = self._rotate(mask, angle)
+            ink, _ = self._rotate(ink, angle)
+        self.mask, self.ink = mask, ink
+        self._components: np.ndarray | None = None
+        self._blobs: np.ndarray | None = None
+        self.ii = cv2.integral(mask, sdepth=cv2.CV_32S)
+        self.ink_ii = cv2.integral(ink, sdepth=cv2.CV_32S)
+        mh, mw = mask.shape
+        self.long_side = max(mh, mw)
+        self.page_area = float(h * w)
+        self.min_side = p.min_panel * math.sqrt(h * w)
+        self.min_gap = max(2, int(round(p.min_gap * self.long_side)))
+        self.rtl = rtl
+        self._ref: tuple[float, float] | None = None
+        self._ref_done = False
+        whole = self._trim(_Piece(0, mh, 0, mw, 0))
+        if whole is None:
+            return []
+        leaves = self._split(whole, 0)
+        leaves = _drop_nested([lf for lf in leaves if lf.area >= p.speck_area * self.page_area])
+        if not leaves:
+            return []
+        inverse = cv2.invertAffineTransform(matrix) if matrix is not None else None
+        sx, sy = width / w, height / h
+        boxes = []
+        for lf in leaves:
+            x0, y0, x1, y1 = float(lf.x0), float(lf.y0), float(lf.x1), float(lf.y1)
+            if inverse is not None:
+                corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64)
+                mapped = corners @ inverse.T
+                x0, y0 = mapped[:, 0].min(), mapped[:, 1].min()
+                x1, y1 = mapped[:, 0].max(), mapped[:, 1].max()
+                x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+            boxes.append(clip_box((x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy), width, height))
+        return boxes
+
+    # -- preparation ------------------------------------------------------------------------
+    def _gutter_colour(self, small: np.ndarray) -> np.ndarray | None:
+        """The gutter colour (one value per channel), or None when the page has none."""
+        cv2 = self.cv2
+        h, w, c = small.shape
+        if h >= 8 and w >= 8:  # half size: noise averaged, the narrowest gutters kept
+            half = cv2.resize(small[: h // 2 * 2, : w // 2 * 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        else:
+            half = small
+        if half.ndim == 2:
+            half = half[:, :, None]
+        th, tw = half.shape[:2]
+        ring = np.concatenate([half[0], half[-1], half[:, 0], half[:, -1]]).reshape(-1, c)
+        # Bands of lines that run uniform from edge to edge: gutters crossing the page. A wider
+        # band is a flat panel, not a gutter.
+        widest = max(1, int(round(self.p.max_gutter * max(th, tw))))
+        uniform_rows = self._bands(half, widest)
+        uniform_cols = self._bands(half.transpose(1, 0, 2), widest)
+        # A band between two strips of content is the surest sign of a gutter. Bands at the
+        # page's edge add nothing to the ring (margins, or a bleeding panel's flat colour).
+        inner = [b for b in (uniform_rows, uniform_cols) if len(b)]
+        votes = np.concatenate([ring, *inner]).astype(np.int16)
+        if len(votes) == 0:
+            return None
+        q = (votes >> 4).astype(np.int32)
+        codes = q[:, 0] if c == 1 else (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
+        mode = np.bincount(codes).argmax()
+        centre = np.array([(mode >> 8) & 15, (mode >> 4) & 15, mode & 15] if c == 3 else [mode],
+                          np.int16) * 16 + 8
+        near = np.abs(votes - centre).max(axis=1) <= 24
+        colour = np.median(votes[near], axis=0)
+        share = float((np.abs(votes - colour).max(axis=1) <= 24).mean())
+        has_lines = bool(inner)
+        ring_share = float((np.abs(ring.astype(np.int16) - colour).max(axis=1) <= 24).mean())
+        if not has_lines and ring_share < self.p.min_gutter_share:
+            return None
+        self.ring_share = ring_share
+        if has_lines and share < self.p.min_band_share:
+            return None
+        return colour.astype(np.float32)
+
+    @staticmethod
+    def _bands(img: np.ndarray, widest: int) -> np.ndarray:
+        """One vote line per gutter-like band of uniform rows of ``img`` (a run of such rows no
+        wider than ``widest``, away from the page's edges): four copies of its middle row, so
+        a band counts the same however wide (a thin band is the more gutter-like)."""
+        c = img.shape[2]
+        spread = img.max(axis=1).astype(np.int16) - img.min(axis=1)
+        flags = spread.max(axis=1) <= 32
+        n = len(flags)
+        # A band is one colour: a run of uniform rows breaks where the colour changes (a frame
+        # line between a gutter and a flat panel).
+        colour = img[:, 0].astype(np.int16)
+        step = np.abs(np.diff(colour, axis=0)).max(axis=1) > 24
+        starts = flags & np.concatenate([[True], step | ~flags[:-1]])
+        bounds = np.flatnonzero(starts).tolist() + [n]
+        keep = []
+        for s in bounds[:-1]:
+            e = s + 1
+            while e < n and flags[e] and not starts[e]:
+                e += 1
+            if s > 0 and e < n and 2 <= e - s <= widest:  # one row is a frame line
+                keep.append(img[(s + e) // 2])
+        return np.concatenate(keep * 4).reshape(-1, c) if keep else np.empty((0, c), img.dtype)
+
+    def _content_mask(self, small: np.ndarray, gutter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ink (1 where the page is not gutter-coloured) and the content mask: the ink plus
+        every region it encloses."""
+        cv2, p = self.cv2, self.p
+        h, w, c = small.shape
+        ref = np.empty_like(small)
+        ref[:] = np.clip(np.round(gutter), 0, 255).astype(np.uint8)
+        diff = cv2.absdiff(small, ref)
+        if c == 3:
+            dist = np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
+        else:
+            dist = diff.reshape(h, w)
+        # Noise: how far the gutter-coloured edge pixels stray from the gutter colour.
+        edge = np.concatenate([dist[0], dist[-1], dist[:, 0], dist[:, -1]])
+        calm = edge[edge < p.ink_threshold]
+        noise = float(np.percentile(calm, 90)) if len(calm) else 0.0
+        threshold = int(max(p.ink_threshold, min(3.0 * noise, 100)))
+        ink = (dist > threshold).astype(np.uint8)
+        return ink, self._fill_enclosed(ink)
+
+    def _fill_enclosed(self, ink: np.ndarray) -> np.ndarray:
+        """Content plus every region it encloses.
+
+        The gutter is the background reached from the page's edge: from margins (background
+        runs along an edge from corner to corner) and gutter mouths (short runs). A long run
+        between two lines is either the inside of a panel bleeding off the page (its own frame
+        lines reach the edge, and beyond them lies gutter) or a stretch of gutter and frameless
+        panel between framed panels (beyond the lines lie those panels): only the first is
+        filled."""
+        cv2 = self.cv2
+        h, w = ink.shape
+        bg = (ink == 0).astype(np.uint8)
+        mouth = max(2, int(self.p.max_gutter * max(h, w)))
+        edges = ((bg[0], lambda i: (i, 0)), (bg[h - 1], lambda i: (i, h - 1)),
+                 (bg[:, 0], lambda i: (0, i)), (bg[:, w - 1], lambda i: (w - 1, i)))
+        held = []
+        for line, point in edges:
+            n = len(line)
+            for s, e in _runs(line.astype(bool)):
+                x, y = point((s + e) // 2)
+                if (s == 0 and e == n) or e - s <= mouth:
+                    if bg[y, x] == 1:
+                        cv2.floodFill(bg, None, (x, y), 2)
+                else:
+                    held.append((x, y))
+        label = 3
+        regions = []
+        for x, y in held:
+            if bg[y, x] == 1 and label < 256:
+                _, _, _, rect = cv2.floodFill(bg, None, (x, y), label)
+                regions.append((label, rect))
+                label += 1
+        reach = max(3, int(0.012 * max(h, w)))
+        kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+        for value, (rx, ry, rw, rh) in regions:
+            x0, y0 = max(0, rx - reach), max(0, ry - reach)
+            x1, y1 = min(w, rx + rw + reach), min(h, ry + rh + reach)
+            win = bg[y0:y1, x0:x1]
+            region = (win == value).astype(np.uint8)
+            ring = (cv2.dilate(region, kernel) > 0) & (region == 0) & (win != 0)
+            beyond = win[ring]
+            gutter_share = float((beyond == 2).mean()) if len(beyond) else 0.0
+            win[win == value] = 1 if gutter_share >= 0.5 else 2
+        return (bg != 2).astype(np.uint8)
+
+    def _skew(self, mask: np.ndarray) -> float:
+        """The tilt (degrees, OpenCV rotation sense) of the large rectangular blocks, or 0."""
+        cv2, p = self.cv2, self.p
+        h, w = mask.shape
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        angles, weights = [], []
+        for cnt in contours:
+            area = cv2.contourArea(cnt)
+            if area < 0.01 * h * w:
+                continue
+            rect = cv2.minAreaRect(cnt)
+            rw, rh = rect[1]
+            if rw * rh <= 0 or area / (rw * rh) < 0.85:
+                continue
+            pts = cv2.boxPoints(rect)
+            dx, dy = pts[1] - pts[0]
+            a = math.degrees(math.atan2(float(dy), float(dx)))
+            a = (a + 45.0) % 90.0 - 45.0  # the edge's tilt from the nearest axis
+            angles.append(a)
+            weights.append(area)
+        if not angles:
+            return 0.0
+        order = np.argsort(angles)
+        cum = np.cumsum(np.asarray(weights)[order])
+        angle = float(np.asarray(angles)[order][np.searchsorted(cum, cum[-1] / 2.0)])
+        if abs(angle) < p.min_skew or abs(angle) > p.max_skew:
+            return 0.0
+        return angle
+
+    def _rotate(self, mask: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+        cv2 = self.cv2
+        h, w = mask.shape
+        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+        corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
+        nw = int(math.ceil(corners[:, 0].max() - corners[:, 0].min()))
+        nh = int(math.ceil(corners[:, 1].max() - corners[:, 1].min()))
+        m[0, 2] += nw / 2.0 - w / 2.0
+        m[1, 2] += nh / 2.0 - h / 2.0
+        out = cv2.warpAffine(mask, m, (nw, nh), flags=cv2.INTER_NEAREST, borderValue=0)
+        return out, m
+
+    # -- mask queries (integral image) --------------------------------------------------------
+    def _profile(self, pc: _Piece, axis: int, ink: bool = False) -> np.ndarray:
+        """Content (or ink) per line: per row (axis 0) or per column (axis 1) of the piece."""
+        ii = self.ink_ii if ink else self.ii
+        if axis == 0:
+            cum = ii[pc.y0:pc.y1 + 1, pc.x1] - ii[pc.y0:pc.y1 + 1, pc.x0]
+        else:
+            cum = ii[pc.y1, pc.x0:pc.x1 + 1] - ii[pc.y0, pc.x0:pc.x1 + 1]
+        return np.diff(cum)
+
+    def _mass(self, y0: int, y1: int, x0: int, x1: int) -> int:
+        ii = self.ii
+        return int(ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0])
+
+    def _trim(self, pc: _Piece) -> _Piece | None:
+        """The piece shrunk to its content. A line with a stray pixel or so is margin (at most
+        ``p.stray_px``, and never more than the gutter tolerance allows); thin art (a horizon
+        line) is content."""
+        p = self.p
+        rows = self._profile(pc, 0)
+        keep = np.flatnonzero(rows > min(p.gap_tolerance * pc.w, p.stray_px))
+        if len(keep) == 0:
+            return None
+        y0, y1 = pc.y0 + int(keep[0]), pc.y0 + int(keep[-1]) + 1
+        cols = self._profile(_Piece(y0, y1, pc.x0, pc.x1, 0), 1)
+        keep = np.flatnonzero(cols > min(p.gap_tolerance * (y1 - y0), p.stray_px))
+        if len(keep) == 0:
+            return None
+        x0, x1 = pc.x0 + int(keep[0]), pc.x0 + int(keep[-1]) + 1
+        return _Piece(y0, y1, x0, x1, self._mass(y0, y1, x0, x1))
+
+    # -- cutting ----------------------------------------------------------------------------
+    def _split(self, region: _Piece, depth: int) -> list[_Piece]:
+        """The leaves under ``region`` in reading order.
+
+        Clean gutters first, rows before columns; a gutter blocked by a balloon only where no
+        clean one is left, the deepest of either direction first. When columns are cut while
+        a blocked row gutter runs across all of them (a grid whose row gutter a balloon
+        crosses), the leaves are put in row order afterwards."""
+        if depth > 24:
+            return [region]
+        for axis in (0, 1):  # rows first, then columns
+            pieces = self._cut(region, axis, self._clean_gaps(region, axis))
+            if len(pieces) >= 2:
+                if axis == 0:
+                    return self._descend(pieces, axis, depth)
+                columns = [self._split(pc, depth + 1) for pc in (pieces[::-1] if self.rtl else pieces)]
+                out = [leaf for col in columns for leaf in col]
+                for (s, e), _ in self._blocked_gaps(region, 0):
+                    top, bottom = region.y0 + s, region.y0 + e
+                    if all(any(lf.y1 <= bottom for lf in col) and any(lf.y0 >= top for lf in col)
+                           for col in columns):
+                        return _reading_order(out, self.rtl)  # a grid: read it row by row
+                return out
+            if len(pieces) == 1 and (pieces[0].h, pieces[0].w) != (region.h, region.w):
+                return self._split(pieces[0], depth + 1)  # specks dropped: look again
+        blocked = [(depth_, axis, gap) for axis in (0, 1)
+                   for gap, depth_ in self._blocked_gaps(region, axis)]
+        for _, axis, gap in sorted(blocked):
+            pieces = self._cut(region, axis, [gap])
+            if len(pieces) >= 2:
+                return self._descend(pieces, axis, depth)
+        blocks = self._blocks(region)
+        if len(blocks) >= 2:
+            return blocks
+        return [self._finish(region)]
+
+    def _descend(self, pieces: list[_Piece], axis: int, depth: int) -> list[_Piece]:
+        if axis == 1 and self.rtl:
+            pieces = pieces[::-1]
+        out: list[_Piece] = []
+        for piece in pieces:
+            out.extend(self._split(piece, depth + 1))
+        return out
+
+    def _fractions(self, region: _Piece, axis: int) -> np.ndarray:
+        prof = self._profile(region, axis).astype(np.float32)
+        return prof / max(1, region.w if axis == 0 else region.h)
+
+    def _clean_gaps(self, region: _Piece, axis: int) -> list[tuple[int, int]]:
+        """Clean gutters across ``region`` along ``axis``: runs of (nearly) empty lines, as
+        ``(start, end)`` offsets."""
+        frac = self._fractions(region, axis)
+        n = len(frac)
+        return [(s, e) for s, e in _runs(frac <= self.p.gap_tolerance)
+                if e - s >= self.min_gap and s > 0 and e < n]
+
+    def _blocked_gaps(self, region: _Piece, axis: int) -> list[tuple[tuple[int, int], float]]:
+        """Gutters blocked by a balloon, as ``((start, end), depth)``, lower depth surer.
+
+        Either a short band of low fill between two solid blocks (depth: the band's fill over
+        its flanks'), or a band between two lines of ink (the facing frames of two panels,
+        broken where a balloon covers them) with little ink inside and gutter still showing
+        (depth: the band's fill). Never a band that a straight line of ink runs across: that is
+        a panel's frame (a tall panel beside stacked ones), not a balloon."""
+        p = self.p
+        frac = self._fractions(region, axis)
+        n = len(frac)
+        flank = max(3, 2 * self.min_gap)
+        max_len = max(self.min_gap, int(p.max_gutter * self.long_side))
+        out = []
+        for s, e in _runs(frac < p.blocked_ratio):
+            if not (self.min_gap <= e - s <= max_len) or s < flank or e > n - flank:
+                continue
+            low = min(float(np.median(frac[s - flank:s])), float(np.median(frac[e:e + flank])))
+            ratio = float(frac[s:e].max()) / low if low > 0 else 1.0
+            if low >= p.solid_flank and ratio <= p.blocked_ratio:
+                out.append(((s, e), ratio))
+        length = region.w if axis == 0 else region.h
+        ink = self._profile(region, axis, ink=True).astype(np.float32) / max(1, length)
+        lines = _runs(ink >= p.frame_line)
+        for (_, a), (b, _) in zip(lines, lines[1:]):
+            if not (self.min_gap <= b - a <= max_len) or a < flank or b > n - flank:
+                continue
+            if any(a < e and s < b for (s, e), _ in out):
+                continue
+            band = frac[a:b]
+            outer = min(float(np.median(frac[a - flank:a])), float(np.median(frac[b:b + flank])))
+            if float(ink[a:b].max()) > p.blocked_ratio or float(band.min()) > outer - 0.1:
+                continue  # ink across it, or no more gutter showing than beside it: no gutter
+            if outer >= p.solid_flank:
+                out.append(((a, b), float(band.mean()) / outer))
+        return [(g, d) for g, d in out if not self._crossed(region, axis, g)]
+
+    def _crossed(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
+        """Whether a straight line of ink crosses the band and runs on well past both sides."""
+        reach = int(self.min_side / 2)
+        lo = (region.y0 if axis == 0 else region.x0) + gap[0] - reach
+        hi = (region.y0 if axis == 0 else region.x0) + gap[1] + reach
+        if axis == 0:
+            sub = self.ink[max(0, lo):hi, region.x0:region.x1]
+            return bool(sub.all(axis=0).any())
+        sub = self.ink[region.y0:region.y1, max(0, lo):hi]
+        return bool(sub.all(axis=1).any())
+
+    def _cut(self, region: _Piece, axis: int, gaps: list[tuple[int, int]]) -> list[_Piece]:
+        """Pieces of ``region`` between ``gaps`` along ``axis``, after dropping specks and
+        merging pieces that are not panels into their neighbours."""
+        if not gaps:
+            return []
+        start = region.y0 if axis == 0 else region.x0
+        bounds = [0] + [b for g in gaps for b in g] + [region.h if axis == 0 else region.w]
+        pieces: list[_Piece] = []
+        for a, b in zip(bounds[0::2], bounds[1::2]):
+            if axis == 0:
+                raw = _Piece(start + a, start + b, region.x0, region.x1, 0)
+            else:
+                raw = _Piece(region.y0, region.y1, start + a, start + b, 0)
+            trimmed = self._trim(raw)
+            if trimmed is not None:
+                pieces.append(trimmed)
+        pieces = self._absorb_specks(pieces, axis)
+        while len(pieces) >= 2:
+            weak = [i for i, pc in enumerate(pieces) if not self._panel_like(pc, pieces, axis)]
+            if not weak:
+                break
+            i = min(weak, key=lambda k: pieces[k].area)
+            j = self._nearest(pieces, i, axis)
+            a, b = sorted((i, j))
+            merged = self._union(pieces[a], pieces[b], region, axis)
+            pieces[a:b + 1] = [merged]
+        return pieces
+
+    def _absorb_specks(self, pieces: list[_Piece], axis: int) -> list[_Piece]:
+        """Specks (a page number, dirt, a lone "OK!") join the piece next to them when it is
+        close, else they are dropped."""
+        p = self.p
+        speck = p.speck_area * self.page_area
+        near = p.speck_gap * self.long_side
+        out = list(pieces)
+        while len(out) >= 2:
+            small = [i for i, pc in enumerate(out) if pc.area < speck]
+            if not small:
+                break
+            i = small[0]
+            j = self._nearest(out, i, axis)
+            lo, hi = out[i].span(axis)
+            olo, ohi = out[j].span(axis)
+            gap = olo - hi if j > i else lo - ohi
+            if gap <= near:
+                a, b = sorted((i, j))
+                y0, y1 = min(out[a].y0, out[b].y0), max(out[a].y1, out[b].y1)
+                x0, x1 = min(out[a].x0, out[b].x0), max(out[a].x1, out[b].x1)
+                out[a:b + 1] = [_Piece(y0, y1, x0, x1, self._mass(y0, y1, x0, x1))]
+            else:
+                del out[i]
+        return [pc for pc in out if pc.area >= speck] if len(out) == 1 else out
+
+    def _panel_like(self, pc: _Piece, siblings: list[_Piece], axis: int) -> bool:
+        """Whether a piece of a cut stands as (or holds) panels of its own.
+
+        Not when it is smaller than a panel can be, nor when it holds only lettering (text,
+        balloons and caption boxes smaller than a panel: what stands apart inside a frameless
+        panel). A solid (framed) block of panel size is a panel; loose content must reach a
+        share of its largest sibling along the cut (no slivers) and, for a row, a share of the
+        typical framed panel's height."""
+        p = self.p
+        if min(pc.w, pc.h) < self.min_side:
+            return False
+        extent = pc.h if axis == 0 else pc.w
+        if pc.fill >= p.solid_fill:
+            return True  # a framed (or flat) block of panel size
+        if self._lettering_only(pc):
+            return False
+        largest = max((s.h if axis == 0 else s.w) for s in siblings)
+        if extent < p.loose_share * largest:
+            return False
+        ref = self._reference()
+        return axis == 1 or ref is None or extent >= p.loose_row_share * ref[0]
+
+    def _reference(self) -> tuple[float, float] | None:
+        """(height, width) of the page's typical framed panel: the median over the large,
+        nearly rectangular solid blocks of the mask. None when the page has none."""
+        if self._ref_done:
+            return self._ref
+        self._ref_done = True
+        st = self._mask_components().astype(np.float64)
+        if len(st) == 0:
+            return None
+        bw, bh, area = st[:, 2], st[:, 3], st[:, 4]
+        ok = (np.minimum(bw, bh) >= self.min_side) & (area >= 0.85 * bw * bh)
+        ok &= bw * bh <= 0.6 * self.page_area
+        if ok.any():
+            self._ref = (float(np.median(bh[ok])), float(np.median(bw[ok])))
+        return self._ref
+
+    def _mask_components(self) -> np.ndarray:
+        """``[x, y, w, h, area]`` of the content mask's connected components (computed once)."""
+        if self._blobs is None:
+            _, _, stats, _ = self.cv2.connectedComponentsWithStats(self.mask, connectivity=8)
+            self._blobs = stats[1:].astype(np.int64)
+        return self._blobs
+
+    def _lettering_only(self, pc: _Piece) -> bool:
+        """True when the marks in the piece are letters, short pointer lines and outlines
+        (balloons, caption boxes) smaller than a panel around lettering, give or take a few
+        small other strokes (a curly tail, a squiggle: at most ``p.other_ink`` of the ink).
+        One mark of panel size that is not an outline (a figure, a blob) makes it art."""
+        st = self._ink_components()
+        x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
+        cx, cy = x + w / 2.0, y + h / 2.0
+        inside = (cx >= pc.x0) & (cy >= pc.y0) & (cx < pc.x1) & (cy < pc.y1) & (area >= 4)
+        if not inside.any():
+            return True
+        letter = self.p.letter_size * self.long_side
+        total = other = 0
+        for k in np.flatnonzero(inside):
+            kx, ky, kw, kh, ka = (int(v) for v in st[k])
+            total += ka
+            if kh <= letter and kw <= 3 * letter:
+                continue  # a letter or a word
+            if max(kw, kh) < self.min_side and min(kw, kh) <= letter / 3:
+                continue  # a short thin stroke: a balloon's tail, a pointer line
+            if min(kw, kh) < self.min_side:
+                filled = self._mass(ky, ky + kh, kx, kx + kw)
+                if filled >= 0.6 * kw * kh and ka <= 0.4 * filled:
+                    continue  # an outline around lettering
+            if max(kw, kh) >= self.min_side:
+                return False  # art
+            other += ka
+        return other <= self.p.other_ink * total
+
+    def _ink_components(self) -> np.ndarray:
+        """Bounding boxes and sizes of the ink's connected components (computed once)."""
+        if self._components is None:
+            _, _, stats, _ = self.cv2.connectedComponentsWithStats(self.ink, connectivity=8)
+            self._components = stats[1:].astype(np.int64)
+        return self._components
+
+    @staticmethod
+    def _nearest(pieces: list[_Piece], i: int, axis: int) -> int:
+        if i == 0:
+            return 1
+        if i == len(pieces) - 1:
+            return i - 1
+        lo, hi = pieces[i].span(axis)
+        before = lo - pieces[i - 1].span(axis)[1]
+        after = pieces[i + 1].span(axis)[0] - hi
+        return i - 1 if before <= after else i + 1
+
+    def _union(self, a: _Piece, b: _Piece, region: _Piece, axis: int) -> _Piece:
+        if axis == 0:
+            raw = _Piece(min(a.y0, b.y0), max(a.y1, b.y1), region.x0, region.x1, 0)
+        else:
+            raw = _Piece(region.y0, region.y1, min(a.x0, b.x0), max(a.x1, b.x1), 0)
+        return self._trim(raw) or raw
+
+    def _blocks(self, region: _Piece) -> list[_Piece]:
+        """Several large solid blocks that no straight gutter separates (slanted gutters)."""
+        if region.area < 2 * self.min_side ** 2:
+            return []
+        st = self._mask_components()
+        x, y, bw, bh, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
+        pick = (x >= region.x0) & (y >= region.y0) & (x + bw <= region.x1) & (y + bh <= region.y1)
+        pick &= (np.minimum(bw, bh) >= self.min_side) & (area >= 0.45 * bw * bh)
+        pick &= area >= 0.5 * self.min_side ** 2
+        if pick.sum() < 2 or st[pick, 4].sum() < 0.6 * region.mass:
+            return []  # mostly loose content (frameless): leave it whole
+        found = [_Piece(int(y[k]), int(y[k] + bh[k]), int(x[k]), int(x[k] + bw[k]), int(area[k]))
+                 for k in np.flatnonzero(pick)]
+        return _reading_order(found, self.rtl)
+
+    def _finish(self, leaf: _Piece) -> _Piece:
+        """A leaf's final extent: solid leaves lose thin protrusions (balloons over the frame)."""
+        p = self.p
+        if leaf.fill < p.solid_fill:
+            return leaf
+        y0, y1, x0, x1 = leaf.y0, leaf.y1, leaf.x0, leaf.x1
+        for axis in (0, 1):
+            cur = _Piece(y0, y1, x0, x1, 0)
+            prof = self._profile(cur, axis).astype(np.float32)
+            if len(prof) == 0:
+                break
+            strong = np.flatnonzero(prof >= p.trim_share * prof.max())
+            lo, hi = int(strong[0]), int(strong[-1]) + 1
+            if axis == 0:
+                y0, y1 = y0 + lo, y0 + hi
+            else:
+                x0, x1 = x0 + lo, x0 + hi
+        return _Piece(y0, y1, x0, x1, self._mass(y0, y1, x0, x1))
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` of every run of True values."""
+    if len(flags) == 0:
+        return []
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def _drop_nested(pieces: list[_Piece], share: float = 0.7) -> list[_Piece]:
+    """Without the pieces lying mostly (``share`` of their area) inside a larger one: an
+    inset is part of the panel it sits on."""
+    keep = []
+    for i, a in enumerate(pieces):
+        nested = False
+        for j, b in enumerate(pieces):
+            if i == j or b.area < a.area or (b.area == a.area and j > i):
+                continue
+            iw = min(a.x1, b.x1) - max(a.x0, b.x0)
+            ih = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if iw > 0 and ih > 0 and iw * ih >= share * a.area:
+                nested = True
+                break
+        if not nested:
+            keep.append(a)
+    return keep
+
+
+def _reading_order(pieces: list[_Piece], rtl: bool) -> list[_Piece]:
+    """Rows top to bottom (a piece joins a row when it overlaps the row's band by half its
+    height), each row left to right (right to left when ``rtl``)."""
+    rows: list[list[_Piece]] = []
+    for pc in sorted(pieces, key=lambda q: (q.y0 + q.y1) / 2):
+        if rows:
+            band0 = min(q.y0 for q in rows[-1])
+            band1 = max(q.y1 for q in rows[-1])
+            overlap = min(band1, pc.y1) - max(band0, pc.y0)
+            if overlap >= 0.5 * min(pc.h, band1 - band0):
+                rows[-1].append(pc)
+                continue
+        rows.append([pc])
+    out = []
+    for row in rows:
+        out.extend(sorted(row, key=lambda q: q.x0, reverse=rtl))
+    return out
