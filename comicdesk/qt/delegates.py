@@ -1,0 +1,147 @@
+"""Painting one grid cell: a cover (or page) thumbnail, a reading-progress bar, and up to two
+lines of text. Every cell has the same size, so the view lays out 100k rows without asking the
+model anything but the row count."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from comicdesk.qt.models import BadgeRole, ErrorRole, ProgressRole, SubtitleRole, item_data
+from comicdesk.qt.thumbnails import display_size
+
+PAD = 8
+TEXT_GAP = 4
+# Opaque colours only in the per-cell path: Qt's raster engine draws a translucent outline
+# twenty times slower (0.4 ms against 0.02 ms per cover, measured).
+FRAME = QColor(150, 150, 150)
+BAR_BACK = QColor(40, 40, 40)
+
+
+class CoverDelegate(QStyledItemDelegate):
+    def __init__(self, cover: QSize, lines: int = 2, parent=None, *, dim: bool = False):
+        super().__init__(parent)
+        self.cover = QSize(cover)
+        self.lines = lines
+        self.dim = dim  # offline library: covers drawn faded
+
+    def cell_size(self, fm: QFontMetrics) -> QSize:
+        return QSize(self.cover.width() + 2 * PAD,
+                     self.cover.height() + 2 * PAD + TEXT_GAP + self.lines * (fm.height() + 1))
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        return self.cell_size(option.fontMetrics)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        painter.save()
+        try:
+            self._paint(painter, option, index)
+        finally:
+            painter.restore()
+
+    def _paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        pal = option.palette
+        r = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hover = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if selected or hover:
+            c = QColor(pal.color(QPalette.ColorRole.Highlight))
+            c.setAlpha(110 if selected else 45)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(c)
+            painter.drawRoundedRect(QRectF(r).adjusted(2, 2, -2, -2), 6, 6)
+
+        box = QRect(r.x() + PAD, r.y() + PAD, self.cover.width(), self.cover.height())
+        pm = item_data(index, Qt.ItemDataRole.DecorationRole)
+        error = item_data(index, ErrorRole)
+        if pm is not None and not pm.isNull():
+            # The loader made the pixmap at its display size: painting it is a plain copy.
+            size = pm.size()
+            if size.width() > box.width() or size.height() > box.height():
+                size = display_size(size, box.size())
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(box.center())
+            target.moveBottom(box.bottom())  # covers stand on one line
+            if self.dim:
+                painter.setOpacity(0.45)
+            if size != pm.size():
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                painter.drawPixmap(target, pm)
+            else:
+                painter.drawPixmap(target.topLeft(), pm)
+            painter.setOpacity(1.0)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+            painter.setPen(FRAME)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(target.adjusted(0, 0, -1, -1))
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            art = target
+        else:
+            art = QRect(box.x() + box.width() // 8, box.y() + box.height() // 10,
+                        box.width() * 3 // 4, box.height() * 9 // 10)
+            art.moveBottom(box.bottom())
+            base = _mix(pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Mid), 0.3)
+            painter.setPen(QPen(QColor(pal.color(QPalette.ColorRole.Mid)), 1, Qt.PenStyle.DashLine if not error else Qt.PenStyle.SolidLine))
+            painter.setBrush(base)
+            painter.drawRoundedRect(QRectF(art).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+            badge = item_data(index, BadgeRole) or ""
+            painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            f = QFont(option.font)
+            f.setBold(True)
+            painter.setFont(f)
+            painter.drawText(art, Qt.AlignmentFlag.AlignCenter, "can't read" if error else badge)
+        if error:
+            dot = QRect(0, 0, 22, 22)
+            dot.moveTopRight(art.topRight())
+            dot.translate(-4, 4)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(200, 40, 40))
+            painter.drawEllipse(dot)
+            painter.setPen(QColor("white"))
+            f = QFont(option.font)
+            f.setBold(True)
+            painter.setFont(f)
+            painter.drawText(dot, Qt.AlignmentFlag.AlignCenter, "!")
+
+        progress = item_data(index, ProgressRole)
+        if progress:
+            page, pages = progress
+            frac = max(0.0, min(1.0, (page + 1) / pages)) if pages else 0.0
+            bar = QRect(art.left(), art.bottom() - 5, art.width(), 6)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(BAR_BACK)
+            painter.drawRect(bar)
+            done = QRect(bar)
+            done.setWidth(max(2, int(bar.width() * frac)))
+            painter.setBrush(QColor(pal.color(QPalette.ColorRole.Highlight)))
+            painter.drawRect(done)
+
+        fm = option.fontMetrics
+        y = box.bottom() + TEXT_GAP + 1
+        text_w = r.width() - 2 * PAD + 4
+        title = item_data(index, Qt.ItemDataRole.DisplayRole) or ""
+        f = QFont(option.font)
+        f.setBold(True)
+        painter.setFont(f)
+        painter.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text))
+        bold_fm = QFontMetrics(f)
+        painter.drawText(QRect(r.x() + PAD - 2, y, text_w, fm.height()),
+                         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                         bold_fm.elidedText(title, Qt.TextElideMode.ElideRight, text_w))
+        if self.lines > 1:
+            sub = item_data(index, SubtitleRole) or ""
+            if sub:
+                painter.setFont(option.font)
+                painter.setPen(pal.color(QPalette.ColorRole.HighlightedText if selected
+                                         else QPalette.ColorRole.PlaceholderText))
+                painter.drawText(QRect(r.x() + PAD - 2, y + fm.height() + 1, text_w, fm.height()),
+                                 Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                                 fm.elidedText(sub, Qt.TextElideMode.ElideRight, text_w))
+
+
+def _mix(a: QColor, b: QColor, t: float) -> QColor:
+    """``a`` blended towards ``b`` by ``t`` (an opaque colour)."""
+    return QColor(round(a.red() + (b.red() - a.red()) * t), round(a.green() + (b.green() - a.green()) * t),
+                  round(a.blue() + (b.blue() - a.blue()) * t))

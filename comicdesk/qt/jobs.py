@@ -1,0 +1,503 @@
+"""Background jobs for the app: scanning a library now, analysis (``comicdesk.pipeline``) later.
+
+A job runs on the jobs thread, never on the UI thread. It speaks only the Qt-free events of
+:mod:`comicdesk.core.events` — ``Progress`` and ``BookFailed`` — wrapped here in a
+:class:`JobState` snapshot, and posts them through the app's one
+:class:`~comicdesk.qt.bridge.Bridge`, which delivers them on the main thread; the
+:class:`JobsController` turns them into Qt signals for the Jobs panel and the library view.
+
+Pause, resume and cancel work through the progress callback: the scanner calls it after every
+book, so a paused job blocks there (the books already handed to workers finish, nothing new
+starts) and a cancelled one raises :class:`JobCancelled` there. The scanner rolls back the batch
+it was writing and keeps every batch already committed, so the next scan carries on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from comicdesk.core.errors import ComicdeskError
+from comicdesk.core.events import BookFailed, Progress
+from comicdesk.core.settings import Settings
+from comicdesk.qt.compat import lower_thread_priority
+
+log = logging.getLogger("comicdesk.qt")
+
+#: what a job's stage counts
+UNITS = {"scan": "books", "waiting": "books", "index": "pages", "analyse": "pages", "analysis": "pages"}
+#: the most progress updates per second the panel shows (the scanner reports every book)
+MAX_UPDATES_PER_S = 20
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's progress callback to stop it."""
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A snapshot of one job, for display. ``status``: queued, running, paused, waiting, done,
+    cancelled, failed, offline."""
+
+    id: int
+    kind: str  # "scan" | "analyse"
+    title: str  # "Scanning Comics"
+    status: str = "queued"
+    stage: str = ""
+    done: int = 0
+    total: int | None = None
+    rate: float | None = None
+    eta_s: float | None = None
+    item: str = ""
+    message: str = ""
+    started: float = 0.0
+    finished: float | None = None
+
+    @property
+    def unit(self) -> str:
+        return UNITS.get(self.stage or self.kind, "items")
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running", "paused", "waiting")
+
+    def describe(self) -> str:
+        """'12 / 20 books · 34 books/s · about 5 s left' (one line)."""
+        if self.status == "waiting":
+            return self.message or "waiting for another comicdesk process"
+        if self.total is None and self.status in ("running", "paused"):
+            return self.item or "looking for books"
+        parts = []
+        if self.total is not None:
+            parts.append(f"{self.done} / {self.total} {self.unit}")
+        if self.rate and self.status == "running":
+            parts.append(f"{self.rate:.1f} {self.unit}/s" if self.rate < 10 else f"{self.rate:.0f} {self.unit}/s")
+        if self.eta_s is not None and self.status == "running" and self.total and self.done < self.total:
+            parts.append(f"about {format_duration(self.eta_s)} left")
+        if self.message:
+            parts.append(self.message)
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class JobFailedBook:
+    """A ``BookFailed`` event with the job it came from."""
+
+    job_id: int
+    event: BookFailed
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job_id: int
+    state: JobState
+    result: object = None  # ScanResult for a scan
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"
+
+
+_ids = itertools.count(1)
+
+
+class Job:
+    """Base of the app's jobs: pause/resume/cancel flags and throttled posting (Qt-free)."""
+
+    kind = "job"
+
+    def __init__(self, title: str, post: Callable[[object], None]):
+        self.id = next(_ids)
+        self.state = JobState(self.id, self.kind, title)
+        self._post = post
+        self._resume = threading.Event()
+        self._resume.set()
+        self._cancel = threading.Event()
+
+    # -- control (any thread) -----------------------------------------------------------------
+    def pause(self) -> None:
+        if self.state.active:
+            self._resume.clear()
+            self._update(status="paused", force=True)
+
+    def resume(self) -> None:
+        if self.state.status == "paused":
+            self._update(status="running", force=True)
+        self._resume.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._resume.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- inside the job ------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Block while paused; raise JobCancelled once cancelled."""
+        if not self._resume.is_set():
+            self._resume.wait()
+        if self._cancel.is_set():
+            raise JobCancelled()
+
+    def _update(self, force: bool = False, **changes) -> None:
+        """Post the new state. Every update is posted (a queued signal is cheap); the controller
+        coalesces them on the main thread, so the last state before a pause is never lost."""
+        self.state = replace(self.state, **changes)
+        self._post(self.state)
+
+    def run(self) -> None:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def _finish(self, status: str, message: str, result=None) -> None:
+        self._update(status=status, message=message, finished=time.time(), rate=None, eta_s=None,
+                     force=True)
+        self._post(JobFinished(self.id, self.state, result))
+
+
+class ScanJob(Job):
+    """``scan_library(path)`` with progress, pause/resume/cancel and failed books as events."""
+
+    kind = "scan"
+
+    def __init__(self, path: str | Path, settings: Settings, post: Callable[[object], None],
+                 title: str | None = None, options=None):
+        super().__init__(title or f"Scanning {Path(path).name}", post)
+        self.path = Path(path)
+        self.settings = settings
+        self.options = options
+        self.result = None
+
+    def _progress(self, ev: Progress) -> None:
+        if ev.stage == "waiting":  # inside the lock wait: never raise there
+            self._update(status="waiting", stage="waiting", message=ev.item, force=True)
+            return
+        status = "paused" if not self._resume.is_set() else "running"
+        final = ev.total is not None and ev.done >= ev.total
+        self._update(status=status, stage=ev.stage, done=ev.done, total=ev.total, rate=ev.rate,
+                     eta_s=ev.eta_s, item=ev.item, message="", force=final or ev.total is None)
+        self.checkpoint()
+
+    def run(self) -> None:
+        from comicdesk.library.service import ScanOptions, scan_library
+
+        self._update(status="running", stage="scan", started=time.time(), force=True)
+        try:
+            self.checkpoint()
+            result = scan_library(self.path, self.settings, progress=self._progress,
+                                  options=self.options or ScanOptions())
+        except JobCancelled:
+            self._finish("cancelled", "cancelled; what was read is kept")
+            return
+        except ComicdeskError as exc:
+            self._finish("failed", exc.reason)
+            return
+        except Exception as exc:  # noqa: BLE001 - one line for the person, details in the log
+            log.exception("scan of %s failed", self.path)
+            self._finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+            return
+        self.result = result
+        for rec in result.books:
+            if rec.error:
+                self._post(JobFailedBook(self.id, BookFailed(rec.path, rec.error)))
+        if result.offline:
+            self._finish("offline", result.offline_reason or "offline", result)
+        else:
+            c = result.counts()
+            bits = [f"{c['books']} book{'s' if c['books'] != 1 else ''}"]
+            bits += [f"{c[k]} {k}" for k in ("added", "changed", "moved", "removed", "failed") if c[k]]
+            self._finish("done", ", ".join(bits), result)
+
+
+def analysis_available() -> bool:
+    """The pipeline's runner is installed (``comicdesk.pipeline.runner``)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("comicdesk.pipeline.runner") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class AnalysisJob(Job):
+    """Analysis of one library by :class:`comicdesk.pipeline.runner.Runner`: progress in pages/s,
+    pause/resume/cancel passed on to the runner, the open book first (:meth:`prioritise`).
+
+    The runner runs in a child process (:mod:`comicdesk.qt.analysis_worker`) so its threads never
+    hold the UI process's GIL; this job's thread relays its events. Where no child process can be
+    started, or a ``runner_factory`` is given (tests), the runner runs on this job's thread."""
+
+    kind = "analyse"
+
+    def __init__(self, cache_dir: Path, settings: Settings, post: Callable[[object], None],
+                 title: str = "Analysing pages", first: str | None = None, threads: int = 0,
+                 runner_factory: Callable[..., object] | None = None):
+        super().__init__(title, post)
+        self.cache_dir = Path(cache_dir)
+        self.settings = settings
+        self.threads = threads
+        self.runner_factory = runner_factory
+        self._first: list[str] = [first] if first else []
+        self.in_process = runner_factory is not None
+        self._runner = None  # in process: the Runner; in a child: None
+        self._commands = None  # in a child: the command queue
+        self._runner_lock = threading.Lock()
+        self.result = None
+
+    # -- control: also the runner's --------------------------------------------------------------
+    def _tell(self, op: str, *args) -> bool:
+        """Pass a command on to the runner (here or in the child); False when none runs yet."""
+        with self._runner_lock:
+            if self._runner is not None:
+                getattr(self._runner, op)(*args)
+                return True
+            if self._commands is not None:
+                try:
+                    self._commands.put((op, *args))
+                except (OSError, ValueError):  # the child is gone
+                    pass
+                return True
+            return False
+
+    def prioritise(self, book: str) -> None:
+        if not self._tell("prioritise", str(book)):
+            with self._runner_lock:
+                self._first.append(str(book))
+
+    def pause(self) -> None:
+        super().pause()
+        self._tell("pause")
+
+    def resume(self) -> None:
+        super().resume()
+        self._tell("resume")
+
+    def cancel(self) -> None:
+        super().cancel()
+        self._tell("cancel")
+
+    # -- the run -----------------------------------------------------------------------------------
+    def _event(self, ev) -> None:
+        from comicdesk.core.events import AnalysisProgress
+
+        if isinstance(ev, AnalysisProgress):
+            status = {"paused": "paused", "cancelling": "running"}.get(ev.state, "running")
+            books = f"{ev.books_done} / {ev.books_total} books" if ev.books_total else ""
+            final = ev.total is not None and ev.done >= ev.total
+            self._update(status=status, stage=ev.stage or "index", done=ev.done, total=ev.total,
+                         rate=ev.rate, eta_s=ev.eta_s, item=ev.item, message=books, force=final)
+        elif isinstance(ev, BookFailed):
+            self._post(JobFailedBook(self.id, ev))
+        elif isinstance(ev, Progress) and ev.stage == "waiting":
+            self._update(status="waiting", stage="waiting", message=ev.item, force=True)
+
+    def _options(self) -> dict:
+        return {"profile": self.settings.profile, "threads": max(1, self.threads or 1)}
+
+    def _run_here(self):
+        if self.runner_factory is not None:
+            runner = self.runner_factory(self.cache_dir, on_event=self._event)
+        else:
+            from comicdesk.pipeline.runner import RunOptions, Runner
+
+            runner = Runner(self.cache_dir, options=RunOptions(**self._options()), on_event=self._event)
+        with self._runner_lock:
+            self._runner = runner
+            for book in self._first:
+                runner.prioritise(book)
+            if not self._resume.is_set():
+                runner.pause()
+        self.checkpoint()
+        return runner.run()
+
+    def _run_in_child(self):
+        """The runner in a child process; returns its RunResult (raises ComicdeskError)."""
+        import multiprocessing
+        import queue
+
+        from comicdesk.qt import analysis_worker
+
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)  # never fork: this process has threads
+        events, commands = ctx.Queue(), ctx.Queue()
+        with self._runner_lock:
+            first = list(self._first)
+            if not self._resume.is_set():
+                commands.put(("pause",))
+            if self._cancel.is_set():
+                commands.put(("cancel",))
+            self._commands = commands
+        proc = ctx.Process(target=analysis_worker.child_main, name="comicdesk-analysis", daemon=True,
+                           args=(str(self.cache_dir), self._options(), first, events, commands))
+        proc.start()
+        outcome = None
+        try:
+            while outcome is None:
+                try:
+                    ev = events.get(timeout=0.25)
+                except queue.Empty:
+                    if proc.is_alive():
+                        continue
+                    try:  # it may have said its last word just before it ended
+                        ev = events.get(timeout=1.0)
+                    except queue.Empty:
+                        outcome = ("error", "the analysis process stopped unexpectedly "
+                                            f"(exit code {proc.exitcode})")
+                        break
+                if isinstance(ev, tuple):
+                    outcome = ev
+                else:
+                    self._event(ev)
+        finally:
+            with self._runner_lock:
+                self._commands = None
+            try:
+                commands.put(None)
+            except (OSError, ValueError):
+                pass
+            proc.join(timeout=15)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+            events.close()
+            commands.close()
+        kind, value = outcome
+        if kind == "error":
+            raise ComicdeskError(value)
+        return value
+
+    def run(self) -> None:
+        self._update(status="running", stage="index", started=time.time(), force=True)
+        try:
+            self.checkpoint()
+            if self.in_process:
+                result = self._run_here()
+            else:
+                try:
+                    result = self._run_in_child()
+                except OSError as exc:  # no child processes here (sandbox): run in this process
+                    log.warning("analysis in a child process failed to start (%s); running it here", exc)
+                    self.in_process = True
+                    result = self._run_here()
+        except JobCancelled:
+            self._finish("cancelled", "cancelled; finished books are kept")
+            return
+        except ComicdeskError as exc:
+            self._finish("failed", exc.reason)
+            return
+        except Exception as exc:  # noqa: BLE001 - one line for the person, details in the log
+            log.exception("analysis of %s failed", self.cache_dir)
+            self._finish("failed", f"internal error: {type(exc).__name__}: {exc}")
+            return
+        self.result = result
+        if getattr(result, "cancelled", False) or self.cancelled:
+            self._finish("cancelled", "cancelled; finished books are kept", result)
+            return
+        bits = [f"{result.done} analysed"]
+        if result.skipped:
+            bits.append(f"{result.skipped} already done")
+        if result.failed:
+            bits.append(f"{result.failed} failed")
+        if result.rate:
+            bits.append(f"{result.rate:.1f} pages/s")
+        self._finish("done", ", ".join(bits), result)
+
+
+class JobsController(QObject):
+    """Runs jobs one after another on one background thread; relays their events as signals."""
+
+    changed = Signal(object)  # JobState
+    book_failed = Signal(object)  # JobFailedBook
+    finished = Signal(object)  # JobFinished
+
+    def __init__(self, bridge, parent: QObject | None = None):
+        super().__init__(parent)
+        self.bridge = bridge
+        self.jobs: dict[int, Job] = {}
+        self.failures: list[JobFailedBook] = []
+        # Background priority; the scanner's reader threads, started from this thread, inherit it.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-jobs",
+                                            initializer=lower_thread_priority, initargs=(10,))
+        self._latest: dict[int, JobState] = {}
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.setInterval(1000 // MAX_UPDATES_PER_S)
+        self._flush.timeout.connect(self._emit_latest)
+        bridge.event.connect(self._on_event)
+
+    # -- starting -----------------------------------------------------------------------------
+    def scan(self, path: str | Path, settings: Settings, title: str | None = None, options=None) -> ScanJob:
+        job = ScanJob(path, settings, self.bridge.post, title, options)
+        return self.start(job)
+
+    def start(self, job: Job) -> Job:
+        self.jobs[job.id] = job
+        self.changed.emit(job.state)
+        self._executor.submit(job.run)
+        return job
+
+    # -- control ------------------------------------------------------------------------------
+    def active(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.state.active]
+
+    def pause_all(self) -> None:
+        for j in self.active():
+            j.pause()
+
+    def resume_all(self) -> None:
+        for j in self.jobs.values():
+            j.resume()
+
+    def cancel_all(self) -> None:
+        for j in self.active():
+            j.cancel()
+
+    def clear_failures(self) -> None:
+        self.failures.clear()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Cancel everything (the app is closing); optionally wait for the jobs thread."""
+        self.cancel_all()
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+    # -- events (main thread) -----------------------------------------------------------------
+    def _on_event(self, ev) -> None:
+        if isinstance(ev, JobState):
+            if ev.id in self.jobs:
+                self._latest[ev.id] = ev
+                if not ev.active or ev.status == "paused":
+                    self._emit_latest()  # an outcome or a pause shows at once
+                elif not self._flush.isActive():
+                    self._flush.start()
+        elif isinstance(ev, JobFailedBook):
+            self.failures.append(ev)
+            self.book_failed.emit(ev)
+        elif isinstance(ev, JobFinished):
+            self._latest.pop(ev.job_id, None)
+            self._emit_latest()
+            self.changed.emit(ev.state)
+            self.finished.emit(ev)
+
+    def _emit_latest(self) -> None:
+        self._flush.stop()
+        latest, self._latest = self._latest, {}
+        for state in latest.values():
+            self.changed.emit(state)
+
+
+__all__ = ["AnalysisJob", "Job", "JobCancelled", "JobFailedBook", "JobFinished", "JobState", "JobsController",
+           "ScanJob", "format_duration"]
