@@ -54,6 +54,12 @@ def folder_key(files: list[tuple[str, int]], first: str | os.PathLike, last: str
     return f"{total}:d{h.hexdigest()}"
 
 
+def open_folder_key(book) -> str:
+    """The content key of an open folder book (:class:`comicdesk.archive.Book` of a folder)."""
+    files = [(p.name, p.member.size) for p in book.pages]
+    return folder_key(files, book.pages[0].member.key, book.pages[-1].member.key)
+
+
 def page_hash(data: bytes) -> str:
     """Hash of a page's exact bytes (thumbnail cache key, duplicate detection)."""
     return blake2b(data, digest_size=DIGEST_SIZE).hexdigest()

@@ -296,9 +296,7 @@ def read_book(job: Job, move_keys: frozenset[str] | set[str] = frozenset(), limi
             reader = cls(path, limits or DEFAULT_LIMITS)
             book = _open(reader)
             try:
-                files = [(p.name, p.member.size) for p in book.pages]
-                res.content_key = identity.folder_key(files, book.pages[0].member.key,
-                                                      book.pages[-1].member.key)
+                res.content_key = identity.open_folder_key(book)
                 if _stop_after_key(job, res, move_keys):
                     return res
                 _describe(book, res)

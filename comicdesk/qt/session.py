@@ -281,8 +281,7 @@ def content_key_for(path: str | os.PathLike) -> str:
     from comicdesk.archive import open_book
 
     with open_book(p) as book:
-        files = [(ref.name, ref.member.size) for ref in book.pages]
-        return identity.folder_key(files, book.pages[0].member.key, book.pages[-1].member.key)
+        return identity.open_folder_key(book)
 
 
 @dataclass
