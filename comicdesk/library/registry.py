@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from comicdesk.core.settings import Settings
+from comicdesk.library import atomic
 from comicdesk.library.lock import FileLock
 
 REGISTRY_VERSION = 1
@@ -96,16 +96,4 @@ class LibraryRegistry:
             out[str(root)] = {"id": e.id, "kind": e.kind,
                               "added": added or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         text = json.dumps({"version": REGISTRY_VERSION, "libraries": out}, indent=2, ensure_ascii=False)
-        fd, tmp = tempfile.mkstemp(prefix=".libraries-", suffix=".json.tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic.write_text(self.path, text + "\n", fsync=True)

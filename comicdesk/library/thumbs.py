@@ -17,12 +17,12 @@ waits. Two requests for the same page while it is being made share one future.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from comicdesk.library import atomic
 from comicdesk.library.identity import page_hash
 
 THUMBS_DIR = "thumbs"
@@ -136,15 +136,6 @@ class ThumbnailCache:
             return Thumb(target, content_hash)
         im = images.thumbnail(data, self.size, max_pixels)  # what Book.thumbnail does, on bytes we hold
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=f".{self.ext}", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                im.save(fh, self._pil_format, **self._save_args)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic.replacing(target) as fh:
+            im.save(fh, self._pil_format, **self._save_args)
         return Thumb(target, content_hash)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from comicdesk.library import atomic
 
 PREFS_FILE = "app.json"
 MAX_RECENT = 10
@@ -89,14 +90,4 @@ def save_prefs(data_root: Path, prefs: Prefs) -> None:
     path = prefs_path(data_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(asdict(prefs), indent=2, ensure_ascii=False)
-    fd, tmp = tempfile.mkstemp(prefix=".app-", suffix=".json.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic.write_text(path, text + "\n")
