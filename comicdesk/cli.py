@@ -123,7 +123,11 @@ def cmd_pages(args, settings) -> int:
                     row["bad"] = True
                     note(f"page {index} ({page.name}): {exc.reason}")
             rows.append(row)
+        mine = _user_labels(path, book, settings)
     rows.sort(key=lambda r: r["index"])
+    for row in rows:  # the person's labels win over ComicInfo's and the model's
+        if row["index"] in mine:
+            row["label"], row["source"] = mine[row["index"]], "user"
     analysis = _cached_analysis(path, settings)
     if analysis is not None:
         for row in rows:
@@ -144,6 +148,54 @@ def cmd_pages(args, settings) -> int:
             print(f"{r['index']:>4}  {size:>11}  {r['bytes'] or 0:>9}  {r['label'] or '-':<13}  {r['name']}")
         bad = sum(r["bad"] for r in rows)
         note(f"{len(rows)} pages ({book.format}){f', {bad} bad' if bad else ''}: {path}")
+    return EXIT_OK
+
+
+def _book_content_key(book) -> str:
+    from comicdesk.library import identity
+
+    return identity.open_folder_key(book) if book.format == "folder" else identity.content_key(book.path)
+
+
+def _user_labels(path: Path, book, settings) -> dict[int, str]:
+    """The person's own labels for this book (data dir; read-only; none when the library has
+    no data yet)."""
+    from comicdesk.library.service import locate_library
+    from comicdesk.library.userdata import USER_FILE, UserData
+
+    try:
+        target = locate_library(path, settings, register=False)
+    except ComicdeskError:
+        return {}
+    data_dir = settings.library_data_dir(target.id)
+    if not (data_dir / USER_FILE).is_file():
+        return {}
+    with UserData(data_dir, readonly=True) as user:
+        return user.labels(_book_content_key(book))
+
+
+def cmd_label(args, settings) -> int:
+    """``comicdesk label BOOK PAGE CLASS``: the person's own label ("none" clears it)."""
+    from comicdesk.archive import open_book
+    from comicdesk.core.pages import PAGE_CLASSES
+    from comicdesk.library.service import locate_library
+    from comicdesk.library.userdata import UserData
+
+    label = None if args.cls.casefold() == "none" else args.cls.casefold()
+    if label is not None and label not in PAGE_CLASSES:
+        raise CommandError(f"unknown class {args.cls!r}: use one of {', '.join(PAGE_CLASSES)}, or none")
+    path = existing_path(args.book)
+    with open_book(path) as book:
+        if not 0 <= args.page < len(book):
+            raise CommandError(f"page {args.page} is not in this book (pages 0 to {len(book) - 1})")
+        key = _book_content_key(book)
+    target = locate_library(path, settings)
+    with UserData(settings.library_data_dir(target.id)) as user:
+        user.set_label(key, args.page, label)
+    if args.json:
+        emit_json({"book": str(path), "page": args.page, "label": label, "source": "user" if label else None})
+    else:
+        note(f"page {args.page}: {label + ' (your label)' if label else 'your label cleared'}: {path}")
     return EXIT_OK
 
 
@@ -374,6 +426,7 @@ HANDLERS: dict[str, Callable] = {
     "pages": cmd_pages,
     "scan": cmd_scan,
     "index": cmd_index,
+    "label": cmd_label,
 }
 
 

@@ -118,3 +118,38 @@ def test_help_is_fast_and_imports_nothing_heavy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
     assert "scan" in proc.stdout and "export" in proc.stdout
+
+
+def test_label_is_the_persons_and_wins_then_clears(tmp_path):
+    import shutil
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    book = lib / "book.cbz"
+    shutil.copyfile(SAMPLE_CBZ, book)
+    before = tree_digest(lib)
+    run("scan", lib, tmp_path=tmp_path)
+    run("label", book, 0, "advertisement", tmp_path=tmp_path)  # overrides ComicInfo's FrontCover
+    run("label", book, 3, "Credits", tmp_path=tmp_path)
+    rows = [json.loads(x) for x in run("pages", book, "--json", tmp_path=tmp_path).stdout.splitlines()]
+    assert [(r["label"], r["source"]) for r in rows] == [
+        ("advertisement", "user"), (None, None), (None, None), ("credits", "user"), (None, None)]
+    # Labels follow the book's content, not its path.
+    moved = lib / "renamed.cbz"
+    book.rename(moved)
+    rows = [json.loads(x) for x in run("pages", moved, "--json", tmp_path=tmp_path).stdout.splitlines()]
+    assert rows[3]["label"] == "credits"
+    proc = run("label", moved, 0, "none", "--json", tmp_path=tmp_path)
+    assert json.loads(proc.stdout) == {"book": str(moved), "page": 0, "label": None, "source": None}
+    rows = [json.loads(x) for x in run("pages", moved, "--json", tmp_path=tmp_path).stdout.splitlines()]
+    assert (rows[0]["label"], rows[0]["source"]) == ("cover", "comicinfo")
+    moved.rename(book)
+    assert tree_digest(lib) == before
+    assert not any((tmp_path / "cache").rglob("user.sqlite"))  # the person's data is never in the cache
+
+
+def test_label_refuses_bad_input_in_one_line(tmp_path):
+    proc = run("label", SAMPLE_CBZ, 0, "splash", tmp_path=tmp_path, check_rc=1)
+    assert proc.stderr.count("\n") == 1 and "unknown class 'splash'" in proc.stderr
+    proc = run("label", SAMPLE_CBZ, 5, "story", tmp_path=tmp_path, check_rc=1)
+    assert "page 5 is not in this book (pages 0 to 4)" in proc.stderr
