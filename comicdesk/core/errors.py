@@ -57,3 +57,15 @@ def file_error(exc: OSError) -> BookError:
     if isinstance(exc, PermissionError):
         return BookError("permission denied")
     return BookError(f"cannot read file: {exc.strerror or exc}")
+
+
+def one_line(exc: BaseException, unexpected: str = "") -> str:
+    """The one-line reason to show for any exception: our own reason, an OS error in plain words,
+    else ``unexpected`` + the exception's type and text (a bug of ours, kept short)."""
+    reason = getattr(exc, "reason", None)
+    if reason:
+        return reason
+    if isinstance(exc, OSError):
+        return file_error(exc).reason
+    text = str(exc)
+    return " ".join(f"{unexpected}{type(exc).__name__}{': ' + text if text else ''}".split())

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from comicdesk.archive.images import IMAGE_EXTENSIONS
-from comicdesk.core.errors import BookError, ComicdeskError, UnsupportedFormat
+from comicdesk.core.errors import BookError, ComicdeskError, UnsupportedFormat, one_line
 
 EXPORT_MARKER = ".comicdesk-export"
 CONTAINER_EXTENSIONS = frozenset(
@@ -246,19 +246,6 @@ class ReadResult:
     calibre: dict | None = None
 
 
-def _one_line(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    if reason:
-        return reason
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, FileNotFoundError):
-        return "file not found"
-    if isinstance(exc, OSError):
-        return f"cannot read: {exc.strerror or exc}"
-    return " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
-
-
 def _comicinfo_fields(ci) -> dict | None:
     if ci is None:
         return None
@@ -325,9 +312,9 @@ def read_book(job: Job, move_keys: frozenset[str] | set[str] = frozenset(), limi
     except ComicdeskError as exc:
         res.status, res.error, res.error_kind = "failed", exc.reason, exc.kind
     except OSError as exc:
-        res.status, res.error, res.error_kind = "failed", _one_line(exc), "unreadable"
+        res.status, res.error, res.error_kind = "failed", one_line(exc), "unreadable"
     except Exception as exc:  # noqa: BLE001 - one bad book never stops a scan
-        res.status, res.error, res.error_kind = "failed", _one_line(exc), "internal"
+        res.status, res.error, res.error_kind = "failed", one_line(exc, "internal error: "), "internal"
     return res
 
 
@@ -370,7 +357,8 @@ def _describe(book, res: ReadResult) -> None:
         except PageError as exc:
             pages.append(PageInfo(ref.index, ref.name, size, None, None, None, True, exc.reason))
         except Exception as exc:  # noqa: BLE001 - the page keeps its slot, marked bad
-            pages.append(PageInfo(ref.index, ref.name, size, None, None, None, True, _one_line(exc)))
+            pages.append(PageInfo(ref.index, ref.name, size, None, None, None, True,
+                                  one_line(exc, "internal error: ")))
     res.pages = pages
     res.warnings = list(book.warnings)
     res.status = "read"

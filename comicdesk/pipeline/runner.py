@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from comicdesk.core.errors import ComicdeskError
+from comicdesk.core.errors import ComicdeskError, one_line
 from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
 from comicdesk.pipeline.stage import (IMAGE, PAGE_CLASS, PANELS, BookData, PageData, StageContext,
                                       StageSpec)
@@ -211,20 +211,6 @@ def lower_thread_priority(nice: int) -> None:
         pass
 
 
-def _one_line(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    if reason:
-        return reason
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, FileNotFoundError):
-        return "file not found"
-    if isinstance(exc, OSError):
-        return f"cannot read: {exc.strerror or exc}"
-    text = str(exc)
-    return " ".join((f"{type(exc).__name__}: {text}" if text else type(exc).__name__).split())
-
-
 # -- persisted outputs that later stages may load instead of recomputing -------------------------
 def _load_panels(catalog, book_id: int) -> dict[int, Any]:
     return {page: [tuple(b) for b in boxes] for page, boxes in catalog.panels(book_id).items()}
@@ -333,7 +319,7 @@ class Runner:
             for s in self.stages:
                 self._fingerprint(s)
         except Exception as exc:  # noqa: BLE001 - a model module that does not import
-            raise RunError(f"cannot prepare the analysis: {_one_line(exc)}") from None
+            raise RunError(f"cannot prepare the analysis: {one_line(exc)}") from None
         if book_ids is None:  # the library's order, as a person browses it
             from comicdesk.archive.book import natural_key
 
@@ -527,7 +513,7 @@ class Runner:
             loop()
         except BaseException as exc:  # noqa: BLE001 - handed to the writer, which stops the run
             self._thread_error = exc if isinstance(exc, ComicdeskError) else RunError(
-                f"the analysis stopped: {_one_line(exc)}")
+                f"the analysis stopped: {one_line(exc)}")
             self._cancel.set()
 
     def _wait_running(self) -> bool:
@@ -550,7 +536,7 @@ class Runner:
             except _Failed as f:
                 self._pages.put((job, _Failed(f.reason, f.kind)))
             except Exception as exc:  # noqa: BLE001 - a reader bug fails this book only
-                self._pages.put((job, _Failed(_one_line(exc), "internal")))
+                self._pages.put((job, _Failed(one_line(exc), "internal")))
 
     def _decode(self, job: _Job) -> None:
         rows = {p.index: p for p in job.page_rows}
@@ -572,12 +558,12 @@ class Runner:
         except FileNotFoundError:
             raise _Failed(GONE, "missing") from None
         except OSError as exc:
-            raise _Failed(_one_line(exc), "unreadable") from None
+            raise _Failed(one_line(exc), "unreadable") from None
         if book.format != "folder" and (st.st_size, st.st_mtime_ns) != (book.size, book.mtime_ns):
             try:
                 key = identity.content_key(path)
             except OSError as exc:
-                raise _Failed(_one_line(exc), "unreadable") from None
+                raise _Failed(one_line(exc), "unreadable") from None
             if key != book.content_key:
                 raise _Failed(CHANGED, "changed")
         try:
@@ -587,7 +573,7 @@ class Runner:
         except FileNotFoundError:
             raise _Failed(GONE, "missing") from None
         except OSError as exc:
-            raise _Failed(_one_line(exc), "unreadable") from None
+            raise _Failed(one_line(exc), "unreadable") from None
         with opened:
             from comicdesk.library.db import clean_text
 
@@ -615,7 +601,7 @@ class Runner:
                     except ComicdeskError as exc:
                         page.bad, page.error = True, exc.reason
                     except Exception as exc:  # noqa: BLE001 - the page keeps its slot, marked bad
-                        page.bad, page.error = True, _one_line(exc)
+                        page.bad, page.error = True, one_line(exc)
                     del data
                 cost = page.width * page.height if page.image is not None else 0
                 if not self._budget.acquire(cost, self._cancel):
@@ -696,7 +682,7 @@ class Runner:
             try:
                 model = s.load(self._ctx)
             except Exception as exc:  # noqa: BLE001 - no book can be analysed without it
-                raise RunError(f"cannot load the {s.name} stage: {_one_line(exc)}") from None
+                raise RunError(f"cannot load the {s.name} stage: {one_line(exc)}") from None
             self._models[s.name] = model
         return model
 
@@ -721,7 +707,7 @@ class Runner:
                     self._call_pages(s, model, [one])
                 return
             job, page = part[0]
-            self._fail(job, f"{s.name} failed on page {page.index} ({page.name}): {_one_line(exc)}", "stage")
+            self._fail(job, f"{s.name} failed on page {page.index} ({page.name}): {one_line(exc)}", "stage")
             return
         for (job, page), out in zip(part, outs):
             page.outputs.update(out or {})
@@ -743,7 +729,7 @@ class Runner:
                     if len(outs) != len(data.pages):
                         raise ValueError(f"returned {len(outs)} results for {len(data.pages)} pages")
                 except Exception as exc:  # noqa: BLE001
-                    self._fail(job, f"{s.name} failed: {_one_line(exc)}", "stage")
+                    self._fail(job, f"{s.name} failed: {one_line(exc)}", "stage")
                     return
                 for page, out in zip(data.pages, outs):
                     page.outputs.update(out or {})
