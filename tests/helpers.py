@@ -50,3 +50,15 @@ def tree_digest(root: Path) -> str:
                 except PermissionError:
                     h.update(b"<unreadable>")
     return h.hexdigest()
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message, asserted to be the one clear line a person sees."""
+    text = str(exc)
+    assert text and "\n" not in text and "Traceback" not in text
+    return text
+
+
+def book_entries(jpegs: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The five Captain Science pages under a folder, plus a ComicInfo.xml that must not become a page."""
+    return [(f"Captain Science 001/{n}", d) for n, d in jpegs] + [("ComicInfo.xml", b"<ComicInfo/>")]

@@ -25,7 +25,7 @@ from comicdesk.core.errors import (
     TooLarge,
     UnsupportedFormat,
 )
-from helpers import captain_science_pages, comicbox_dir, rarfile_dir, tree_digest
+from helpers import captain_science_pages, comicbox_dir, one_line, rarfile_dir, tree_digest
 from rar_samples import jpeg_pages, make_cbr, parse_exp, rename_rar4_entry
 
 PASSWORD_DATA = ["rar3-comment-psw.rar", "rar5-psw.rar", "rar5-psw-blake.rar", "rar202-comment-psw.rar"]
@@ -87,12 +87,6 @@ class Recorder:
     def reset(self) -> None:
         self.opens.clear()
         self.ops.clear()
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc)
-    assert text and "\n" not in text and "Traceback" not in text
-    return text
 
 
 def expected_files(name: str) -> dict:

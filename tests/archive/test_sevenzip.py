@@ -11,7 +11,7 @@ from pathlib import Path
 
 import py7zr
 import pytest
-from helpers import captain_science_pages, comicbox_dir, tree_digest
+from helpers import book_entries, comicbox_dir, one_line, tree_digest
 from sz_support import (
     encode_7z_number,
     folder_count,
@@ -35,24 +35,6 @@ from comicdesk.core.errors import (
 
 FIXTURE = comicbox_dir() / "Captain Science #001.cb7"
 MB = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def jpegs() -> list[tuple[str, bytes]]:
-    pages = captain_science_pages()
-    assert len(pages) == 5
-    return [(p.name, p.read_bytes()) for p in pages]
-
-
-def book_entries(jpegs):
-    """The five pages under a folder, plus a ComicInfo.xml that must not become a page."""
-    return [(f"Captain Science 001/{n}", d) for n, d in jpegs] + [("ComicInfo.xml", b"<ComicInfo/>")]
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc)
-    assert text and "\n" not in text and "Traceback" not in text
-    return text
 
 
 # -- the real fixture ---------------------------------------------------------------------------

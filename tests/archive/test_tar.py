@@ -13,7 +13,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from helpers import captain_science_pages, comicbox_dir, tree_digest
+from helpers import book_entries, comicbox_dir, one_line, tree_digest
 from sz_support import open_handles_to
 from tar_support import (
     COMPRESSIONS,
@@ -36,23 +36,6 @@ FIXTURE = comicbox_dir() / "Captain Science #001-cix.cbt"
 MB = 1_000_000
 KINDS = [k if k != "zst" or _zstd_module() else pytest.param(k, marks=pytest.mark.skip("no zstd module"))
          for k in COMPRESSIONS]
-
-
-@pytest.fixture(scope="module")
-def jpegs() -> list[tuple[str, bytes]]:
-    pages = captain_science_pages()
-    assert len(pages) == 5
-    return [(p.name, p.read_bytes()) for p in pages]
-
-
-def book_entries(jpegs):
-    return [(f"Captain Science 001/{n}", d) for n, d in jpegs] + [("ComicInfo.xml", b"<ComicInfo/>")]
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc)
-    assert text and "\n" not in text and "Traceback" not in text
-    return text
 
 
 def write(path: Path, data: bytes) -> Path:

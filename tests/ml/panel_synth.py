@@ -463,18 +463,10 @@ def make_set(n: int, start: int = 0, size: tuple[int, int] = (800, 1200)) -> lis
     return [make_page(start + i, KINDS[(start + i) % len(KINDS)], size) for i in range(n)]
 
 
+from comicdesk.core.geometry import iou  # noqa: E402 - scoring uses the detector's own definition
+
+
 # -- scoring ----------------------------------------------------------------------------------
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / (aw * ah + bw * bh - inter)
-
-
 def match(truth: list, found: list, threshold: float = 0.5) -> list[tuple[int, int, float]]:
     """Greedy one-to-one matching by IoU, best pairs first: ``(truth index, found index, IoU)``
     for every pair at or above ``threshold``."""
