@@ -420,6 +420,21 @@ def cmd_not_yet(args, settings) -> int:
     raise CommandError(f"'{args.command}' is not available in this version of comicdesk yet")
 
 
+def command_handler(name: str) -> Callable:
+    """The handler of a command: built in here, else ``comicdesk.commands.<name>.run``."""
+    if name in HANDLERS:
+        return HANDLERS[name]
+    import importlib
+
+    try:
+        module = importlib.import_module(f"comicdesk.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"comicdesk.commands.{name}":
+            raise
+        return cmd_not_yet
+    return module.run
+
+
 HANDLERS: dict[str, Callable] = {
     "panels": cmd_panels,
     "gui": cmd_gui,
@@ -520,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings.resolve(args.cache_dir, args.data_dir, args.profile)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        handler = HANDLERS.get(args.command, cmd_not_yet)
+        handler = command_handler(args.command)
         return handler(args, settings)
     except ComicdeskError as exc:
         note(f"comicdesk: {exc.reason}")

@@ -29,6 +29,9 @@ Schema version 2 adds the analysis (tables referencing ``pages(book_id, idx)`` w
   and array the active generation and committed length, and book/page/panel → row (panel -1 is a
   page-level row). Owned by :mod:`comicdesk.cache.vectors`.
 
+Schema version 3 adds ``page_features`` (perceptual hash, image statistics, text amount) and
+``text_lines`` (detected boxes, recognised text); see :func:`_v3`.
+
 Analysis hangs off the book row, which a move or a touch keeps, and which a content change
 replaces.
 
@@ -180,8 +183,48 @@ def _v2(conn: sqlite3.Connection) -> None:
         """)
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """Page features of the standard profile (cascading from ``pages`` like the rest):
+
+    - ``page_features`` — per page: the 64-bit perceptual hash (signed, as SQLite stores it;
+      indexed, for duplicates), image statistics (JSON ``{name: value}``), and what text detection
+      found (``text_count`` lines covering ``text_coverage`` of the page).
+    - ``text_lines`` — per page and line (reading order): the detected box, its detection score,
+      the panel it falls in (-1: none), and after recognition (pass 2) its text and confidence
+      (NULL before). Searched by text.
+    """
+    db.run_script(conn, """
+        CREATE TABLE page_features (
+            book_id       INTEGER NOT NULL,
+            page          INTEGER NOT NULL,
+            phash         INTEGER,
+            stats         TEXT,
+            text_count    INTEGER,
+            text_coverage REAL,
+            PRIMARY KEY (book_id, page),
+            FOREIGN KEY (book_id, page) REFERENCES pages(book_id, idx) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE INDEX page_features_phash ON page_features(phash);
+        CREATE TABLE text_lines (
+            book_id INTEGER NOT NULL,
+            page    INTEGER NOT NULL,
+            idx     INTEGER NOT NULL,
+            x       INTEGER NOT NULL,
+            y       INTEGER NOT NULL,
+            w       INTEGER NOT NULL,
+            h       INTEGER NOT NULL,
+            score   REAL NOT NULL,
+            panel   INTEGER NOT NULL DEFAULT -1,
+            text    TEXT,
+            conf    REAL,
+            PRIMARY KEY (book_id, page, idx),
+            FOREIGN KEY (book_id, page) REFERENCES pages(book_id, idx) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        """)
+
+
 #: Ordered schema migrations; index i turns version i into version i + 1. Append only.
-MIGRATIONS: list[db.Migration] = [_v1, _v2]
+MIGRATIONS: list[db.Migration] = [_v1, _v2, _v3]
 
 
 @dataclass(frozen=True)
@@ -257,6 +300,28 @@ class VectorArrayRow:
     dims: int
     dtype: str
     normalised: bool
+
+
+@dataclass(frozen=True)
+class PageFeatures:
+    """A page's stored features (schema 3); None where not computed yet."""
+
+    phash: int | None  # signed int64 (comicdesk.ml.phash.from_int64 gives the 64-bit value)
+    stats: dict[str, float] | None
+    text_count: int | None
+    text_coverage: float | None
+
+
+@dataclass(frozen=True)
+class TextLineRow:
+    """One detected text line (schema 3); ``text`` is None until recognised."""
+
+    index: int
+    box: tuple[int, int, int, int]
+    score: float
+    panel: int
+    text: str | None
+    conf: float | None
 
 
 _BOOK_COLUMNS = ("id, path, content_key, format, size, mtime_ns, pages, title, series, number, "
@@ -501,6 +566,86 @@ class Catalog:
         return out
 
     # -- Zarr row mappings (schema 2; used by comicdesk.cache.vectors) -------------------------
+    # -- page features and text (schema 3) ------------------------------------------------
+    def set_page_hashes(self, book_id: int, hashes: dict[int, tuple[int | None, dict | None]]) -> None:
+        """``{page: (phash as signed int64, stats)}`` (keeps the text columns)."""
+        self.conn.executemany(
+            "INSERT INTO page_features(book_id, page, phash, stats) VALUES (?,?,?,?) "
+            "ON CONFLICT(book_id, page) DO UPDATE SET phash=excluded.phash, stats=excluded.stats",
+            [(book_id, page, h, json.dumps(st, sort_keys=True) if st is not None else None)
+             for page, (h, st) in hashes.items()])
+
+    def page_features(self, book_id: int) -> dict[int, PageFeatures]:
+        out = {}
+        for page, h, st, n, cov in self.conn.execute(
+                "SELECT page, phash, stats, text_count, text_coverage FROM page_features "
+                "WHERE book_id = ? ORDER BY page", (book_id,)):
+            out[page] = PageFeatures(h, json.loads(st) if st else None, n, cov)
+        return out
+
+    def all_page_hashes(self, book_ids: Iterable[int] | None = None) -> list[tuple[int, int, int]]:
+        """``(book_id, page, phash)`` of every hashed page of live books (or of these books)."""
+        sql = ("SELECT f.book_id, f.page, f.phash FROM page_features f JOIN books b ON b.id = f.book_id "
+               "WHERE f.phash IS NOT NULL AND b.removed_at IS NULL")
+        if book_ids is None:
+            return list(self.conn.execute(sql + " ORDER BY f.book_id, f.page"))
+        ids = list(book_ids)
+        out = []
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            out += self.conn.execute(sql + f" AND f.book_id IN ({','.join('?' * len(part))}) "
+                                     "ORDER BY f.book_id, f.page", part).fetchall()
+        return out
+
+    def replace_text_boxes(self, book_id: int, boxes: dict[int, tuple[list, list[float], float]]) -> None:
+        """What text detection found: ``{page: (boxes [(x, y, w, h)] in reading order, scores,
+        coverage)}``; drops the pages' earlier lines (and their text)."""
+        pages = list(boxes)
+        self.conn.executemany("DELETE FROM text_lines WHERE book_id = ? AND page = ?",
+                              [(book_id, p) for p in pages])
+        self.conn.executemany(
+            "INSERT INTO text_lines(book_id, page, idx, x, y, w, h, score) VALUES (?,?,?,?,?,?,?,?)",
+            [(book_id, page, i, int(b[0]), int(b[1]), int(b[2]), int(b[3]), float(sc))
+             for page, (bxs, scores, _) in boxes.items() for i, (b, sc) in enumerate(zip(bxs, scores))])
+        self.conn.executemany(
+            "INSERT INTO page_features(book_id, page, text_count, text_coverage) VALUES (?,?,?,?) "
+            "ON CONFLICT(book_id, page) DO UPDATE SET text_count=excluded.text_count, "
+            "text_coverage=excluded.text_coverage",
+            [(book_id, page, len(bxs), float(cov)) for page, (bxs, _, cov) in boxes.items()])
+
+    def set_text(self, book_id: int, lines: dict[int, list[tuple[int, str | None, float | None, int]]]) -> None:
+        """Recognised text: ``{page: [(line idx, text, confidence, panel), ...]}`` (a line
+        recognition skipped or dropped gets text NULL)."""
+        self.conn.executemany(
+            "UPDATE text_lines SET text = NULL, conf = NULL WHERE book_id = ? AND page = ?",
+            [(book_id, p) for p in lines])
+        self.conn.executemany(
+            "UPDATE text_lines SET text = ?, conf = ?, panel = ? WHERE book_id = ? AND page = ? AND idx = ?",
+            [(clean_text(t), c, int(panel), book_id, page, int(i))
+             for page, rows in lines.items() for i, t, c, panel in rows])
+
+    def text_lines(self, book_id: int) -> dict[int, list[TextLineRow]]:
+        """``{page: [TextLineRow, ...]}`` in reading order, for pages with detected text."""
+        out: dict[int, list[TextLineRow]] = {}
+        for page, i, x, y, w, h, sc, panel, text, conf in self.conn.execute(
+                "SELECT page, idx, x, y, w, h, score, panel, text, conf FROM text_lines "
+                "WHERE book_id = ? ORDER BY page, idx", (book_id,)):
+            out.setdefault(page, []).append(TextLineRow(i, (x, y, w, h), sc, panel, text, conf))
+        return out
+
+    def search_text(self, query: str, *, limit: int = 100) -> list[tuple[int, int, str]]:
+        """Pages whose recognised text contains every word of ``query`` (case-insensitive):
+        ``(book_id, page, page text)``, live books only."""
+        words = [w for w in query.split() if w]
+        if not words:
+            return []
+        having = " AND ".join("instr(lower(t), ?) > 0" for _ in words)
+        sql = ("SELECT l.book_id, l.page, group_concat(l.text, ' ') AS t FROM "
+               "(SELECT book_id, page, text FROM text_lines WHERE text IS NOT NULL ORDER BY book_id, page, idx) l "
+               "JOIN books b ON b.id = l.book_id WHERE b.removed_at IS NULL "
+               f"GROUP BY l.book_id, l.page HAVING {having} LIMIT ?")
+        return list(self.conn.execute(sql, [*(w.casefold() for w in words), limit]))
+
     def vector_arrays(self) -> dict[tuple[str, str], VectorArrayRow]:
         return {(r[0], r[1]): VectorArrayRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
                 for r in self.conn.execute("SELECT model_id, array, generation, length, dims, dtype, "

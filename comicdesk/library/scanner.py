@@ -254,8 +254,18 @@ def _comicinfo_fields(ci) -> dict | None:
         v = str(v).strip() if v is not None else ""
         return v or None
     writers = text("writer")
+    from comicdesk.archive.comicinfo import deleted_from_comicinfo, labels_from_comicinfo
+
     fields = {"title": text("title"), "series": text("series"), "number": text("number"),
               "authors": [w.strip() for w in writers.split(",") if w.strip()] if writers else []}
+    # Explicit page types (labels with source "comicinfo") and pages marked Deleted, so filters
+    # over the whole library need not reopen every book. JSON keys are strings.
+    page_types = labels_from_comicinfo(ci)
+    if page_types:
+        fields["page_types"] = {str(i): c for i, c in sorted(page_types.items())}
+    deleted = deleted_from_comicinfo(ci)
+    if deleted:
+        fields["deleted"] = sorted(deleted)
     return fields if any(fields.values()) else None
 
 

@@ -25,6 +25,8 @@ Outputs the runner persists (other names live only in memory during one book's r
   pixels of the decoded page → catalogue ``panels``.
 - :data:`PAGE_CLASS` — ``{"label": str | None, "probs": {class: p}}`` → ``page_outputs`` under the
   stage's ``model_id`` (source ``model``).
+- :data:`PAGE_STATS`, :data:`TEXT_BOXES`, :data:`TEXT_LINES` — page features and text → catalogue
+  ``page_features`` / ``text_lines`` (shapes below).
 - ``vectors:<model id>/<array>`` (declared with :class:`VectorOutput`) — page level: one
   ``(dims,)`` row per page; panel level: ``(n_panels, dims)`` in the page's panel order →
   ``vectors.zarr`` rows mapped from the catalogue.
@@ -38,6 +40,21 @@ from typing import Any, Callable
 IMAGE = "image"
 PANELS = "panels"
 PAGE_CLASS = "page_class"
+#: ``{"phash": int (64-bit, unsigned), "stats": {name: float}}`` → catalogue ``page_features``
+PAGE_STATS = "page_stats"
+#: ``{"boxes": [(x, y, w, h), ...] in reading order, "scores": [float], "coverage": float}``
+#: → catalogue ``text_lines`` (text NULL) + ``page_features.text_count/text_coverage``
+TEXT_BOXES = "text_boxes"
+#: ``[{"box": (x, y, w, h), "text": str | None, "conf": float | None, "panel": int}, ...]``, one per
+#: detected box, same order → catalogue ``text_lines.text/conf/panel``
+TEXT_LINES = "text_lines"
+#: Library context, never produced by a stage; the runner loads it from the catalogue for the
+#: stages that need it: ``{"other_books": n, "within_book": n}`` — how many other books hold a
+#: near-identical page (perceptual hash), and how many other pages of this book do.
+PAGE_REPEATS = "page_repeats"
+CONTEXT_KINDS = frozenset({PAGE_REPEATS})
+#: The standard profile's model id (``vectors.zarr/standard-1``, ``page_outputs.model_id``).
+STANDARD_MODEL = "standard-1"
 LEVELS = ("page", "book")
 
 
