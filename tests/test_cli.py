@@ -105,9 +105,20 @@ def test_a_decompression_bomb_page_is_bad_and_the_book_still_lists(tmp_path):
     assert "too large to decode safely" in proc.stderr
 
 
-def test_commands_not_built_yet_say_so_in_one_line(tmp_path):
+def test_commands_come_from_their_module_and_a_missing_one_says_so(monkeypatch):
+    import comicdesk.cli as cli
+    from comicdesk.commands import duplicates
+
+    assert cli.command_handler("duplicates") is duplicates.run
+    assert cli.command_handler("pages") is cli.cmd_pages
+    assert cli.command_handler("no-such-command") is cli.cmd_not_yet
+    with pytest.raises(cli.CommandError, match="not available"):
+        cli.cmd_not_yet(type("A", (), {"command": "similar"})(), None)
+
+
+def test_duplicates_of_a_library_not_indexed_is_one_line(tmp_path):
     proc = run("duplicates", tmp_path, tmp_path=tmp_path, check_rc=1)
-    assert "not available" in proc.stderr and proc.stderr.count("\n") == 1
+    assert "not indexed yet" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_help_is_fast_and_imports_nothing_heavy():

@@ -212,6 +212,41 @@ def embed_panels(
     return _unit_rows(out).astype(np.float16)
 
 
+def with_text(
+    embeddings: np.ndarray,
+    text_embeddings: np.ndarray | None,
+    config: PanelEmbedConfig | None = None,
+) -> np.ndarray:
+    """Stored embeddings with their text block replaced (pass 2, once the panels' text is read).
+
+    The image and layout blocks are taken back from the stored rows (each block is a unit vector
+    times its weight before the final normalisation, so its direction survives it) and recombined
+    with the new text as :func:`embed_panels` would: the same result, to float16 precision,
+    without the crops' image features, which are not stored. Rows of ``text_embeddings`` that are
+    all zero mean "no text".
+    """
+    cfg = config or PanelEmbedConfig()
+    e = np.asarray(embeddings, dtype=np.float32)
+    if e.ndim != 2 or e.shape[1] != DIM:
+        raise ValueError(f"embeddings must be (M, {DIM}), got {e.shape}")
+    m = e.shape[0]
+    if m == 0:
+        return np.zeros((0, DIM), dtype=np.float16)
+    if text_embeddings is None:
+        t = np.zeros((m, TEXT_DIM), dtype=np.float32)
+    else:
+        t = np.asarray(text_embeddings, dtype=np.float32)
+        if t.shape != (m, TEXT_DIM):
+            raise ValueError(f"text embeddings must be ({m}, {TEXT_DIM}), got {t.shape}")
+    img = _unit_rows(e[:, :IMAGE_OUT])
+    lay = _unit_rows(e[:, IMAGE_OUT + TEXT_OUT:])
+    txt = _unit_rows(_unit_rows(t) @ _projection(TEXT_DIM, TEXT_OUT, TEXT_SEED))
+    out = np.concatenate(
+        [cfg.image_weight * img, cfg.text_weight * txt, cfg.layout_weight * lay], axis=1
+    )
+    return _unit_rows(out).astype(np.float16)
+
+
 def similarity(query: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Cosine similarities of (D,) or (Q, D) query rows against (M, D) stored rows (float32)."""
     q = np.atleast_2d(np.asarray(query, dtype=np.float32))

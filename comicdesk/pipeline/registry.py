@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from comicdesk.pipeline.stage import IMAGE, StageSpec
+from comicdesk.pipeline.stage import CONTEXT_KINDS, IMAGE, StageSpec
 
 _STAGES: dict[str, StageSpec] = {}
 
@@ -55,7 +55,7 @@ def validate(specs: list[StageSpec]) -> None:
                 raise ValueError(f"two stages named {s.name!r}")
             names.add(s.name)
             for need in s.needs:
-                if need == IMAGE:
+                if need == IMAGE or need in CONTEXT_KINDS:
                     continue
                 u = seen.get(need)
                 if u is None:
@@ -67,7 +67,17 @@ def validate(specs: list[StageSpec]) -> None:
                 seen.setdefault(kind, s)
 
 
-# -- built-in stages (one line each) ------------------------------------------------------------
+# -- built-in stages (one line each, in run order) ----------------------------------------------
+from comicdesk.pipeline.stages import page_image as _page_image  # noqa: E402
+from comicdesk.pipeline.stages import panel_emb as _panel_emb  # noqa: E402
 from comicdesk.pipeline.stages import panels as _panels  # noqa: E402
+from comicdesk.pipeline.stages import text_detect as _text_detect  # noqa: E402
+from comicdesk.pipeline.stages import text_embed as _text_embed  # noqa: E402
+from comicdesk.pipeline.stages import text_read as _text_read  # noqa: E402
 
+register(_page_image.SPEC)
 register(_panels.SPEC)
+register(_text_detect.SPEC)
+register(_panel_emb.SPEC)
+register(_text_read.SPEC)
+register(_text_embed.SPEC)

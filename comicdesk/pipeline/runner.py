@@ -47,8 +47,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from comicdesk.core.errors import ComicdeskError, one_line
 from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
-from comicdesk.pipeline.stage import (IMAGE, PAGE_CLASS, PANELS, BookData, PageData, StageContext,
-                                      StageSpec)
+from comicdesk.pipeline.stage import (CONTEXT_KINDS, IMAGE, PAGE_CLASS, PAGE_REPEATS, PAGE_STATS, PANELS,
+                                      TEXT_BOXES, TEXT_LINES, BookData, PageData, StageContext, StageSpec)
 
 #: Failure kinds that are not the book's fault: not recorded, tried again next run.
 PASSING_FAILURES = frozenset({"missing", "changed", "unreadable"})
@@ -108,6 +108,7 @@ class _Job:
     todo: set[str]  # names of the stages whose work was not done (a failure is recorded on them)
     load_kinds: set[str]  # persisted outputs loaded from the catalogue instead of re-run
     needs_image: bool
+    image_size: int | None = None  # long side to decode at (None: full size)
     page_rows: list = field(default_factory=list)  # catalog.PageRow, read when the job is queued
     loaded: dict[int, dict[str, Any]] = field(default_factory=dict)  # per page, ditto
     final: bool = True
@@ -216,7 +217,53 @@ def _load_panels(catalog, book_id: int) -> dict[int, Any]:
     return {page: [tuple(b) for b in boxes] for page, boxes in catalog.panels(book_id).items()}
 
 
-LOADERS: dict[str, Callable[[Any, int], dict[int, Any]]] = {PANELS: _load_panels}
+def _load_page_stats(catalog, book_id: int) -> dict[int, Any]:
+    from comicdesk.ml.phash import from_int64
+
+    return {page: {"phash": from_int64(f.phash) if f.phash is not None else None, "stats": f.stats or {}}
+            for page, f in catalog.page_features(book_id).items() if f.phash is not None or f.stats}
+
+
+def _load_text_boxes(catalog, book_id: int) -> dict[int, Any]:
+    lines = catalog.text_lines(book_id)
+    out = {}
+    for page, f in catalog.page_features(book_id).items():
+        if f.text_count is None:
+            continue
+        rows = lines.get(page, [])
+        out[page] = {"boxes": [r.box for r in rows], "scores": [r.score for r in rows],
+                     "coverage": f.text_coverage or 0.0}
+    return out
+
+
+def _load_text_lines(catalog, book_id: int) -> dict[int, Any]:
+    return {page: [{"box": r.box, "text": r.text, "conf": r.conf, "panel": r.panel} for r in rows]
+            for page, rows in catalog.text_lines(book_id).items()}
+
+
+def _load_repeats(catalog, book_id: int) -> dict[int, Any]:
+    from comicdesk.search.duplicates import repeats_for_book
+
+    return repeats_for_book(catalog, book_id)
+
+
+LOADERS: dict[str, Callable[[Any, int], dict[int, Any]]] = {
+    PANELS: _load_panels, PAGE_STATS: _load_page_stats, TEXT_BOXES: _load_text_boxes,
+    TEXT_LINES: _load_text_lines, PAGE_REPEATS: _load_repeats,
+}
+
+
+def loader(kind: str) -> Callable | None:
+    """How to read a persisted output back for a book (None: it is not persisted): the
+    catalogue's, or a ``vectors:<model>/<array>`` kind from the vector cache (needs a store)."""
+    if kind in LOADERS:
+        return LOADERS[kind]
+    if kind.startswith("vectors:"):
+        return _VECTOR_LOADER
+    return None
+
+
+_VECTOR_LOADER = object()  # marker: read from self.store (see Runner._load_vectors)
 
 
 # -- the runner ---------------------------------------------------------------------------------
@@ -425,18 +472,26 @@ class Runner:
                     for need in s.needs:
                         if need == IMAGE:
                             continue
+                        if need in CONTEXT_KINDS:  # library context: always read fresh
+                            load.add(need)
+                            continue
                         u = self._producers[need]
                         if u.name in chosen:
                             continue
-                        if current(u) == "done" and need in LOADERS:
+                        if current(u) == "done" and loader(need) is not None:
                             load.add(need)
                         else:
                             chosen.add(u.name)
                             changed = True
             stages = [s for s in self.stages if s.name in chosen]
-            load = {k for k in load if not any(k in s.produces for s in stages)}
-            jobs.append(_Job(book, pass_no, stages, {s.name for s in todo}, load,
-                             any(IMAGE in s.needs for s in stages)))
+            # A kind some stage of the job produces comes from that stage, unless the stage also
+            # needs it (it refines the stored value: pass 2 adds text to panel embeddings).
+            load = {k for k in load if not any(k in s.produces and k not in s.needs for s in stages)}
+            needs_image = any(IMAGE in s.needs for s in stages)
+            sizes = [s.image_size for s in stages if IMAGE in s.needs]
+            job = _Job(book, pass_no, stages, {s.name for s in todo}, load, needs_image)
+            job.image_size = None if not sizes or None in sizes else max(sizes)
+            jobs.append(job)
             will_be_done.update(s.name for s in stages)
         for j in jobs[:-1]:
             j.final = False
@@ -457,7 +512,10 @@ class Runner:
         self._pages_total += len(job.page_rows) - (job.book.pages or 0)
         job.loaded = {}
         for kind in sorted(job.load_kinds):
-            for page, value in LOADERS[kind](self.catalog, job.book_id).items():
+            load = loader(kind)
+            values = self._load_vectors(kind, job.book_id) if load is _VECTOR_LOADER else \
+                load(self.catalog, job.book_id)
+            for page, value in values.items():
                 job.loaded.setdefault(page, {})[kind] = value
         self._outstanding += 1
         self._jobs.push(job)
@@ -484,6 +542,34 @@ class Runner:
                     self._later[row.id] = jobs[1:]
                     self._push(jobs[0])
 
+    def _load_vectors(self, kind: str, book_id: int) -> dict[int, Any]:
+        """A stored vector kind for one book: page level ``{page: (dims,)}``, panel level
+        ``{page: (n_panels, dims)}`` in panel order."""
+        import numpy as np
+
+        model_id, array = kind[len("vectors:"):].split("/", 1)
+        if self.store is None:
+            from comicdesk.cache.vectors import VectorStore
+
+            self.store = VectorStore.open(self.cache_dir, catalog=self.catalog, durable=self.options.durable)
+        if self.catalog.vector_array(model_id, array) is None:
+            return {}
+        rows = self.store.rows(model_id, array, book_ids=[book_id], include_removed=True)
+        if not rows:
+            return {}
+        data = self.store.read(model_id, array, [r[3] for r in rows])
+        pages: dict[int, list] = {}
+        for (b, page, panel, _), vec in zip(rows, data):
+            pages.setdefault(page, []).append((panel, vec))
+        out = {}
+        for page, items in pages.items():
+            items.sort(key=lambda t: t[0])
+            if items[0][0] < 0:
+                out[page] = items[0][1]
+            else:
+                out[page] = np.stack([v for _, v in items])
+        return out
+
     def _open_vectors(self, jobs: list[_Job]) -> None:
         outputs = {v.kind: v for j in jobs for s in j.stages for v in s.vectors}
         if not outputs:
@@ -493,7 +579,7 @@ class Runner:
 
             self.store = VectorStore.open(self.cache_dir, catalog=self.catalog, durable=self.options.durable)
         for v in outputs.values():
-            self.store.ensure_group(v.model_id, v.group_attrs)
+            self.store.ensure_group(v.model_id, v.attrs())
             self.store.ensure_array(v.model_id, v.array, v.dims, dtype=v.dtype, normalised=v.normalised)
 
     # -- threads ----------------------------------------------------------------------------
@@ -595,15 +681,16 @@ class Runner:
                 else:
                     page.content_hash = identity.page_hash(data)
                     try:
-                        image = images.decode(data, limits.max_image_pixels)
+                        image, size = images.decode_reduced(data, limits.max_image_pixels,
+                                                            min_side=job.image_size)
                         page.image = image
-                        page.width, page.height = image.size
+                        page.width, page.height = size
                     except ComicdeskError as exc:
                         page.bad, page.error = True, exc.reason
                     except Exception as exc:  # noqa: BLE001 - the page keeps its slot, marked bad
                         page.bad, page.error = True, one_line(exc)
                     del data
-                cost = page.width * page.height if page.image is not None else 0
+                cost = _pixels(page)
                 if not self._budget.acquire(cost, self._cancel):
                     return
                 self._pages.put((job, page))
@@ -633,13 +720,15 @@ class Runner:
                 else:
                     pages.append((job, item))
             for s in page_stages:
+                wants_image = IMAGE in s.needs
                 todo = [(j, p) for j, p in pages
-                        if j.failed is None and not p.bad and s in j.stages and p.image is not None]
+                        if j.failed is None and not p.bad and s in j.stages
+                        and (p.image is not None or not wants_image)]
                 if todo:
                     self._run_page_stage(s, todo)
             for job, page in pages:
                 if page.image is not None:
-                    self._budget.release(page.width * page.height)
+                    self._budget.release(_pixels(page))
                     page.image = None
                 job.pages[page.index] = page
                 job.through += 1
@@ -799,6 +888,22 @@ class Runner:
                     cat.update_decoded_page(book.id, p.index, width=p.width, height=p.height,
                                             bad=p.bad, error=p.error, content_hash=p.content_hash)
             for s in job.stages:
+                if PAGE_STATS in s.produces:
+                    from comicdesk.ml.phash import to_int64
+
+                    stats = {p.index: p.outputs[PAGE_STATS] for p in pages if p.outputs.get(PAGE_STATS)}
+                    cat.set_page_hashes(book.id, {
+                        i: (to_int64(v["phash"]) if v.get("phash") is not None else None, v.get("stats"))
+                        for i, v in stats.items()})
+                if TEXT_BOXES in s.produces:
+                    found = {p.index: p.outputs[TEXT_BOXES] for p in pages if p.outputs.get(TEXT_BOXES)}
+                    cat.replace_text_boxes(book.id, {
+                        i: ([tuple(b) for b in v["boxes"]], list(v["scores"]), v.get("coverage") or 0.0)
+                        for i, v in found.items()})
+                if TEXT_LINES in s.produces:
+                    read = {p.index: p.outputs[TEXT_LINES] for p in pages if p.outputs.get(TEXT_LINES) is not None}
+                    cat.set_text(book.id, {i: [(n, ln.get("text"), ln.get("conf"), ln.get("panel", -1))
+                                               for n, ln in enumerate(v)] for i, v in read.items()})
                 if PANELS in s.produces:
                     cat.replace_panels(book.id, {p.index: [tuple(getattr(b, "box", b)) for b in
                                                            (p.outputs.get(PANELS) or [])] for p in pages})
@@ -865,6 +970,10 @@ class Runner:
         self._emit(AnalysisProgress("index", done, total, item="", rate=rate, eta_s=eta,
                                     books_done=self._books_done, books_total=self._books_total,
                                     state=state))
+
+
+def _pixels(page: PageData) -> int:
+    return page.image.width * page.image.height if page.image is not None else 0
 
 
 class _Failed(Exception):

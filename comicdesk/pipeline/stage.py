@@ -69,7 +69,10 @@ class PageData:
     book_id: int
     index: int
     name: str
-    image: Any | None  # 8-bit RGB Pillow image while page-level stages run; else None
+    #: 8-bit RGB Pillow image while page-level stages run, else None. It may be a reduced decode
+    #: (see ``StageSpec.image_size``): ``width``/``height`` are always the page's own size, and
+    #: every box a stage reads or writes is in those page pixels (:meth:`scale` maps them).
+    image: Any | None
     width: int | None
     height: int | None
     bad: bool = False
@@ -77,6 +80,14 @@ class PageData:
     rtl: bool = False  # the book reads right to left (ComicInfo Manga=YesAndRightToLeft)
     content_hash: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Image pixels per page pixel, ``(sx, sy)`` (1, 1 for a full decode)."""
+        if self.image is None or not self.width or not self.height:
+            return (1.0, 1.0)
+        w, h = self.image.size
+        return (w / self.width, h / self.height)
 
 
 @dataclass
@@ -108,11 +119,16 @@ class VectorOutput:
     level: str = "page"  # "page" | "panel"
     dtype: str = "float16"
     normalised: bool = False  # search vectors: L2-normalised when stored; model inputs: raw
-    group_attrs: dict[str, Any] = field(default_factory=dict)  # model name, revision, preprocessing
+    #: model name, revision, preprocessing; or a function giving them (so that declaring a stage
+    #: imports no model module)
+    group_attrs: dict[str, Any] | Callable[[], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
         return vectors_kind(self.model_id, self.array)
+
+    def attrs(self) -> dict[str, Any]:
+        return self.group_attrs() if callable(self.group_attrs) else dict(self.group_attrs)
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,9 @@ class StageSpec:
     batchable: bool = False
     batch_size: int = 8
     model_id: str | None = None  # page_outputs' model id (defaults to the name)
+    #: Long side (pixels) of the page image the stage needs at least; None: the full page. The
+    #: runner decodes each page once, at the largest size the job's stages ask for (JPEG draft).
+    image_size: int | None = None
     vectors: tuple[VectorOutput, ...] = ()
     profiles: tuple[str, ...] = ("standard", "cosmo")
 

@@ -117,9 +117,13 @@ def whole_page_stage(version: str = "fake-1", rec: Recorder | None = None, delay
 
 
 def install_fake_stages(delay: float = 0.0) -> None:
-    """For CLI subprocesses: the registry's panel stage replaced by :func:`whole_page_stage`."""
+    """For CLI subprocesses: the registry holds only :func:`whole_page_stage` as the panel stage
+    (the real feature stages load real models: tested on their own)."""
     from comicdesk.pipeline import registry
 
+    for s in registry.stages():
+        if s.name != "panels":
+            registry.unregister(s.name)
     registry.register(whole_page_stage("fake-cli-1", delay=delay), replace=True)
 
 

@@ -25,12 +25,14 @@ def boxes_for_page(detect: Callable[..., list], page: PageData) -> list[tuple[in
     """The page's panel boxes: the detector's, as int tuples clipped to the page, never empty."""
     from comicdesk.core.geometry import clip_box, whole_page
 
-    width, height = page.image.size if page.image is not None else (page.width, page.height)
+    iw, ih = page.image.size
+    width, height = page.width or iw, page.height or ih
+    sx, sy = iw / width, ih / height  # the image may be a reduced decode of the page
     found = detect(page.image, rtl=page.rtl)
     boxes = []
     for p in found:
-        box = getattr(p, "box", p)
-        boxes.append(clip_box(tuple(float(v) for v in box), width, height))
+        x, y, w, h = (float(v) for v in getattr(p, "box", p))
+        boxes.append(clip_box((x / sx, y / sy, w / sx, h / sy), width, height))
     return boxes or [whole_page(width, height)]
 
 
@@ -54,5 +56,9 @@ def _load(ctx: StageContext):
     return make_stage(detect)
 
 
+#: The detector's working size (``PanelParams.work_size``; a test keeps them equal): a page
+#: decoded with at least this long side gives it the same working copy.
+WORK_SIZE = 1000
+
 SPEC = StageSpec(name=NAME, pass_no=1, needs=(IMAGE,), produces=(PANELS,), load=_load,
-                 version=_version, level="page", batchable=False)
+                 version=_version, level="page", batchable=False, image_size=WORK_SIZE)

@@ -1,0 +1,51 @@
+"""Panel embeddings, pass 1: one ``standard-1/panel_emb`` row per panel from the panel crop's
+EfficientNet-Lite0 features and its composition (:mod:`comicdesk.ml.panel_embed`), without text;
+pass 2 (``text_embed``) adds the panel's text to the stored rows."""
+
+from __future__ import annotations
+
+from comicdesk.pipeline.stage import IMAGE, PANELS, StageContext, StageSpec
+from comicdesk.pipeline.stages.standard import PANEL_EMB, PROFILES, set_torch_threads, to_image_box
+
+NAME = "panel_emb"
+
+
+def _version() -> str:
+    from comicdesk.ml.panel_embed import VERSION
+
+    return f"{VERSION}-crops224"
+
+
+def _load(ctx: StageContext):
+    import numpy as np
+
+    from comicdesk.ml.efficientnet import EfficientNetLite0
+    from comicdesk.ml.panel_embed import composition_features, embed_panels
+
+    set_torch_threads(ctx)
+    net = EfficientNetLite0(batch_size=16)
+
+    def run(pages):
+        crops, counts = [], []
+        for p in pages:
+            boxes = [getattr(b, "box", b) for b in (p.outputs.get(PANELS) or [])]
+            counts.append(len(boxes))
+            from comicdesk.ml.efficientnet import crop_boxes
+
+            crops += crop_boxes(p.image, [to_image_box(b, p) for b in boxes])
+        feats = net.features(crops) if crops else np.zeros((0, 1280), np.float32)
+        out, at = [], 0
+        for p, n in zip(pages, counts):
+            boxes = [getattr(b, "box", b) for b in (p.outputs.get(PANELS) or [])]
+            comp = np.stack([composition_features(b, (p.width, p.height)) for b in boxes]) if n else \
+                np.zeros((0, 7), np.float32)
+            out.append({PANEL_EMB.kind: embed_panels(feats[at:at + n], None, comp)})
+            at += n
+        return out
+
+    return run
+
+
+SPEC = StageSpec(name=NAME, pass_no=1, needs=(IMAGE, PANELS), produces=(PANEL_EMB.kind,), load=_load,
+                 version=_version, level="page", batchable=True, batch_size=4, image_size=1000,
+                 vectors=(PANEL_EMB,), profiles=PROFILES)

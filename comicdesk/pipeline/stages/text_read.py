@@ -1,0 +1,52 @@
+"""Text recognition, pass 2: the lines text detection found, read with RapidOCR's PP-OCR
+recogniser (batched by aspect ratio; tiny lines skipped: docs/features.md) on the full-size page,
+each assigned to the panel it overlaps most → ``TEXT_LINES`` → ``text_lines.text/conf/panel``."""
+
+from __future__ import annotations
+
+from comicdesk.pipeline.stage import IMAGE, PANELS, TEXT_BOXES, TEXT_LINES, StageContext, StageSpec
+from comicdesk.pipeline.stages.standard import PROFILES
+
+NAME = "text_read"
+VERSION = "ppocr-v6-rec"
+
+
+def detection_from(found: dict, width: int, height: int):
+    """A :class:`comicdesk.ml.ocr.Detection` back from stored ``TEXT_BOXES`` (axis-aligned)."""
+    from comicdesk.ml.ocr import Detection, TextBox
+
+    boxes = []
+    for (x, y, w, h), score in zip(found.get("boxes") or (), found.get("scores") or ()):
+        quad = ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+        boxes.append(TextBox(box=(int(x), int(y), int(w), int(h)), quad=tuple((float(a), float(b)) for a, b in quad),
+                             score=float(score)))
+    return Detection(width=width, height=height, boxes=tuple(boxes), coverage=float(found.get("coverage") or 0.0))
+
+
+def _load(ctx: StageContext):
+    from comicdesk.ml.ocr import TextOcr, assign_to_panels
+
+    ocr = TextOcr(threads=max(1, ctx.threads))
+
+    def run(pages):
+        out = []
+        for p in pages:
+            found = p.outputs.get(TEXT_BOXES) or {}
+            det = detection_from(found, p.width, p.height)
+            lines = ocr.recognise(p.image, det) if det.boxes else []
+            by_box = {ln.box: ln for ln in lines}
+            panels = [getattr(b, "box", b) for b in (p.outputs.get(PANELS) or [])]
+            where = assign_to_panels([b.box for b in det.boxes], panels)
+            rows = []
+            for b, panel in zip(det.boxes, where):
+                ln = by_box.get(b.box)
+                rows.append({"box": b.box, "text": ln.text if ln else None,
+                             "conf": round(float(ln.score), 4) if ln else None, "panel": panel})
+            out.append({TEXT_LINES: rows})
+        return out
+
+    return run
+
+
+SPEC = StageSpec(name=NAME, pass_no=2, needs=(IMAGE, TEXT_BOXES, PANELS), produces=(TEXT_LINES,), load=_load,
+                 version=VERSION, level="page", batchable=False, image_size=None, profiles=PROFILES)
