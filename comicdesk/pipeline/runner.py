@@ -74,7 +74,8 @@ class RunOptions:
     retry_failed: bool = False
     profile: str = "standard"
     durable: bool = True  # fsync vectors before the catalogue maps them
-    compact_garbage: float = 0.5  # compact vector arrays holding more garbage than this share
+    compact_garbage: float = 0.3  # compact vector arrays holding more garbage than this share
+    # (pass 2 rewrites every panel_emb row: half the array is garbage after a whole library)
     limits: Any = None  # comicdesk.archive.base.Limits
 
     def decoders(self) -> int:
