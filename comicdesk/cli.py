@@ -289,8 +289,11 @@ def cmd_index(args, settings) -> int:
             waited.append(True)
             note(f"comicdesk: {event.item}")
 
+    # In the foreground the person waits for it: every core, normal priority (the app's
+    # background analysis keeps its capped threads and lowered priority).
+    cores = max(1, min(8, os.cpu_count() or 1))
     runner = Runner(settings.library_cache_dir(scan.library_id),
-                    options=RunOptions(profile=settings.profile), on_event=on_event)
+                    options=RunOptions(profile=settings.profile, threads=cores, nice=0), on_event=on_event)
 
     def on_sigint(signum, frame):
         if runner.cancelled:
