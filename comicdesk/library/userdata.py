@@ -9,7 +9,10 @@ cleared. Schema version 1:
 - ``positions(content_key, page, updated_at)`` — where the person stopped reading;
 - ``settings(key, value)`` — per-library settings, JSON values.
 
-The per-library classifier head learnt from the labels is a later migration (a blob table).
+Schema version 2 (:func:`_v2`) adds ``heads(model_id, version, data, n_labels, labels_digest,
+trained_at)``: the per-library page-class head learnt from the labels
+(``comicdesk.ml.page_head``, serialised ``.npz`` bytes), one row per model id.
+
 Each write is its own transaction.
 """
 
@@ -44,7 +47,20 @@ def _v1(conn) -> None:
         """)
 
 
-MIGRATIONS: list[db.Migration] = [_v1]
+def _v2(conn) -> None:
+    db.run_script(conn, """
+        CREATE TABLE heads (
+            model_id      TEXT PRIMARY KEY,
+            version       INTEGER NOT NULL,
+            data          BLOB NOT NULL,
+            n_labels      INTEGER NOT NULL,
+            labels_digest TEXT NOT NULL,
+            trained_at    REAL NOT NULL
+        );
+        """)
+
+
+MIGRATIONS: list[db.Migration] = [_v1, _v2]
 
 
 class UserData:
@@ -112,3 +128,52 @@ class UserData:
     def setting(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
+
+    # -- the page-class head (schema 2) -------------------------------------------------------
+    def all_labels(self) -> list[tuple[str, int, str]]:
+        """Every label the person set in this library: ``(content key, page, class)``."""
+        return list(self.conn.execute(
+            "SELECT content_key, page, label FROM page_labels ORDER BY content_key, page"))
+
+    def set_head(self, model_id: str, version: int, data: bytes, n_labels: int, labels_digest: str) -> None:
+        with db.transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO heads(model_id, version, data, n_labels, labels_digest, trained_at) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(model_id) DO UPDATE SET version=excluded.version, "
+                "data=excluded.data, n_labels=excluded.n_labels, labels_digest=excluded.labels_digest, "
+                "trained_at=excluded.trained_at",
+                (model_id, int(version), sqlite_blob(data), int(n_labels), labels_digest, time.time()))
+
+    def head(self, model_id: str) -> tuple[int, bytes, int, str] | None:
+        """``(version, data, n_labels, labels_digest)`` of the stored head, or None."""
+        row = self.conn.execute("SELECT version, data, n_labels, labels_digest FROM heads WHERE model_id = ?",
+                                (model_id,)).fetchone()
+        return None if row is None else (row[0], bytes(row[1]), row[2], row[3])
+
+
+def sqlite_blob(data: bytes):
+    import sqlite3
+
+    return sqlite3.Binary(data)
+
+
+def load_head(data_dir: Path, model_id: str = "standard-1"):
+    """The library's page-class head (``comicdesk.ml.page_head.PageHead``), or None when there is
+    none, it learnt nothing, or another version made it (the next relabel retrains it)."""
+    path = Path(data_dir) / USER_FILE
+    if not path.is_file():
+        return None
+    from comicdesk.ml.page_head import HEAD_VERSION, PageHead
+
+    try:
+        with UserData(data_dir, readonly=True) as user:
+            stored = user.head(model_id)
+    except Exception:  # noqa: BLE001 - an older file without the table, or unreadable: no head
+        return None
+    if stored is None or stored[0] != HEAD_VERSION:
+        return None
+    try:
+        head = PageHead.from_bytes(stored[1])
+    except ValueError:
+        return None
+    return None if head.identity else head

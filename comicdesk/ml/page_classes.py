@@ -1,0 +1,479 @@
+"""The standard page classifier: nine classes per page, reading the book as one sequence.
+
+No training data ships, so the classifier is a small, readable log-linear model with hand-set
+weights (documented, with the reasoning, in ``docs/classes.md``):
+
+1. **Cues.** Each page gives a few numbers in about ``[0, 1]`` (:func:`page_cues`): where it is in
+   the book, its panel layout, how much text there is and how big it is, image statistics,
+   repetition across books, and — once the text is recognised (pass 2) — groups of telling words
+   (prices, order forms, indicia, credits, letters) and the MiniLM similarity of the page text to a
+   few descriptions of each class.
+2. **Page scores.** ``score[c] = bias[c] + sum_cue value * weight[cue][c]`` (weights are in nats:
+   +1 makes a class e times likelier). Missing signals contribute nothing.
+3. **Sequence.** A linear-chain model over the book: page scores as unary potentials and
+   ``log P(b | a) - log P(b)`` (the pointwise mutual information of consecutive classes) as pair
+   potentials, so the smoothing adds only what neighbours tell (ads cluster, a first page is
+   followed by story) and not the class frequencies again. Forward-backward gives each page's
+   marginal probabilities.
+
+Pass 1 (no recognised lines, no text vector) uses the layout, text-amount and image cues; pass 2
+adds the words, the sentence similarity and the repetition counts. Only numpy is imported; the
+class-description vectors are shipped precomputed (``page_class_descriptions.npz``, checked
+against the descriptions' text) and computed with MiniLM only when that file is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from comicdesk.core.pages import PAGE_CLASSES
+from comicdesk.core.signals import PageSignals
+
+VERSION = "standard-classes-1"
+K = len(PAGE_CLASSES)
+IDX = {c: i for i, c in enumerate(PAGE_CLASSES)}
+
+# -- class descriptions for the sentence-similarity cue ---------------------------------------------
+#: A few texts per class, written like the text such pages carry (what OCR reads), not like
+#: definitions: MiniLM compares page text with page text.
+DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "advertisement": (
+        "Send coupon today with check or money order. Only $1.98 plus postage. Money back guarantee!",
+        "Rush me the kit. Name Address City State Zip. Allow 4 to 6 weeks for delivery.",
+        "Amazing offer! Free catalog. Order now while supplies last. Satisfaction guaranteed.",
+        "Get yours now at your local store. New! Delicious candy bar. Collect all the prizes.",
+    ),
+    "cover": (
+        "Comics No. 12 10 cents. The greatest adventure ever! Approved by the comics code authority.",
+        "Issue 1 collector's edition. Featuring the amazing hero in a startling new adventure.",
+        "Monthly comics magazine, on sale now, 25 cents, giant size special issue.",
+    ),
+    "story": (
+        "Look out! He's getting away! I'll stop him! Not so fast! Take that!",
+        "Meanwhile, back at the lab... What happened here? We have to hurry before it's too late!",
+        "I don't believe it! The creature is alive! Run! Help me! Quick, this way!",
+    ),
+    "textstory": (
+        "The night was dark and cold as the old man walked slowly down the lonely road. He had not "
+        "seen the stranger in years, and yet he knew at once that something was wrong.",
+        "Chapter two. She opened the door and stepped into the silent room, remembering the words "
+        "her father had spoken to her long ago.",
+    ),
+    "first-page": (
+        "The menace from beyond! Story by John Smith, art by Jack Jones. Our story begins...",
+        "Presents: the origin of the mighty hero! Written by, pencilled by, inked by, lettered by.",
+        "Chapter one: the beginning. It all started on a quiet night in the city...",
+    ),
+    "credits": (
+        "Published monthly by Comics Group Inc. Copyright 1986. All rights reserved. Printed in USA. "
+        "Second class postage paid.",
+        "Writer, penciller, inker, colorist, letterer, editor, editor in chief, cover artist.",
+        "All characters featured in this issue are trademarks. No similarity to any real person is "
+        "intended. Subscription rates.",
+    ),
+    "art": (
+        "Pin-up gallery. Cover art by the artist. Sketchbook.",
+        "Special pin-up page featuring the hero, illustrated by the artist.",
+    ),
+    "text": (
+        "Dear Editor, I have been reading your magazine for years and I think the last issue was "
+        "the best yet. Keep up the good work! Sincerely, a fan.",
+        "Letters page. Write to the editors at this address. Next issue: on sale next month. "
+        "Editorial news and announcements from the bullpen.",
+        "Coming next issue! Check out these new titles on sale this month. Checklist and news.",
+    ),
+    "back_cover": (
+        "Back cover. Order now! Send coupon today. Only $1.98. Money back guarantee.",
+        "Read the next thrilling issue, on sale now everywhere. Subscribe today!",
+    ),
+}
+
+_DESCRIPTIONS_FILE = Path(__file__).with_name("page_class_descriptions.npz")
+
+
+def descriptions_digest() -> str:
+    h = hashlib.sha256()
+    for c in PAGE_CLASSES:
+        for d in DESCRIPTIONS[c]:
+            h.update(f"{c}\0{d}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def embed_descriptions(encoder) -> dict[str, np.ndarray]:
+    """``{class: (n, 384) unit rows}`` from a MiniLM-like ``encoder.encode(texts)``."""
+    return {c: np.asarray(encoder.encode(list(DESCRIPTIONS[c])), dtype=np.float32) for c in PAGE_CLASSES}
+
+
+def save_description_vectors(vectors: dict[str, np.ndarray], path: Path = _DESCRIPTIONS_FILE) -> None:
+    np.savez(path, digest=np.array(descriptions_digest()),
+             **{c: v.astype(np.float16) for c, v in vectors.items()})
+
+
+@lru_cache(maxsize=1)
+def description_vectors() -> dict[str, np.ndarray] | None:
+    """The class descriptions embedded with MiniLM: the shipped file when it matches the
+    descriptions, else computed once per process (MiniLM loaded lazily); None if neither works
+    (the similarity cue is then left out)."""
+    try:
+        with np.load(_DESCRIPTIONS_FILE) as data:
+            if str(data["digest"]) == descriptions_digest():
+                return {c: data[c].astype(np.float32) for c in PAGE_CLASSES}
+    except (OSError, KeyError, ValueError):
+        pass
+    try:
+        from comicdesk.ml.minilm import MiniLM
+
+        return embed_descriptions(MiniLM())
+    except Exception:  # noqa: BLE001 - no MiniLM: the classifier works without this cue
+        return None
+
+
+# -- word groups --------------------------------------------------------------------------------
+def _rx(*parts: str) -> re.Pattern:
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+WORDS: dict[str, re.Pattern] = {
+    # money: $1.98, 10¢, 25 cents, "price"
+    "price": _rx(r"\$\s?\d", r"\d\s?¢", r"\b\d+\s?cents?\b", r"\bprice\b", r"\bonly\s+\$?\d", r"\bpostpaid\b"),
+    # ordering and selling
+    "order": _rx(r"\border\b", r"\bsend\b", r"\bcoupon\b", r"\benclos", r"\bmoney\s+order\b",
+                 r"\bc\.?o\.?d\b", r"\bpostage\b", r"\bshipping\b", r"\bguarantee", r"\brush\b",
+                 r"\bfree\b", r"\bcatalog", r"\boffer\b", r"\bdelivery\b", r"\bmail\b", r"\brefund",
+                 r"\bbuy\b", r"\bsale\b", r"\bsave\b"),
+    # the coupon's form
+    "form": _rx(r"\bname\b", r"\baddress\b", r"\bcity\b", r"\bstate\b", r"\bzip\b", r"\bage\b", r"\bdept\.?"),
+    # indicia
+    "indicia": _rx(r"copyright", r"©", r"\(c\)\s*\d", r"all rights reserved", r"\bpublish", r"printed in",
+                   r"second[- ]class", r"postage paid", r"\btrademark", r"™", r"\bsubscription",
+                   r"\binc\.", r"\bisbn\b", r"similarity .* intended"),
+    # credits
+    "credits": _rx(r"\bwriter\b", r"written by", r"\bscript", r"story by", r"\bpencil", r"\binks?\b",
+                   r"\binker", r"\bcolou?rs?\b", r"\bcolou?rist", r"\bletter(er|ing|ed by)\b",
+                   r"\beditor\b", r"editor[- ]in[- ]chief", r"cover by", r"art by", r"\bplot\b",
+                   r"\bcreated by"),
+    # letters pages, editorials
+    "letters": _rx(r"dear editor", r"\bdear\b", r"\bletters?\b", r"write to", r"\bsincerely\b",
+                   r"\bP\.S\.", r"keep up the good work", r"\beditorial", r"\bnext issue\b",
+                   r"\bfans?\b", r"\breaders?\b"),
+    # the end of a story, "continued"
+    "story_end": _rx(r"the end\b", r"\bcontinued\b", r"\bto be continued"),
+}
+
+
+def word_counts(text: str) -> dict[str, int]:
+    return {name: len(rx.findall(text)) for name, rx in WORDS.items()}
+
+
+# -- cues ---------------------------------------------------------------------------------------------
+def _clip(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    return lo if x < lo else min(x, hi)
+
+
+def _ramp(x: float, a: float, b: float) -> float:
+    """0 at ``a``, 1 at ``b`` (linear in between, clipped)."""
+    return _clip((x - a) / (b - a))
+
+
+def _page_area(p: PageSignals) -> float:
+    if p.width and p.height:
+        return float(p.width * p.height)
+    boxes = list(p.panels) + list(p.text_boxes)
+    if not boxes:
+        return 1.0
+    return float(max(x + w for x, y, w, h in boxes) * max(y + h for x, y, w, h in boxes)) or 1.0
+
+
+def _stat(p: PageSignals, name: str) -> float | None:
+    v = (p.stats or {}).get(name)
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def page_cues(p: PageSignals) -> dict[str, float]:
+    """The cues of one page (name -> value, mostly in [0, 1]); a cue whose signal is missing is
+    left out. Position cues need ``n_pages`` > 1."""
+    c: dict[str, float] = {}
+    n, i = max(1, p.n_pages), p.index
+    if n > 1:
+        c["first"] = float(i == 0)
+        c["last"] = float(i == n - 1)
+        c["inner"] = float(0 < i < n - 1)
+        c["early"] = float(1 <= i <= 3 and i < n - 1)
+        c["late"] = _ramp(i / (n - 1), 0.25, 0.6) if 0 < i < n - 1 else 0.0
+    area = _page_area(p)
+    page_h = float(p.height) if p.height else math.sqrt(area * 1.5)
+    # On a thumbnail-sized page (a few hundred pixels) lettering is too small to detect and panel
+    # borders blur, so "no text / one panel found" says little: those cues are scaled by ``seen``.
+    seen = _ramp(math.sqrt(area), 150, 400)
+    # panels
+    panels = list(p.panels or [])
+    n_panels = len(panels)
+    if panels:
+        largest = max(w * h for x, y, w, h in panels) / area
+        c["panels_many"] = _ramp(n_panels, 2, 5)
+        # one panel found on a thumbnail-sized page is as likely a detection that failed
+        c["panel_single"] = float(n_panels <= 1 or largest >= 0.8) * seen
+        c["panels_two"] = float(n_panels == 2 and largest < 0.8)
+    # text amount and size
+    boxes = list(p.text_boxes or [])
+    n_lines = len(boxes)
+    page_w = float(p.width) if p.width else area / page_h
+    cov = p.text_coverage
+    if cov is None and boxes:
+        cov = min(1.0, sum(w * h for x, y, w, h in boxes) / area)
+    cov = cov or 0.0
+    c["text_none"] = float(n_lines <= 1) * seen
+    c["text_some"] = _ramp(n_lines, 2, 8) * (1 - _ramp(n_lines, 25, 45)) * seen
+    c["text_dense"] = max(_ramp(n_lines, 25, 50), _ramp(cov, 0.15, 0.3)) * seen
+    c["text_block"] = _ramp(cov, 0.06, 0.12) * (1 - _ramp(cov, 0.25, 0.4)) * seen
+    if boxes:
+        heights = sorted(h for x, y, w, h in boxes)
+        big = heights[-1] / page_h
+        c["text_big"] = _ramp(big, 0.035, 0.08)
+        c["text_huge"] = _ramp(big, 0.07, 0.12)
+        # lines in regular rows (prose, lists): many lines of nearly one height
+        med = heights[len(heights) // 2]
+        regular = sum(1 for h in heights if abs(h - med) <= 0.25 * med) / n_lines
+        c["text_regular"] = regular * _ramp(n_lines, 10, 25)
+        # long lines (columns of prose, copy, indicia) rather than balloon-sized ones
+        wide = sum(1 for x, y, w, h in boxes if w > 0.35 * page_w) / n_lines
+        c["text_wide"] = wide * _ramp(n_lines, 3, 8)
+    # image statistics (comicdesk.ml.page_stats: fractions in [0, 1]; colourfulness = Hasler &
+    # Suesstrunk's M / 100: ~0.1 for a black-and-white page, 0.4-0.8 for a colour cover)
+    white = _stat(p, "white")
+    if white is not None:
+        c["white"] = _ramp(white, 0.35, 0.75)
+        c["no_white"] = 1.0 - _ramp(white, 0.03, 0.15)
+    colour = _stat(p, "colourfulness")
+    if colour is not None:
+        c["colourful"] = _ramp(colour, 0.25, 0.7)
+        c["grey"] = 1.0 - _ramp(colour, 0.08, 0.2)
+    # repetition (pass 2: loaded from the library)
+    if p.repeats_other_books:
+        c["repeated"] = _ramp(p.repeats_other_books, 0, 2)
+    if p.repeats_within_book:
+        c["repeated_within"] = 1.0
+    # words (pass 2)
+    if p.lines is not None:
+        text = p.text
+        words = len(text.split())
+        counts = word_counts(text)
+        c["price"] = _ramp(counts["price"], 0, 2)
+        c["order"] = _ramp(counts["order"], 0, 4)
+        c["form"] = _ramp(counts["form"], 1, 4)
+        c["indicia"] = _ramp(counts["indicia"], 0, 3)
+        c["credits_words"] = _ramp(counts["credits"], 1, 4)
+        c["letters"] = _ramp(counts["letters"], 1, 5)
+        c["story_end"] = _ramp(counts["story_end"], 0, 1)
+        c["prose"] = _ramp(words, 120, 300)
+        c["exclaim"] = _ramp(text.count("!") + text.count("?"), 2, 8) * (1 - _ramp(words, 200, 400))
+        sims = _class_similarity(p, words)
+        if sims is not None:
+            for k, s in enumerate(sims):
+                c[f"sim:{PAGE_CLASSES[k]}"] = s
+    return c
+
+
+def _class_similarity(p: PageSignals, words: int) -> np.ndarray | None:
+    """Per class: max cosine of the page text to its descriptions, minus the mean over classes,
+    scaled by how much text there is (a few OCR'd words are noise)."""
+    if p.text_vec is None or words < 4:
+        return None
+    v = np.asarray(p.text_vec, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(v))
+    if norm < 1e-6:
+        return None
+    desc = description_vectors()
+    if desc is None:
+        return None
+    v = v / norm
+    s = np.array([float(np.max(desc[c] @ v)) for c in PAGE_CLASSES])
+    return (s - s.mean()) * _ramp(words, 4, 30)
+
+
+# -- weights (nats) -----------------------------------------------------------------------------------
+def _w(**kw: float) -> np.ndarray:
+    out = np.zeros(K)
+    for name, v in kw.items():
+        out[IDX[name.replace("_", "-") if name == "first_page" else name]] = v
+    return out
+
+
+#: Class frequencies inside a typical Western comic book (priors before any cue).
+PRIOR = {"advertisement": 0.15, "cover": 0.04, "story": 0.58, "textstory": 0.02, "first-page": 0.05,
+         "credits": 0.03, "art": 0.04, "text": 0.05, "back_cover": 0.04}
+BIAS = np.log(np.array([PRIOR[c] for c in PAGE_CLASSES]))
+
+#: cue -> per-class weight (nats). Read as "this cue makes these classes likelier/unlikelier".
+WEIGHTS: dict[str, np.ndarray] = {
+    # position: covers open the book, the back cover closes it; first pages come early
+    "first": _w(cover=5.0, first_page=0.8, credits=-0.5, back_cover=-4.0, story=-1.0, advertisement=-1.0),
+    "last": _w(back_cover=5.0, cover=-3.0, first_page=-3.0, story=-1.0, advertisement=-2.0, art=-1.0),
+    "inner": _w(cover=-3.0, back_cover=-5.0),
+    "early": _w(first_page=1.2, credits=0.8, advertisement=0.3),
+    "late": _w(first_page=-1.2, credits=-0.6, text=0.6, textstory=0.4, art=0.3),
+    # panel layout
+    "panels_many": _w(story=2.5, first_page=1.5, textstory=-1.0, text=-1.5, art=-2.5, cover=-2.0,
+                      credits=-1.5, back_cover=-1.5, advertisement=-0.5),
+    "panels_two": _w(advertisement=0.5, first_page=0.3),
+    "panel_single": _w(cover=1.2, art=1.5, back_cover=1.0, advertisement=0.5, text=0.5, textstory=0.5,
+                       credits=0.5, story=-1.5, first_page=-1.0),
+    # text amount and size
+    "text_none": _w(art=2.0, cover=0.3, back_cover=0.3, text=-3.0, textstory=-3.0, credits=-2.0,
+                    advertisement=-1.0, first_page=-1.0, story=-0.5),
+    "text_some": _w(story=0.3, advertisement=0.3, art=-1.0),
+    "text_dense": _w(textstory=1.5, text=1.5, credits=0.5, advertisement=0.3, story=-0.5, art=-3.0,
+                     cover=-2.5, first_page=-0.3),
+    "text_regular": _w(textstory=1.0, text=1.0, credits=0.3, story=-0.5),
+    "text_block": _w(advertisement=0.8, credits=0.3, back_cover=0.3, story=-0.8),
+    "text_wide": _w(text=1.5, textstory=1.5, credits=1.0, advertisement=1.0, back_cover=0.5, cover=0.3,
+                    story=-1.5, first_page=-0.3),
+    "text_big": _w(cover=0.8, first_page=0.8, advertisement=0.6, back_cover=0.4),
+    "text_huge": _w(cover=1.0, advertisement=0.4, first_page=0.3),
+    # image statistics
+    "white": _w(text=1.0, textstory=1.0, credits=1.0, cover=-1.5, back_cover=-0.5, art=-0.3),
+    "no_white": _w(cover=0.8, art=0.5, back_cover=0.5, text=-1.0, textstory=-1.0, credits=-1.0),
+    "colourful": _w(cover=0.6, art=0.4, back_cover=0.3, text=-0.6, credits=-0.6, textstory=-0.6),
+    "grey": _w(text=0.4, credits=0.4, textstory=0.4, cover=-0.5),
+    # repetition across books: ads and house ads are printed in many issues
+    "repeated": _w(advertisement=2.5, back_cover=1.5, art=0.3, story=-1.5, first_page=-1.5, cover=-2.0,
+                   textstory=-1.0, text=-0.3),
+    "repeated_within": _w(advertisement=0.5, art=0.3),
+    # words (pass 2)
+    # (an outside back cover is most often an ad: ad words are nearly as likely there, and its
+    # position decides)
+    "price": _w(advertisement=1.5, back_cover=1.3, cover=0.3),
+    "order": _w(advertisement=2.0, back_cover=1.8, text=-0.2),
+    "form": _w(advertisement=1.0, back_cover=0.9),
+    "indicia": _w(credits=3.5, advertisement=-1.0, back_cover=-0.5),
+    "credits_words": _w(credits=1.5, first_page=1.5, story=-0.3),
+    "letters": _w(text=2.0, credits=0.2),
+    "story_end": _w(story=0.8, textstory=0.8),
+    "prose": _w(textstory=1.0, text=1.0, story=-1.0),
+    "exclaim": _w(story=0.6, first_page=0.4, advertisement=0.2),
+}
+#: The sentence-similarity cue: nats per unit of cosine above the classes' mean.
+SIM_WEIGHT = 10.0
+
+# -- sequence model -------------------------------------------------------------------------------------
+#: P(next class | class), rows in PAGE_CLASSES order (rows sum to 1). Ads come in runs, a first
+#: page is followed by story, story continues, text and letters pages run together.
+_T = {
+    "advertisement": dict(advertisement=0.45, story=0.25, first_page=0.10, text=0.05, art=0.04, credits=0.03,
+                          textstory=0.02, back_cover=0.06),
+    "cover": dict(advertisement=0.25, story=0.15, first_page=0.30, credits=0.15, art=0.06, text=0.05,
+                  textstory=0.02, cover=0.02),
+    "story": dict(story=0.82, advertisement=0.09, first_page=0.02, text=0.02, textstory=0.01, art=0.02,
+                  credits=0.005, back_cover=0.015),
+    "textstory": dict(textstory=0.55, story=0.1, advertisement=0.15, text=0.08, art=0.05, first_page=0.04,
+                      back_cover=0.03),
+    "first-page": dict(story=0.88, advertisement=0.07, text=0.01, art=0.01, textstory=0.02, credits=0.01),
+    "credits": dict(first_page=0.35, story=0.25, advertisement=0.2, text=0.08, art=0.05, credits=0.05,
+                    textstory=0.02),
+    "art": dict(art=0.3, advertisement=0.2, story=0.15, first_page=0.1, text=0.08, back_cover=0.12,
+                credits=0.03, textstory=0.02),
+    "text": dict(text=0.4, advertisement=0.25, story=0.1, first_page=0.08, art=0.06, back_cover=0.07,
+                 textstory=0.02, credits=0.02),
+    "back_cover": dict(advertisement=0.3, story=0.3, art=0.1, text=0.1, first_page=0.1, back_cover=0.1),
+}
+
+
+def _transition_matrix() -> np.ndarray:
+    t = np.full((K, K), 1e-3)
+    for a, row in _T.items():
+        for b, p in row.items():
+            t[IDX[a], IDX[b.replace("_", "-") if b == "first_page" else b]] = p
+    t /= t.sum(1, keepdims=True)
+    return t
+
+
+TRANSITIONS = _transition_matrix()
+#: Pair potential: pointwise mutual information log P(b|a) - log P(b) (P(b) = the prior), so
+#: smoothing says what neighbours add, not the class frequencies again.
+PAIR = np.log(TRANSITIONS) - BIAS[None, :]
+#: Weight of the pair potential relative to the page scores (1 = trust the chain fully).
+PAIR_WEIGHT = 0.7
+#: Softmax temperature of the final marginals (>1 softens hand-set overconfidence).
+TEMPERATURE = 1.3
+
+
+@dataclass(frozen=True)
+class BookScores:
+    """What :func:`score_book` computed: per-page scores before and marginals after smoothing."""
+
+    unary: np.ndarray  # (n, K) page scores (nats)
+    probs: np.ndarray  # (n, K) marginals
+
+
+def page_scores(pages: Sequence[PageSignals]) -> np.ndarray:
+    """(n, K) page scores before smoothing."""
+    out = np.tile(BIAS, (len(pages), 1))
+    for i, p in enumerate(pages):
+        if p.bad:
+            continue
+        for name, v in page_cues(p).items():
+            if name.startswith("sim:"):
+                out[i, IDX[name[4:]]] += SIM_WEIGHT * v
+            elif v:
+                out[i] += v * WEIGHTS[name]
+    return out
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+
+def smooth(unary: np.ndarray, pair: np.ndarray | None = None, pair_weight: float = PAIR_WEIGHT,
+           temperature: float = TEMPERATURE) -> np.ndarray:
+    """Marginals of the linear chain (forward-backward in log space): ``(n, K)``, rows sum to 1."""
+    pair = PAIR if pair is None else pair
+    n = unary.shape[0]
+    if n == 0:
+        return np.zeros((0, K))
+    u = unary / temperature
+    pw = pair_weight * pair / temperature
+    fwd = np.zeros_like(u)
+    bwd = np.zeros_like(u)
+    fwd[0] = u[0]
+    for t in range(1, n):
+        fwd[t] = u[t] + _logsumexp(fwd[t - 1][:, None] + pw, axis=0)
+    for t in range(n - 2, -1, -1):
+        bwd[t] = _logsumexp(pw + (u[t + 1] + bwd[t + 1])[None, :], axis=1)
+    post = fwd + bwd
+    post -= post.max(1, keepdims=True)
+    p = np.exp(post)
+    return p / p.sum(1, keepdims=True)
+
+
+def score_book(pages: Sequence[PageSignals]) -> BookScores:
+    unary = page_scores(pages)
+    return BookScores(unary, smooth(unary))
+
+
+def probs_to_dicts(probs: np.ndarray) -> list[dict[str, float]]:
+    return [{c: float(round(v, 6)) for c, v in zip(PAGE_CLASSES, row)} for row in probs]
+
+
+def classify_book(pages: list[PageSignals]) -> list[dict[str, float]]:
+    """Probabilities over the nine classes (``PAGE_CLASSES`` order) for each page of a book, the
+    pages given in book order. A bad page gets the smoothed guess from its neighbours."""
+    if not pages:
+        return []
+    return probs_to_dicts(score_book(pages).probs)
+
+
+def top_label(probs: dict[str, float]) -> str:
+    return max(PAGE_CLASSES, key=lambda c: probs.get(c, 0.0))

@@ -1,0 +1,184 @@
+"""Building :class:`~comicdesk.core.signals.PageSignals` — what the page classifier sees — from a
+running book's stage outputs or from the cache, so a re-score after the person's correction
+sees exactly what the pipeline saw.
+
+- :func:`signals_from_book`: a :class:`~comicdesk.pipeline.stage.BookData` as a book-level stage
+  gets it (``PAGE_STATS``, ``PANELS``, ``TEXT_BOXES``, ``TEXT_LINES``, ``PAGE_REPEATS`` and the
+  ``vectors:standard-1/page_image`` / ``page_text`` rows in each page's outputs).
+- :func:`signals_from_cache`: a catalogued book (``page_features``, ``panels``, ``text_lines``,
+  the vector store's ``standard-1/page_image`` and ``page_text`` rows, repetition from
+  :func:`repeats_for_book`).
+- :func:`repeats_for_book`: ``{page: {"other_books": n, "within_book": n}}`` from the catalogue's
+  perceptual hashes (the runner's ``PAGE_REPEATS`` loader).
+
+Recognised text: a page's ``lines`` is None until recognition ran on it (pass 2). From the cache,
+a page with a ``page_text`` vector (written by pass 2, zero when the page has no text) or with any
+recognised line counts as recognised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from comicdesk.core.signals import PageSignals
+from comicdesk.pipeline.stage import (
+    PAGE_REPEATS,
+    PAGE_STATS,
+    PANELS,
+    STANDARD_MODEL,
+    TEXT_BOXES,
+    TEXT_LINES,
+    BookData,
+    vectors_kind,
+)
+
+PAGE_IMAGE = "page_image"
+PAGE_TEXT = "page_text"
+IMAGE_KIND = vectors_kind(STANDARD_MODEL, PAGE_IMAGE)
+TEXT_KIND = vectors_kind(STANDARD_MODEL, PAGE_TEXT)
+
+#: Two pages are "the same page" for repetition when their 64-bit perceptual hashes differ in at
+#: most this many bits: comicdesk.ml.phash's default (re-encodes, resizes, brightness and most
+#: small crops stay within it; distinct real pages were >= 20 bits apart, docs/features.md).
+REPEAT_MAX_DISTANCE = 10
+#: Another book sharing more than this share of this book's pages (and at least
+#: :data:`SAME_ISSUE_MIN` of them) is another copy of the same issue (a re-scan, another format),
+#: not another issue reprinting an ad: its matches do not count.
+SAME_ISSUE_SHARE = 0.3
+SAME_ISSUE_MIN = 4
+
+
+def _box(b: Any) -> tuple[int, int, int, int]:
+    b = getattr(b, "box", b)
+    return (int(b[0]), int(b[1]), int(b[2]), int(b[3]))
+
+
+def _stats(value: Any) -> tuple[int | None, dict[str, float]]:
+    if not isinstance(value, dict):
+        return None, {}
+    h = value.get("phash")
+    return (int(h) if h is not None else None), dict(value.get("stats") or {})
+
+
+def signals_from_book(book: BookData) -> list[PageSignals]:
+    """One :class:`PageSignals` per page of a running book (bad pages included, flagged)."""
+    n = len(book.pages)
+    out = []
+    for p in book.pages:
+        o = p.outputs
+        phash, stats = _stats(o.get(PAGE_STATS))
+        tb = o.get(TEXT_BOXES)
+        boxes = [_box(b) for b in (tb.get("boxes") or ())] if isinstance(tb, dict) else []
+        coverage = float(tb["coverage"]) if isinstance(tb, dict) and tb.get("coverage") is not None else None
+        lines = None
+        if TEXT_LINES in o and o[TEXT_LINES] is not None:
+            lines = [str(ln.get("text")) for ln in o[TEXT_LINES] if ln.get("text")]
+        rep = o.get(PAGE_REPEATS) or {}
+        out.append(PageSignals(
+            index=p.index, n_pages=n, width=p.width, height=p.height, bad=p.bad,
+            panels=[_box(b) for b in (o.get(PANELS) or ())], text_boxes=boxes, text_coverage=coverage,
+            lines=lines, stats=stats, phash=phash, image_vec=o.get(IMAGE_KIND), text_vec=o.get(TEXT_KIND),
+            repeats_other_books=int(rep.get("other_books", 0)), repeats_within_book=int(rep.get("within_book", 0))))
+    return out
+
+
+def _vectors(store, array: str, book_id: int, pages: Iterable[int]) -> dict[int, Any]:
+    """``{page: row}`` for the pages that have a row in ``standard-1/<array>``."""
+    if store is None:
+        return {}
+    try:
+        mapped = {p for _, p, panel, _ in store.rows(STANDARD_MODEL, array, book_ids=[book_id],
+                                                      include_removed=True) if panel == -1}
+    except Exception:  # noqa: BLE001 - no such array yet
+        return {}
+    wanted = [p for p in pages if p in mapped]
+    if not wanted:
+        return {}
+    rows = store.read_keys(STANDARD_MODEL, array, [(book_id, p) for p in wanted])
+    return {p: rows[i].astype("float32") for i, p in enumerate(wanted)}
+
+
+def signals_from_cache(catalog, book_id: int, store=None, *,
+                       repeats: dict[int, dict[str, int]] | None = None) -> list[PageSignals]:
+    """One :class:`PageSignals` per catalogued page of a book, from the cache (``store``: an open
+    :class:`~comicdesk.cache.vectors.VectorStore` on the same catalogue, or None to leave the
+    vectors out; ``repeats``: computed with :func:`repeats_for_book` when not given)."""
+    from comicdesk.ml.phash import from_int64
+
+    pages = catalog.pages(book_id)
+    n = len(pages)
+    feats = catalog.page_features(book_id)
+    panels = catalog.panels(book_id)
+    lines = catalog.text_lines(book_id)
+    idx = [p.index for p in pages]
+    image = _vectors(store, PAGE_IMAGE, book_id, idx)
+    text = _vectors(store, PAGE_TEXT, book_id, idx)
+    if repeats is None:
+        repeats = repeats_for_book(catalog, book_id)
+    out = []
+    for p in pages:
+        f = feats.get(p.index)
+        rows = lines.get(p.index, [])
+        recognised = p.index in text or any(r.text is not None for r in rows)
+        rep = repeats.get(p.index, {})
+        out.append(PageSignals(
+            index=p.index, n_pages=n, width=p.width, height=p.height, bad=p.bad,
+            panels=[tuple(b) for b in panels.get(p.index, [])],
+            text_boxes=[tuple(r.box) for r in rows],
+            text_coverage=f.text_coverage if f is not None else None,
+            lines=[r.text for r in rows if r.text] if recognised else None,
+            stats=dict(f.stats or {}) if f is not None else {},
+            phash=from_int64(f.phash) if f is not None and f.phash is not None else None,
+            image_vec=image.get(p.index), text_vec=text.get(p.index),
+            repeats_other_books=int(rep.get("other_books", 0)),
+            repeats_within_book=int(rep.get("within_book", 0))))
+    return out
+
+
+def repeats_for_book(catalog, book_id: int, *, max_distance: int = REPEAT_MAX_DISTANCE,
+                     all_hashes: list[tuple[int, int, int]] | None = None) -> dict[int, dict[str, int]]:
+    """For each hashed page of the book: how many *other* books hold a page within
+    ``max_distance`` bits, and how many other pages of this book do. Books that are another copy
+    of the same issue (the same content key, or sharing more than :data:`SAME_ISSUE_SHARE` of the
+    pages) do not count. ``all_hashes``: ``comicdesk.search.duplicates.hashed_pages(catalog)`` when the caller has it
+    (one query for a whole library)."""
+    import numpy as np
+
+    from comicdesk.ml.phash import as_array, hamming_matrix
+
+    from comicdesk.search.duplicates import hashed_pages
+
+    rows = all_hashes if all_hashes is not None else hashed_pages(catalog)
+    mine = [(p, h) for b, p, h in rows if b == book_id]
+    if not mine:
+        return {}
+    others = [(b, h) for b, p, h in rows if b != book_id]
+    me = catalog.book(book_id)
+    key = getattr(me, "content_key", None)
+    same_key = set()
+    if key:
+        same_key = {b.id for b in catalog.books_by_key(key)}
+    a = as_array([h for _, h in mine])
+    within = hamming_matrix(a) <= max_distance
+    np.fill_diagonal(within, False)
+    result = {p: {"other_books": 0, "within_book": int(within[i].sum())} for i, (p, _) in enumerate(mine)}
+    if not others:
+        return result
+    other_books = np.array([b for b, _ in others])
+    hits: dict[int, set[int]] = {}  # other book -> my pages it matches
+    per_page: list[set[int]] = [set() for _ in mine]
+    ob = as_array([h for _, h in others])
+    for start in range(0, len(ob), 65536):
+        d = hamming_matrix(a, ob[start:start + 65536]) <= max_distance
+        for i, j in zip(*np.nonzero(d)):
+            b = int(other_books[start + j])
+            if b in same_key:
+                continue
+            per_page[i].add(b)
+            hits.setdefault(b, set()).add(i)
+    limit = max(SAME_ISSUE_MIN, SAME_ISSUE_SHARE * len(mine))
+    copies = {b for b, pages in hits.items() if len(pages) >= limit}
+    for i, (p, _) in enumerate(mine):
+        result[p]["other_books"] = len(per_page[i] - copies)
+    return result
