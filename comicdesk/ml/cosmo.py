@@ -8,7 +8,8 @@ model card's ``BookBERTMultimodal2`` plus the optional page mask of upstream mse
 A book is one sequence: per page, a 1024-d text feature and a 1152-d visual feature, projected to
 768-d, normalised by one shared LayerNorm, interleaved as ``[t0, v0, t1, v1, ...]`` and read by a
 4-layer BERT over ``inputs_embeds``; each page's class comes from its *visual* token. 2L ≤ 1024
-positions, so at most 512 pages go through at once (:func:`book_logits` cuts longer books).
+positions, so at most 512 pages go through at once: :func:`book_logits` reads a longer book in
+overlapping windows that never leave the book, padded batches carry a real attention mask.
 
 The BERT encoder is built from a local ``BertConfig``: nothing is downloaded, ever.
 This module needs torch at import; nothing imports it when ``comicdesk`` is imported.
@@ -16,11 +17,12 @@ This module needs torch at import; nothing imports it when ``comicdesk`` is impo
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,12 +35,16 @@ from comicdesk.ml.torch_checkpoint import (
 )
 
 __all__ = [
+    "DEFAULT_OVERLAP",
     "MAX_PAGES",
     "BookBERTMultimodal2",
     "CheckpointError",
     "CosmoV4Config",
     "book_logits",
+    "books_logits",
     "load_checkpoint",
+    "probabilities",
+    "windows",
 ]
 
 #: Pages one forward pass can take: two tokens per page, 1024 BERT positions.
@@ -195,40 +201,128 @@ class BookBERTMultimodal2(nn.Module):
         return self.classifier(visual_tokens)
 
 
-def _parts(length: int, max_pages: int) -> list[tuple[int, int]]:
-    """[start, stop) ranges cutting ``length`` pages into the fewest parts of ≤ max_pages, with
-    sizes as equal as possible (so no part is a short tail with little context)."""
+#: Pages shared by consecutive windows of a book longer than one pass (logits averaged there).
+DEFAULT_OVERLAP = 128
+
+
+def windows(length: int, max_pages: int = MAX_PAGES, overlap: int = DEFAULT_OVERLAP) -> list[tuple[int, int]]:
+    """[start, stop) windows covering ``length`` pages of one book.
+
+    A book of at most ``max_pages`` pages is one window. A longer one gets windows of exactly
+    ``max_pages`` pages (every page keeps a full window of context), each starting
+    ``max_pages - overlap`` after the previous one, the last aligned with the book's end (so its
+    overlap may be larger). Windows never leave the book.
+    """
+    if max_pages < 1:
+        raise ValueError("max_pages must be at least 1")
+    if not 0 <= overlap < max_pages:
+        raise ValueError(f"overlap must be at least 0 and less than max_pages ({max_pages})")
     if length <= 0:
         return []
-    n = math.ceil(length / max_pages)
-    bounds = [round(i * length / n) for i in range(n + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(n)]
+    if length <= max_pages:
+        return [(0, length)]
+    step = max_pages - overlap
+    starts = list(range(0, length - max_pages, step)) + [length - max_pages]
+    return [(a, a + max_pages) for a in starts]
 
 
 @torch.inference_mode()
+def books_logits(
+    model: BookBERTMultimodal2,
+    books: Sequence[tuple[Any, ...]],
+    *,
+    max_pages: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    batch_size: int = 8,
+    batcher: Any = None,
+) -> list[torch.Tensor]:
+    """Logits (L_i, classes) float32 for each book given as ``(text (L_i, textual_dim),
+    visual (L_i, visual_dim)[, page_mask (L_i,)])`` (numpy arrays or tensors, any float dtype; run
+    on the model's device and dtype). A page of mask 0 (a bad page, features missing) keeps its
+    position but is not attended by the others; its own logits are junk, to drop.
+
+    Every book is cut into :func:`windows` (at most ``max_pages``, default the model's 512; never
+    across books); windows of all the books are run ``batch_size`` at a time, shortest first,
+    zero-padded to the longest of their batch with a real attention mask (padding pages are never
+    attended, so a page's logits do not depend on its batch); where windows overlap, a page's
+    logits are the mean of its windows'. ``batcher`` (a :class:`comicdesk.ml.device.Batcher`)
+    replaces the plain batching, e.g. to halve batches on a CUDA out-of-memory error.
+    """
+    param = next(model.parameters())
+    device, dtype = param.device, param.dtype
+    limit = min(max_pages or model.config.max_pages, model.config.max_pages)
+    ov = min(overlap, limit - 1)
+    feats = []
+    for book in books:
+        if len(book) not in (2, 3):
+            raise ValueError("each book is (text, visual) or (text, visual, page_mask)")
+        t = torch.as_tensor(book[0]).to(device=device, dtype=dtype)
+        v = torch.as_tensor(book[1]).to(device=device, dtype=dtype)
+        if t.dim() != 2 or v.dim() != 2 or t.shape[0] != v.shape[0]:
+            raise ValueError("book_logits takes (pages, dim) features for one book")
+        if len(book) == 3 and book[2] is not None:
+            m = torch.as_tensor(book[2]).to(device=device, dtype=torch.float32)
+            if tuple(m.shape) != (t.shape[0],):
+                raise ValueError(f"page_mask must be ({t.shape[0]},)")
+        else:
+            m = torch.ones(t.shape[0], device=device, dtype=torch.float32)
+        if t.shape[1] != model.config.textual_dim or v.shape[1] != model.config.visual_dim:
+            raise ValueError(
+                f"features of {t.shape[1]} and {v.shape[1]} dims, the model takes "
+                f"{model.config.textual_dim} (text) and {model.config.visual_dim} (visual)"
+            )
+        feats.append((t, v, m))
+    jobs = [(b, a, z) for b, (t, _, _) in enumerate(feats) for a, z in windows(t.shape[0], limit, ov)]
+    jobs.sort(key=lambda j: j[2] - j[1])
+
+    def run(chunk: Sequence[tuple[int, int, int]]) -> list[torch.Tensor]:
+        width = max(z - a for _, a, z in chunk)
+        n = len(chunk)
+        t_in = torch.zeros((n, width, model.config.textual_dim), device=device, dtype=dtype)
+        v_in = torch.zeros((n, width, model.config.visual_dim), device=device, dtype=dtype)
+        mask = torch.zeros((n, width), device=device, dtype=torch.float32)
+        for k, (b, a, z) in enumerate(chunk):
+            t_in[k, : z - a] = feats[b][0][a:z]
+            v_in[k, : z - a] = feats[b][1][a:z]
+            mask[k, : z - a] = feats[b][2][a:z]
+        out = model(t_in, v_in, attention_mask=mask).float()
+        return [out[k, : z - a] for k, (_, a, z) in enumerate(chunk)]
+
+    if batcher is None:
+        results: list[torch.Tensor] = []
+        for i in range(0, len(jobs), max(1, batch_size)):
+            results.extend(run(jobs[i : i + max(1, batch_size)]))
+    else:
+        results = list(batcher(run, jobs))
+    sums = [torch.zeros((f[0].shape[0], model.config.classes), device=device) for f in feats]
+    counts = [torch.zeros((f[0].shape[0], 1), device=device) for f in feats]
+    for (b, a, z), logits in zip(jobs, results):
+        sums[b][a:z] += logits
+        counts[b][a:z] += 1
+    return [(s / c.clamp(min=1)).cpu() for s, c in zip(sums, counts)]
+
+
 def book_logits(
     model: BookBERTMultimodal2,
     textual_features: Any,
     visual_features: Any,
+    page_mask: Any = None,
     *,
     max_pages: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    batch_size: int = 8,
 ) -> torch.Tensor:
-    """Logits (L, classes) for one book given its pages' features (L, textual_dim), (L, visual_dim)
-    (numpy arrays or tensors, any float dtype; run on the model's device and dtype).
+    """Logits (L, classes) float32 for one book given its pages' features (L, textual_dim),
+    (L, visual_dim): :func:`books_logits` for a single book. A book of more than 512 pages is read
+    in overlapping windows of 512 (``overlap`` pages shared, logits averaged there)."""
+    return books_logits(model, [(textual_features, visual_features, page_mask)], max_pages=max_pages,
+                        overlap=overlap, batch_size=batch_size)[0]
 
-    A book of more than 512 pages is cut into the fewest consecutive parts of near-equal size,
-    each classified as its own sequence (the seed cut its store into blocks of 512 pages).
-    """
-    param = next(model.parameters())
-    t = torch.as_tensor(textual_features).to(device=param.device, dtype=param.dtype)
-    v = torch.as_tensor(visual_features).to(device=param.device, dtype=param.dtype)
-    if t.dim() != 2 or v.dim() != 2 or t.shape[0] != v.shape[0]:
-        raise ValueError("book_logits takes (pages, dim) features for one book")
-    limit = min(max_pages or model.config.max_pages, model.config.max_pages)
-    out = [model(t[None, a:z], v[None, a:z])[0] for a, z in _parts(t.shape[0], limit)]
-    if not out:
-        return torch.zeros((0, model.config.classes), dtype=torch.float32)
-    return torch.cat(out).float()
+
+def probabilities(logits: Any) -> np.ndarray:
+    """Softmax over the classes of (L, classes) logits, float32 numpy."""
+    x = torch.as_tensor(logits).float()
+    return torch.softmax(x, dim=-1).numpy()
 
 
 def load_checkpoint(

@@ -1,7 +1,9 @@
-"""CPU cost of the seeds' models: the CoSMo v4 head per page and comic-panel-encoder-v1 per panel.
+"""CPU cost of the seeds' models: CoSMo v4's page features (SigLIP so400m, Qwen3-Embedding-0.6B)
+and head per page, and comic-panel-encoder-v1 per panel.
 
-    python tests/bench/bench_cosmo_cpu.py [--pages 64] [--panels 16] [--chunk 4] [--repeat 5]
-                                          [--threads 2] [--no-bf16] [--no-load]
+    python tests/bench/bench_cosmo_cpu.py [--parts features,cosmo,panels] [--pages 64] [--panels 16]
+                                          [--chunk 4] [--repeat 5] [--feature-repeat 2]
+                                          [--tokens 256] [--threads 2] [--no-bf16] [--no-load]
 
 Both models are the full-size architectures with random weights (the real checkpoints cannot be
 downloaded here; speed does not depend on the values). Measured:
@@ -17,6 +19,13 @@ downloaded here; speed does not depend on the values). Measured:
   outputs are from fp32 (max |Δlogit| and argmax agreement for CoSMo, cosine for the encoder).
 - Loading (unless ``--no-load``): ``load_checkpoint`` of full-size checkpoints saved to a
   temporary folder (318 MB and 574 MB), against building the model with random initialisation.
+
+- Page features (part ``features``): the full-size SigLIP so400m-patch14-384 vision tower and
+  Qwen3-Embedding-0.6B built from their configs (written here, no download) with random weights,
+  run through ``comicdesk.ml.cosmo_features`` (preprocessing of a 1300×1950 page included):
+  seconds per page image and per page text of ``tokens`` tokens (and one run of 64 tokens, a
+  sparse page), fp32 and bf16, and how far bf16 is from fp32 (min cosine). ``feature-repeat``
+  timed runs each after a warm-up (a page costs seconds).
 
 Times are the fastest of ``repeat`` runs after a warm-up (others sharing the machine only add
 time), with the process CPU seconds per run beside the main figures (wall ≈ CPU / threads when
@@ -222,6 +231,133 @@ def bench_panels(args, out: dict) -> None:
         )
 
 
+SIGLIP_SO400M = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
+                     image_size=384, patch_size=14, num_channels=3, hidden_act="gelu_pytorch_tanh",
+                     layer_norm_eps=1e-6)
+QWEN3_06B = dict(vocab_size=151669, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
+                 num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=32768,
+                 rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, hidden_act="silu")
+
+
+class _FixedTokens:
+    """Stands in for the Qwen tokenizer (not downloadable here): ``n`` random ids + end-of-text."""
+
+    pad_token_id = 151643
+    eos_token_id = 151643
+
+    def __init__(self, n: int, seed: int = 0):
+        import numpy as np
+
+        self.ids = np.random.RandomState(seed).randint(0, 151000, n - 1).tolist() + [151643]
+
+    def __call__(self, texts, **kw):
+        return {"input_ids": [self.ids[: int(t)] if t.isdigit() else self.ids for t in texts]}
+
+
+def _random_model(cls, config):
+    """``cls(config)`` with random weights drawn fast: transformers' own initialisation of a
+    400M-parameter tower takes a minute on a busy 2-core box; values do not change the speed.
+    Matrices N(0, 1/fan_in), norms' weights 1, biases 0; buffers (position ids, RoPE) as built."""
+    import torch
+
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:  # transformers 4.x
+        from transformers.modeling_utils import no_init_weights
+    with no_init_weights():
+        model = cls(config)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, p.shape[1] ** -0.5, generator=g)
+            elif p.dim() > 2:
+                p.normal_(0.0, 0.02, generator=g)
+            elif name.endswith("weight"):
+                p.fill_(1.0)
+            else:
+                p.zero_()
+    return model.eval()
+
+
+def _min_cos(a, b) -> float:
+    import numpy as np
+
+    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+
+def bench_features(args, out: dict) -> None:
+    import gc
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from transformers import (
+        Qwen3Config,
+        Qwen3Model,
+        SiglipVisionConfig,
+        SiglipVisionModel,
+    )
+
+    from comicdesk.ml.cosmo_features import QwenTextEncoder, SiglipPageEncoder
+
+    r = args.feature_repeat
+    rng = np.random.RandomState(0)
+    pages = [Image.fromarray(rng.randint(0, 256, (1950, 1300, 3), dtype=np.uint8))]  # a 300-dpi-ish page
+    last: dict = {}
+
+    def keep(name, fn):
+        def call():
+            last[name] = fn()
+        return call
+
+    t0 = time.perf_counter()
+    model = _random_model(SiglipVisionModel, SiglipVisionConfig(**SIGLIP_SO400M))
+    out["siglip_build_s"] = round(time.perf_counter() - t0, 1)
+    enc = SiglipPageEncoder.from_model(model, batch_size=2)
+    sec = timed(keep("siglip", lambda: enc.encode(pages)), r, "siglip_fp32")
+    out["siglip_fp32_s_per_page"] = round(sec, 2)
+    out["siglip_fp32_cpu_s_per_page"] = round(CPU_SECONDS["siglip_fp32"], 2)
+    print(f"SigLIP so400m fp32: {sec:.2f} s/page ({CPU_SECONDS['siglip_fp32']:.2f} CPU-s/page; "
+          f"build {out['siglip_build_s']} s)")
+    if args.bf16:
+        half = SiglipPageEncoder.from_model(model, dtype=torch.bfloat16, batch_size=2)
+        sec = timed(keep("siglip_bf16", lambda: half.encode(pages)), r)
+        cos = _min_cos(last["siglip_bf16"], last["siglip"])
+        out.update(siglip_bf16_s_per_page=round(sec, 2), siglip_bf16_min_cosine=round(cos, 5))
+        print(f"SigLIP so400m bf16: {sec:.2f} s/page; min cosine to fp32 {cos:.5f}")
+        half = None
+    enc = model = None
+    gc.collect()
+
+    t0 = time.perf_counter()
+    model = _random_model(Qwen3Model, Qwen3Config(**QWEN3_06B))
+    out["qwen_build_s"] = round(time.perf_counter() - t0, 1)
+    n = args.tokens
+    enc = QwenTextEncoder.from_model(model, _FixedTokens(n), batch_size=8)
+    texts = ["page", "64"]  # _FixedTokens: n ids for "page", the first 64 for "64"
+    sec = timed(keep("qwen", lambda: enc.encode(texts[:1])), r, "qwen_fp32")
+    t0 = time.perf_counter()
+    ref = enc.encode(texts[1:])
+    short = time.perf_counter() - t0
+    out.update(qwen_fp32_s_per_page=round(sec, 2), qwen_tokens=n, qwen_fp32_s_per_64_token_page=round(short, 2),
+               qwen_fp32_cpu_s_per_page=round(CPU_SECONDS["qwen_fp32"], 2))
+    print(f"Qwen3-Embedding-0.6B fp32: {sec:.2f} s per {n}-token page, {short:.2f} s per 64-token page "
+          f"(single run) ({CPU_SECONDS['qwen_fp32']:.2f} CPU-s; build {out['qwen_build_s']} s)")
+    if args.bf16:
+        half = QwenTextEncoder.from_model(model, _FixedTokens(n), dtype=torch.bfloat16, batch_size=8)
+        sec = timed(keep("qwen_bf16", lambda: half.encode(texts[:1])), r)
+        cos = min(_min_cos(last["qwen_bf16"], last["qwen"]), _min_cos(half.encode(texts[1:]), ref))
+        out.update(qwen_bf16_s_per_page=round(sec, 2), qwen_bf16_min_cosine=round(cos, 5))
+        print(f"Qwen3-Embedding-0.6B bf16: {sec:.2f} s per {n}-token page; min cosine to fp32 {cos:.5f}")
+        half = None
+    enc = model = None
+    gc.collect()
+    page = out["siglip_fp32_s_per_page"] + out["qwen_fp32_s_per_page"]
+    out["cosmo_features_fp32_s_per_page"] = round(page, 2)
+    print(f"CoSMo features per page on this CPU, fp32: {page:.1f} s (about {3600 / page:.0f} pages an hour)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pages", type=int, default=64)
@@ -231,7 +367,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-bf16", dest="bf16", action="store_false")
     ap.add_argument("--no-load", dest="load", action="store_false")
+    ap.add_argument("--parts", default="features,cosmo,panels", help="comma-separated: features,cosmo,panels")
+    ap.add_argument("--feature-repeat", type=int, default=1, help="timed runs of the feature models")
+    ap.add_argument("--tokens", type=int, default=256, help="tokens of a page text for Qwen3")
     args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
 
     import torch
     import transformers
@@ -246,8 +386,12 @@ def main() -> None:
         "pages": args.pages,
         "panels": args.panels,
     }
-    bench_cosmo(args, out)
-    bench_panels(args, out)
+    if "features" in parts:
+        bench_features(args, out)
+    if "cosmo" in parts:
+        bench_cosmo(args, out)
+    if "panels" in parts:
+        bench_panels(args, out)
     print(json.dumps(out))
 
 

@@ -220,27 +220,6 @@ def test_forward_rejects_bad_input(tiny_model):
         tiny_model(text[:, :3], vis[:, :3], attention_mask=torch.ones(1, 4))
 
 
-def test_book_logits_cuts_long_books_into_equal_parts(tiny_model):
-    cfg = tiny_model.config  # 64 positions: 32 pages a pass
-    assert cosmo._parts(70, 32) == [(0, 23), (23, 47), (47, 70)]
-    assert cosmo._parts(32, 32) == [(0, 32)]
-    assert cosmo._parts(0, 32) == []
-    text, vis = _features(cfg, 1, 70, seed=6)
-    out = book_logits(tiny_model, text[0].numpy(), vis[0].numpy())
-    assert out.shape == (70, 9) and out.dtype == torch.float32
-    with torch.inference_mode():
-        expected = torch.cat(
-            [tiny_model(text[:, a:z], vis[:, a:z])[0] for a, z in cosmo._parts(70, 32)]
-        )
-    assert torch.allclose(out, expected, atol=1e-6)
-    short = book_logits(tiny_model, text[0, :10], vis[0, :10])
-    with torch.inference_mode():
-        assert torch.allclose(short, tiny_model(text[:, :10], vis[:, :10])[0], atol=1e-6)
-    assert book_logits(
-        tiny_model, np.zeros((0, cfg.textual_dim)), np.zeros((0, cfg.visual_dim))
-    ).shape == (0, 9)
-
-
 # -- loading checkpoints -------------------------------------------------------------------------------
 def _save(obj, path):
     torch.save(obj, path)

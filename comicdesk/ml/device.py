@@ -1,0 +1,251 @@
+"""Where and how models run: device (``auto|cpu|cuda|mps``), dtype and batch size, and a batched
+call that survives a CUDA out-of-memory error by halving its batch.
+
+- :func:`resolve_device` turns a preference into a device that exists here (``auto``: CUDA, else
+  Apple MPS, else CPU). Asking for a device this machine does not have is one clear line
+  (:class:`DeviceError`), never a silent fallback.
+- :func:`choose_dtype`: float16 on CUDA and MPS; float32 on CPU unless bfloat16 is asked for and
+  the CPU computes it natively (``docs/models.md`` states how far bf16 moves each model's output).
+- :func:`choose_batch_size`: large batches on a GPU, small ones on a CPU (where a batch only
+  costs memory and buys little).
+- :class:`Batcher` runs a function over items in batches; on an out-of-memory error (CUDA's, or
+  MPS's ``RuntimeError``) it frees the allocator's cache, halves the batch and retries the same
+  items; the smaller size is kept for later calls. A batch of one that still does not fit raises
+  :class:`DeviceError`.
+
+torch is imported inside the functions: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from comicdesk.core.errors import ComicdeskError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+}
+#: Default batch sizes per device kind (items per forward pass).
+DEFAULT_BATCH = {"cpu": 4, "cuda": 64, "mps": 16}
+
+
+class DeviceError(ComicdeskError):
+    """The asked-for device or precision cannot be used here; ``str()`` says why in one line."""
+
+    kind = "device"
+
+
+def resolve_device(preference: str | None = "auto") -> str:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` for a preference of ``auto|cpu|cuda[:N]|mps``
+    (None and "" mean auto)."""
+    import torch
+
+    pref = (preference or "auto").strip().lower()
+    kind = pref.split(":", 1)[0]
+    if kind not in DEVICES:
+        raise DeviceError(f"unknown device {preference!r}: use one of {', '.join(DEVICES)}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if _mps_available():
+            return "mps"
+        return "cpu"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            build = "this torch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise DeviceError(f"device cuda was asked for but {build}; use --device cpu or auto")
+        if ":" in pref:
+            try:
+                index = int(pref.split(":", 1)[1])
+            except ValueError:
+                raise DeviceError(f"unknown device {preference!r}: cuda:N takes a GPU number") from None
+            if not 0 <= index < torch.cuda.device_count():
+                raise DeviceError(f"there is no GPU {index} (this machine has {torch.cuda.device_count()})")
+        return pref
+    if kind == "mps":
+        if not _mps_available():
+            raise DeviceError("device mps was asked for but Apple's Metal backend is not available here")
+        return "mps"
+    return "cpu"
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX); elsewhere bf16 is emulated
+    and slower than float32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def choose_dtype(device: str, preference: str | None = None) -> Any:
+    """The torch dtype to run a model in: ``preference`` (float32/fp32, float16/fp16,
+    bfloat16/bf16) when the device can use it, else float16 on a GPU and float32 on CPU."""
+    import torch
+
+    kind = device.split(":", 1)[0]
+    if preference:
+        name = DTYPES.get(preference.strip().lower())
+        if name is None:
+            raise DeviceError(f"unknown precision {preference!r}: use float32, float16 or bfloat16")
+        if kind == "cpu" and name == "float16":
+            raise DeviceError("float16 is for GPUs; on the CPU use float32 or bfloat16")
+        if kind == "cpu" and name == "bfloat16" and not cpu_has_bf16():
+            raise DeviceError("this CPU has no native bfloat16 (it would be slower than float32); use float32")
+        return getattr(torch, name)
+    return torch.float16 if kind in ("cuda", "mps") else torch.float32
+
+
+def choose_batch_size(device: str, preference: int | None = None, *, cpu: int | None = None,
+                      gpu: int | None = None) -> int:
+    """Items per forward pass: ``preference`` when given (≥ 1), else the model's ``cpu``/``gpu``
+    default, else :data:`DEFAULT_BATCH` for the device kind."""
+    if preference is not None:
+        if int(preference) < 1:
+            raise DeviceError(f"batch size must be at least 1, not {preference}")
+        return int(preference)
+    kind = device.split(":", 1)[0]
+    if kind == "cpu":
+        return cpu or DEFAULT_BATCH["cpu"]
+    return gpu or DEFAULT_BATCH.get(kind, DEFAULT_BATCH["cuda"])
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A device out-of-memory error: ``torch.cuda.OutOfMemoryError``, or the ``RuntimeError`` MPS
+    and older CUDA builds raise ("... out of memory ...")."""
+    import torch
+
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def free_cached_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and _mps_available():
+        mps.empty_cache()
+
+
+def _join(parts: list[Any]) -> Any:
+    if not parts:
+        return []
+    first = parts[0]
+    try:
+        import numpy as np
+
+        if isinstance(first, np.ndarray):
+            return np.concatenate(parts)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    if type(first).__module__.startswith("torch"):
+        import torch
+
+        return torch.cat(parts)
+    out: list[Any] = []
+    for p in parts:
+        out.extend(p)
+    return out
+
+
+class Batcher:
+    """Run ``fn`` over items in batches of at most :attr:`size`, halving the size on an
+    out-of-memory error and retrying the same items.
+
+    ``fn(chunk)`` gets a slice of the items and returns one result per item (a list, a numpy array
+    or a tensor, concatenated in order). ``on_shrink(old, new)`` hears each halving (to log it).
+    """
+
+    def __init__(self, size: int, *, on_shrink: Callable[[int, int], None] | None = None):
+        if size < 1:
+            raise DeviceError(f"batch size must be at least 1, not {size}")
+        self.size = int(size)
+        self.on_shrink = on_shrink
+        self.shrinks = 0
+
+    def __call__(self, fn: Callable[[Sequence[Any]], Any], items: Sequence[Any]) -> Any:
+        parts: list[Any] = []
+        start = 0
+        n = len(items)
+        while start < n:
+            chunk = items[start:start + self.size]
+            try:
+                out = fn(chunk)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                del exc
+                free_cached_memory()
+                if self.size == 1:
+                    raise DeviceError("the model does not fit in the device's memory even one item at "
+                                      "a time; use --device cpu or close other GPU programs") from None
+                old, self.size = self.size, max(1, self.size // 2)
+                self.shrinks += 1
+                if self.on_shrink is not None:
+                    self.on_shrink(old, self.size)
+                continue
+            if len(out) != len(chunk):
+                raise ValueError(f"a batch of {len(chunk)} gave {len(out)} results")
+            parts.append(out)
+            start += len(chunk)
+        return _join(parts)
+
+
+def run_batched(fn: Callable[[Sequence[Any]], Any], items: Sequence[Any], batch_size: int,
+                **kw: Any) -> Any:
+    """One-off :class:`Batcher` call: ``fn`` over ``items`` in batches, halving on out-of-memory."""
+    return Batcher(batch_size, **kw)(fn, items)
+
+
+def set_threads(threads: int | None) -> None:
+    """Cap torch's intra-op threads (the runner's thread cap); None or < 1 leaves it."""
+    if threads is None or threads < 1:
+        return
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def env_device(default: str = "auto") -> str:
+    """``$COMICDESK_DEVICE`` when set, else ``default``."""
+    return os.environ.get("COMICDESK_DEVICE") or default
+
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEVICES",
+    "Batcher",
+    "DeviceError",
+    "choose_batch_size",
+    "choose_dtype",
+    "cpu_has_bf16",
+    "env_device",
+    "free_cached_memory",
+    "is_out_of_memory",
+    "resolve_device",
+    "run_batched",
+    "set_threads",
+]

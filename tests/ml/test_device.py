@@ -1,0 +1,160 @@
+"""Device, precision and batch-size choices, and the batch that halves on CUDA out-of-memory
+(simulated: a fake function raises ``torch.cuda.OutOfMemoryError``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers import one_line
+
+from comicdesk.ml import device as dev
+from comicdesk.ml.device import (
+    Batcher,
+    DeviceError,
+    choose_batch_size,
+    choose_dtype,
+    is_out_of_memory,
+    resolve_device,
+    run_batched,
+)
+
+
+def _no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(dev, "_mps_available", lambda: False)
+
+
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch):
+    _no_gpu(monkeypatch)
+    assert resolve_device("auto") == "cpu" and resolve_device(None) == "cpu" and resolve_device("") == "cpu"
+    monkeypatch.setattr(dev, "_mps_available", lambda: True)
+    assert resolve_device("auto") == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("AUTO") == "cuda"
+    assert resolve_device("cpu") == "cpu"  # asked for: kept even with a GPU
+
+
+def test_a_device_that_is_not_here_is_one_line(monkeypatch):
+    _no_gpu(monkeypatch)
+    for pref, word in (("cuda", "cuda"), ("mps", "Metal"), ("tpu", "unknown device")):
+        with pytest.raises(DeviceError) as e:
+            resolve_device(pref)
+        assert word in one_line(e.value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(DeviceError, match="no GPU 3"):
+        resolve_device("cuda:3")
+    with pytest.raises(DeviceError):
+        resolve_device("cuda:x")
+
+
+def test_dtype_choices(monkeypatch):
+    assert choose_dtype("cuda") == torch.float16 and choose_dtype("cuda:0") == torch.float16
+    assert choose_dtype("mps") == torch.float16
+    assert choose_dtype("cpu") == torch.float32
+    assert choose_dtype("cuda", "fp32") == torch.float32
+    assert choose_dtype("cuda", "bfloat16") == torch.bfloat16
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: True)
+    assert choose_dtype("cpu", "bf16") == torch.bfloat16
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: False)
+    with pytest.raises(DeviceError, match="bfloat16"):
+        choose_dtype("cpu", "bf16")
+    with pytest.raises(DeviceError, match="GPUs"):
+        choose_dtype("cpu", "fp16")
+    with pytest.raises(DeviceError, match="unknown precision"):
+        choose_dtype("cpu", "int8")
+
+
+def test_batch_size_choices():
+    assert choose_batch_size("cpu") == dev.DEFAULT_BATCH["cpu"]
+    assert choose_batch_size("cuda") == dev.DEFAULT_BATCH["cuda"]
+    assert choose_batch_size("cuda", cpu=2, gpu=128) == 128
+    assert choose_batch_size("cpu", cpu=2, gpu=128) == 2
+    assert choose_batch_size("cuda", 5) == 5
+    with pytest.raises(DeviceError):
+        choose_batch_size("cpu", 0)
+
+
+def test_out_of_memory_is_recognised():
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not is_out_of_memory(MemoryError())  # host RAM: not something a smaller batch fixes here
+
+
+class FakeModel:
+    """Fails with CUDA's out-of-memory error on batches larger than ``fits``."""
+
+    def __init__(self, fits: int):
+        self.fits = fits
+        self.calls: list[int] = []
+
+    def __call__(self, chunk):
+        self.calls.append(len(chunk))
+        if len(chunk) > self.fits:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(chunk)} GiB")
+        return np.asarray(chunk, dtype=np.float32) * 2
+
+
+def test_out_of_memory_halves_the_batch_and_retries_the_same_items():
+    fake = FakeModel(fits=3)
+    shrinks = []
+    batcher = Batcher(16, on_shrink=lambda old, new: shrinks.append((old, new)))
+    out = batcher(fake, list(range(10)))
+    assert out.tolist() == [2.0 * i for i in range(10)]  # every item once, in order
+    assert fake.calls[:3] == [10, 8, 4] and set(fake.calls[3:]) <= {2}
+    assert sum(c for c in fake.calls if c <= 3) == 10
+    assert shrinks == [(16, 8), (8, 4), (4, 2)] and batcher.size == 2
+    # the size is kept for the next call: no out-of-memory again
+    fake.calls.clear()
+    assert batcher(fake, list(range(5))).tolist() == [0, 2, 4, 6, 8]
+    assert fake.calls == [2, 2, 1]
+
+
+def test_a_batch_of_one_that_does_not_fit_is_one_line():
+    with pytest.raises(DeviceError) as e:
+        run_batched(FakeModel(fits=0), [1, 2, 3], 4)
+    assert "memory" in one_line(e.value)
+
+
+def test_other_errors_pass_through_and_results_are_checked():
+    def broken(chunk):
+        raise ValueError("not memory")
+
+    with pytest.raises(ValueError, match="not memory"):
+        run_batched(broken, [1, 2], 2)
+    with pytest.raises(ValueError, match="gave 1 results"):
+        run_batched(lambda chunk: [0], [1, 2], 2)
+    # lists and tensors are joined as well as arrays
+    assert run_batched(lambda c: [x + 1 for x in c], [1, 2, 3], 2) == [2, 3, 4]
+    assert run_batched(lambda c: torch.tensor(c), [1, 2, 3], 2).tolist() == [1, 2, 3]
+    assert run_batched(lambda c: c, [], 2) == []
+
+
+def test_cosmo_windows_go_through_the_batcher_on_out_of_memory():
+    from cosmo_helpers import tiny_cosmo_config
+
+    from comicdesk.ml.cosmo import BookBERTMultimodal2, books_logits
+
+    cfg = tiny_cosmo_config()
+    model = BookBERTMultimodal2(config=cfg).eval()
+    real = model.forward
+    sizes = []
+
+    def forward(t, v, attention_mask=None):
+        sizes.append(t.shape[0])
+        if t.shape[0] > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real(t, v, attention_mask)
+
+    books = [(np.random.rand(n, cfg.textual_dim), np.random.rand(n, cfg.visual_dim)) for n in (5, 40, 9)]
+    want = books_logits(model, books)
+    model.forward = forward
+    got = books_logits(model, books, batcher=Batcher(8))
+    assert sizes[0] > 1 and sizes[-1] == 1
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-5)
