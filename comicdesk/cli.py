@@ -192,6 +192,13 @@ def cmd_label(args, settings) -> int:
     target = locate_library(path, settings)
     with UserData(settings.library_data_dir(target.id)) as user:
         user.set_label(key, args.page, label)
+    # The library's head learns from the person's labels and re-scores the other pages now (or,
+    # while an analysis holds the library, when that run ends).
+    from comicdesk.pipeline.rescore import relabel_library
+
+    res = relabel_library(settings, target.id)
+    if res.pending:
+        note(f"comicdesk: {res.reason}; the next index run applies your label to the other pages")
     if args.json:
         emit_json({"book": str(path), "page": args.page, "label": label, "source": "user" if label else None})
     else:
@@ -237,6 +244,11 @@ def _cached_analysis(path: Path, settings):
     except (sqlite3.Error, OSError) as exc:
         note(f"comicdesk: the cache could not be read ({exc}); panels left out")
         return None
+
+
+def models_dir(settings) -> str:
+    """Where downloaded model weights live: ``$COMICDESK_MODELS_DIR``, else ``<cache root>/models``."""
+    return os.environ.get("COMICDESK_MODELS_DIR") or str(settings.cache_root / "models")
 
 
 def cmd_index(args, settings) -> int:
@@ -293,7 +305,10 @@ def cmd_index(args, settings) -> int:
     # background analysis keeps its capped threads and lowered priority).
     cores = max(1, min(8, os.cpu_count() or 1))
     runner = Runner(settings.library_cache_dir(scan.library_id),
-                    options=RunOptions(profile=settings.profile, threads=cores, nice=0), on_event=on_event)
+                    options=RunOptions(profile=settings.profile, threads=cores, nice=0,
+                                       data_dir=settings.library_data_dir(scan.library_id),
+                                       models_dir=models_dir(settings)),
+                    on_event=on_event)
 
     def on_sigint(signum, frame):
         if runner.cancelled:

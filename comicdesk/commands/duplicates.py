@@ -3,7 +3,7 @@
 PATH is a library (folder or Calibre), a folder inside one, or a book: groups are made of that
 library's analysed pages, and with a folder or a book only groups touching it are shown (with
 their pages elsewhere in the library: "this ad is also in issues 3, 7 and 12"). Without PATH,
-every registered library with a cache. One group per line, largest first:
+every registered library with a cache. One group per line, largest first, its pages in path order:
 ``{"pages": [{"book": absolute path, "page": index}, ...]}``. Read-only: nothing is written.
 """
 
@@ -44,6 +44,7 @@ def _in_scope(book_path: str, scope: Path | None) -> bool:
 
 
 def run(args, settings) -> int:
+    from comicdesk.archive.book import natural_key
     from comicdesk.cli import EXIT_OK, emit_json, note
     from comicdesk.library import db
     from comicdesk.library.catalog import Catalog
@@ -57,7 +58,8 @@ def run(args, settings) -> int:
                 continue
             paths = {b.id: b.path for b in catalog.all_books()}
             for group in duplicate_groups(catalog):
-                pages = [(paths[b], p) for b, p in group.pages if b in paths]
+                pages = sorted(((paths[b], p) for b, p in group.pages if b in paths),
+                               key=lambda bp: (natural_key(bp[0]), bp[1]))
                 if len(pages) < 2 or not any(_in_scope(b, scope) for b, _ in pages):
                     continue
                 groups_out += 1

@@ -68,6 +68,7 @@ def validate(specs: list[StageSpec]) -> None:
 
 
 # -- built-in stages (one line each, in run order) ----------------------------------------------
+from comicdesk.pipeline.stages import page_classes as _page_classes  # noqa: E402
 from comicdesk.pipeline.stages import page_image as _page_image  # noqa: E402
 from comicdesk.pipeline.stages import panel_emb as _panel_emb  # noqa: E402
 from comicdesk.pipeline.stages import panels as _panels  # noqa: E402
@@ -78,6 +79,12 @@ from comicdesk.pipeline.stages import text_read as _text_read  # noqa: E402
 register(_page_image.SPEC)
 register(_panels.SPEC)
 register(_text_detect.SPEC)
+register(_page_classes.SPEC)  # book level, pass 1
 register(_panel_emb.SPEC)
 register(_text_read.SPEC)
 register(_text_embed.SPEC)
+register(_page_classes.SPEC_TEXT)  # book level, pass 2: refined with the words
+from comicdesk.pipeline.stages import cosmo as _cosmo  # noqa: E402
+
+for _spec in _cosmo.SPECS:  # the cosmo profile (after the OCR stages it reads)
+    register(_spec)

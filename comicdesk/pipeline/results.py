@@ -74,8 +74,10 @@ def read_book_analysis(path: str | os.PathLike, settings: Settings) -> BookAnaly
             found = catalog.panels(row.id)
             panels = {p.index: [list(b) for b in found.get(p.index, [])] for p in catalog.pages(row.id)}
         outputs = {}
+        wanted = "cosmo-v4" if settings.profile == "cosmo" else "standard-1"
         for page, outs in catalog.page_outputs(row.id).items():
-            model = [o for o in outs if o.source == "model"]
+            # The profile's own model first, then the newest other one.
+            model = sorted((o for o in outs if o.source == "model"), key=lambda o: o.model_id != wanted)
             if model:
                 outputs[page] = (model[0].model_id, model[0].label, model[0].probs)
         return BookAnalysis(row.id, panels, outputs)

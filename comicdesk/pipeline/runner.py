@@ -77,6 +77,11 @@ class RunOptions:
     compact_garbage: float = 0.3  # compact vector arrays holding more garbage than this share
     # (pass 2 rewrites every panel_emb row: half the array is garbage after a whole library)
     limits: Any = None  # comicdesk.archive.base.Limits
+    #: The library's data dir: page-class stages apply the head learnt from the person's labels,
+    #: and a head stored while another process held the lock is applied at the end of the run.
+    data_dir: Any = None
+    device: str = "auto"  # auto | cpu | cuda | mps, for models that can use a GPU
+    models_dir: Any = None  # downloaded model weights (comicdesk.ml.weights), when not the default
 
     def decoders(self) -> int:
         return self.decode_workers or max(1, min(2, os.cpu_count() or 1))
@@ -243,7 +248,7 @@ def _load_text_lines(catalog, book_id: int) -> dict[int, Any]:
 
 
 def _load_repeats(catalog, book_id: int) -> dict[int, Any]:
-    from comicdesk.search.duplicates import repeats_for_book
+    from comicdesk.pipeline.signals import repeats_for_book
 
     return repeats_for_book(catalog, book_id)
 
@@ -413,6 +418,17 @@ class Runner:
             raise self._thread_error
         if not self._cancel.is_set() and self.store is not None and self.options.compact_garbage < 1:
             self.store.compact(min_garbage=self.options.compact_garbage)
+        if self.store is not None and self._books_done:
+            # Search indexes follow the vectors this run wrote (never raises: a failure is a
+            # report, and the next query rebuilds what is stale).
+            from comicdesk.search.service import update_indexes
+
+            update_indexes(self.cache_dir, self.catalog, self.store)
+        if not self._cancel.is_set() and self.options.data_dir is not None:
+            # A head the person trained while this run held the lock: apply it now (we hold it).
+            from comicdesk.pipeline.rescore import rescore_pending
+
+            rescore_pending(self.cache_dir, Path(self.options.data_dir))
 
     # -- planning ---------------------------------------------------------------------------
     def _fingerprint(self, s: StageSpec) -> str:
@@ -704,7 +720,10 @@ class Runner:
 
     # -- inference --------------------------------------------------------------------------
     def _infer_loop(self) -> None:
-        ctx = StageContext(profile=self.options.profile, threads=max(1, self.options.threads))
+        ctx = StageContext(profile=self.options.profile, threads=max(1, self.options.threads),
+                           device=self.options.device,
+                           data_dir=Path(self.options.data_dir) if self.options.data_dir else None,
+                           models_dir=str(self.options.models_dir) if self.options.models_dir else None)
         self._ctx = ctx
         page_stages = [s for s in self.stages if s.level == "page"]
         while self._wait_running():

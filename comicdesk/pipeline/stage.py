@@ -106,7 +106,12 @@ class StageContext:
 
     profile: str = "standard"
     threads: int = 1  # most threads a model may use (OpenCV, torch, onnxruntime)
-    device: str = "cpu"
+    device: str = "auto"  # auto | cpu | cuda | mps (comicdesk.ml.device)
+    #: the library's data dir (the person's own: the classifier head learnt from their labels),
+    #: when the caller gives it; stages only read it
+    data_dir: Any = None
+    #: where downloaded model weights live (``comicdesk.ml.weights``), when the caller gives it
+    models_dir: Any = None
 
 
 @dataclass(frozen=True)

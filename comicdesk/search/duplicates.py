@@ -7,9 +7,8 @@ where both have page features (``standard-1/page_image``), those agree (cosine a
 share a layout. Pages too uniform to hash meaningfully (blank or single-colour pages: their hash is
 noise around a flat image) are left out of both.
 
-- :func:`repeats_for_book` — what the page classifier sees (``PAGE_REPEATS``): per page of one
-  book, how many *other books* hold the same page and how many other pages of this book do. One
-  book against the library is ``pages x library pages`` XORs (30 x 1M in ~0.1 s).
+- :func:`hashed_pages` — the pages worth comparing, also used by the page classifier's repeat
+  count (``comicdesk.pipeline.signals.repeats_for_book``).
 - :func:`duplicate_groups` — ``comicdesk duplicates``: every group of two or more pages, over all
   pairs in tiles (fine to ~100k pages; a 1M-page library takes minutes, documented).
 """
@@ -26,8 +25,8 @@ def _flat(stats: dict | None) -> bool:
     return bool(stats) and float(stats.get("std", 1.0)) < FLAT_STD
 
 
-def _hashed_pages(catalog, book_ids=None):
-    """``(book_id, page, phash)`` rows of non-flat pages."""
+def hashed_pages(catalog, book_ids=None):
+    """``(book_id, page, phash)`` rows of the live books' pages, flat pages left out."""
     rows = catalog.all_page_hashes(book_ids)
     if not rows:
         return []
@@ -68,29 +67,6 @@ def _page_vectors(catalog, keys):
     return out
 
 
-def repeats_for_book(catalog, book_id: int, *, max_distance: int | None = None) -> dict[int, dict[str, int]]:
-    """``{page: {"other_books": n, "within_book": n}}`` for every hashed page of the book (hash
-    distance only: cheap enough to run for every book analysed)."""
-    import numpy as np
-
-    from comicdesk.ml import phash as ph
-
-    limit = ph.DEFAULT_MAX_DISTANCE if max_distance is None else max_distance
-    mine = [r for r in _hashed_pages(catalog, [book_id])]
-    if not mine:
-        return {}
-    everyone = _hashed_pages(catalog)
-    books = np.fromiter((r[0] for r in everyone), dtype=np.int64, count=len(everyone))
-    hashes = ph.as_array([r[2] for r in everyone])
-    out = {}
-    for _, page, h in mine:
-        close = ph.hamming_matrix(ph.as_array([h]), hashes)[0] <= limit
-        other = np.unique(books[close & (books != book_id)]).size
-        within = int(np.count_nonzero(close & (books == book_id))) - 1  # itself
-        out[page] = {"other_books": int(other), "within_book": max(0, within)}
-    return out
-
-
 @dataclass(frozen=True)
 class DuplicateGroup:
     pages: list[tuple[int, int]]  # (book_id, page), sorted
@@ -103,7 +79,7 @@ def duplicate_groups(catalog, book_ids=None, *, max_distance: int | None = None,
 
     from comicdesk.ml import phash as ph
 
-    rows = _hashed_pages(catalog, book_ids)
+    rows = hashed_pages(catalog, book_ids)
     if len(rows) < 2:
         return []
     keys = [(r[0], r[1]) for r in rows]

@@ -162,7 +162,8 @@ def test_pass_2_adds_the_panel_text_to_the_pass_1_embeddings(analysed):
 
 
 def test_the_shared_advertisement_is_a_repeat_across_books(analysed):
-    from comicdesk.search.duplicates import duplicate_groups, repeats_for_book
+    from comicdesk.pipeline.signals import repeats_for_book
+    from comicdesk.search.duplicates import duplicate_groups
 
     cat, store = open_cache(analysed["cache"])
     with cat, store:

@@ -9,7 +9,6 @@ boxes are in page pixels.
 from __future__ import annotations
 
 from comicdesk.pipeline.stage import IMAGE, TEXT_BOXES, StageContext, StageSpec
-from comicdesk.pipeline.stages.standard import PROFILES
 
 NAME = "text_detect"
 DET_SIDE = 736
@@ -33,4 +32,4 @@ def _load(ctx: StageContext):
 
 
 SPEC = StageSpec(name=NAME, pass_no=1, needs=(IMAGE,), produces=(TEXT_BOXES,), load=_load, version=VERSION,
-                 level="page", batchable=False, image_size=DET_SIDE, profiles=PROFILES)
+                 level="page", batchable=False, image_size=DET_SIDE, profiles=("standard", "cosmo"))  # OCR feeds both profiles

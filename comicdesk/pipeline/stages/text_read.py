@@ -5,7 +5,6 @@ each assigned to the panel it overlaps most → ``TEXT_LINES`` → ``text_lines.
 from __future__ import annotations
 
 from comicdesk.pipeline.stage import IMAGE, PANELS, TEXT_BOXES, TEXT_LINES, StageContext, StageSpec
-from comicdesk.pipeline.stages.standard import PROFILES
 
 NAME = "text_read"
 VERSION = "ppocr-v6-rec"
@@ -49,4 +48,4 @@ def _load(ctx: StageContext):
 
 
 SPEC = StageSpec(name=NAME, pass_no=2, needs=(IMAGE, TEXT_BOXES, PANELS), produces=(TEXT_LINES,), load=_load,
-                 version=VERSION, level="page", batchable=False, image_size=None, profiles=PROFILES)
+                 version=VERSION, level="page", batchable=False, image_size=None, profiles=("standard", "cosmo"))  # OCR feeds both profiles
