@@ -142,10 +142,13 @@ def cmd_pages(args, settings) -> int:
         for row in rows:
             emit_json(row)
     else:
-        print(f"{'#':>4}  {'size':>11}  {'bytes':>9}  {'label':<13}  name")
+        print(f"{'#':>4}  {'size':>11}  {'bytes':>9}  {'label':<18}  {'from':<9}  name")
         for r in rows:
             size = "BAD" if r["bad"] else f"{r['width']}x{r['height']}"
-            print(f"{r['index']:>4}  {size:>11}  {r['bytes'] or 0:>9}  {r['label'] or '-':<13}  {r['name']}")
+            label = r["label"] or "-"
+            if r["source"] == "model" and r["probs"]:
+                label = f"{label} {r['probs'].get(r['label'], 0):.0%}"
+            print(f"{r['index']:>4}  {size:>11}  {r['bytes'] or 0:>9}  {label:<18}  {r['source'] or '-':<9}  {r['name']}")
         bad = sum(r["bad"] for r in rows)
         note(f"{len(rows)} pages ({book.format}){f', {bad} bad' if bad else ''}: {path}")
     return EXIT_OK

@@ -89,7 +89,7 @@ def run(args, settings) -> int:
         if res.status == "failed":
             note(f"comicdesk: {res.error}")
             return EXIT_FAIL
-        note(f"{res.pages_kept} pages kept, {res.pages_dropped} dropped ({page_filter.description}"
+        note(f"{res.pages_kept} page{'s' if res.pages_kept != 1 else ''} kept, {res.pages_dropped} dropped ({page_filter.description}"
              f"{', mark only' if options.mark_only else ''}) → {res.output}")
         return EXIT_OK
     note(summary.summary())
