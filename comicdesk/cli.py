@@ -251,7 +251,9 @@ def _cached_analysis(path: Path, settings):
 
 def models_dir(settings) -> str:
     """Where downloaded model weights live: ``$COMICDESK_MODELS_DIR``, else ``<cache root>/models``."""
-    return os.environ.get("COMICDESK_MODELS_DIR") or str(settings.cache_root / "models")
+    from comicdesk.ml.weights import default_models_dir
+
+    return str(default_models_dir(os.environ, settings.cache_root))
 
 
 def cmd_index(args, settings) -> int:

@@ -9,7 +9,9 @@ its I/O thread, catalogue reader, the person's data), ``jobs`` (background scan/
 pause/resume/cancel) and ``jobs_panel``, ``models`` + ``delegates`` + ``thumbnails`` (the
 virtualised grids), ``library_view``, ``book_view``, ``reader`` + ``reading`` (pages, spreads,
 right-to-left, continuous scroll), ``welcome``, ``settings_dialog`` + ``cache_tools``,
-``prefs`` (app-wide choices), ``logs`` (the log file). Decisions: ``docs/app.md``.
+``prefs`` (app-wide choices), ``logs`` (the log file), ``search_panel`` (similar panels/pages and
+page text), ``labelling`` (re-scoring after a relabel), ``export_dialog``, ``models_dialog``.
+Decisions: ``docs/app.md``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,22 @@
-"""The book view: a book's details and a grid of its page thumbnails. Activating a page opens the
-reader there. (Page classes as badges come with analysis.)"""
+"""The book view: a book's details and a grid of its page thumbnails, each with its class as a
+badge; filter chips (All / Story only / Covers / Ads / any class); relabelling one or many pages
+from the context menu (the person's labels, kept in the data dir). Activating a page opens the
+reader there."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from dataclasses import replace
 
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QHBoxLayout, QLabel, QMenu, QPushButton,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.qt.bridge import Tickets, one_line
-from comicdesk.qt.delegates import CoverDelegate
+from comicdesk.qt.delegates import PageDelegate
 from comicdesk.qt.library_view import make_grid
-from comicdesk.qt.models import ItemRole, PageModel, item_data
+from comicdesk.qt.models import PAGE_FILTERS, ItemRole, PageModel, class_name, item_data
 from comicdesk.qt.session import BookItem, PageItem
 from comicdesk.qt.thumbnails import ThumbLoader
 
@@ -21,6 +28,9 @@ class BookView(QWidget):
     back_requested = Signal()
     loaded = Signal(int)  # number of pages listed
     message = Signal(str)
+    labels_saved = Signal(object)  # BookItem: the person's labels of this book were written
+    similar_requested = Signal(object, int, object)  # BookItem, page, panel (None: similar pages)
+    export_requested = Signal(object)  # [BookItem]
 
     def __init__(self, bridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -59,10 +69,52 @@ class BookView(QWidget):
         head.addWidget(self.from_start, 0, Qt.AlignmentFlag.AlignTop)
         head.addWidget(self.read, 0, Qt.AlignmentFlag.AlignTop)
 
-        self.delegate = CoverDelegate(PAGE, lines=2, parent=self)
+        self.export = QPushButton("Export…", self)
+        self.export.setToolTip("Write a cleaned copy (CBZ) of this book")
+        self.export.clicked.connect(lambda: self.book and self.export_requested.emit([self.book]))
+        head.insertWidget(head.count() - 2, self.export, 0, Qt.AlignmentFlag.AlignTop)
+
+        # Filter chips: one of All / Story only / Covers / Ads, or one class from "More".
+        self.chips: dict[str, QToolButton] = {}
+        self.chip_group = QButtonGroup(self)
+        self.chip_group.setExclusive(True)
+        chips = QHBoxLayout()
+        chips.setSpacing(4)
+        for key, (label, _classes) in PAGE_FILTERS.items():
+            b = QToolButton(self)
+            b.setText(label)
+            b.setCheckable(True)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            b.clicked.connect(lambda _c=False, k=key: self.set_filter(k))
+            self.chip_group.addButton(b)
+            self.chips[key] = b
+            chips.addWidget(b)
+        self.more = QToolButton(self)
+        self.more.setText("Class ▾")
+        self.more.setCheckable(True)
+        self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.chip_group.addButton(self.more)
+        menu = QMenu(self.more)
+        self.class_actions: dict[str, QAction] = {}
+        for c in PAGE_CLASSES:
+            a = menu.addAction(class_name(c))
+            a.triggered.connect(lambda _c=False, c=c: self.set_filter(f"class:{c}"))
+            self.class_actions[c] = a
+        self.more.setMenu(menu)
+        chips.addWidget(self.more)
+        chips.addStretch(1)
+        self.shown_label = QLabel(self)
+        self.shown_label.setStyleSheet("color: palette(placeholder-text);")
+        chips.addWidget(self.shown_label)
+        self.chips["all"].setChecked(True)
+
+        self.delegate = PageDelegate(PAGE, lines=2, parent=self)
         self.grid = make_grid(self.model, self.delegate, self)
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.grid.activated.connect(self._activate)
         self.grid.doubleClicked.connect(self._activate)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._show_context_menu)
         self.note = QLabel(self)
         self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.note.setWordWrap(True)
@@ -71,6 +123,7 @@ class BookView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 10, 12, 6)
         lay.addLayout(head)
+        lay.addLayout(chips)
         lay.addWidget(self.grid, 1)
         lay.addWidget(self.note, 1)
 
@@ -105,16 +158,145 @@ class BookView(QWidget):
 
     def _pages(self, book: BookItem, pages: list[PageItem]) -> None:
         self.model.set_pages(book.path, pages, book.position)
+        self._update_chips()
         if not pages:
             self._note("No pages are catalogued for this book yet.")
-        if book.position is not None and 0 <= book.position < len(pages):
-            ix = self.model.index(book.position)
+        row = self.model.row_of(book.position) if book.position is not None else None
+        if row is not None:
+            ix = self.model.index(row)
             self.grid.setCurrentIndex(ix)
             self.grid.scrollTo(ix)
         bad = sum(p.bad for p in pages)
         if bad:
             self.message.emit(f"{bad} page{'s' if bad != 1 else ''} of this book cannot be decoded")
         self.loaded.emit(len(pages))
+
+    # -- filter --------------------------------------------------------------------------------
+    def set_filter(self, key: str) -> None:
+        """Show only the pages of a chip (``all``, ``story``, ``covers``, ``ads``) or of one class
+        (``class:<name>``)."""
+        self.model.set_filter(key)
+        button = self.chips.get(key, self.more)
+        if not button.isChecked():
+            button.setChecked(True)
+        self.more.setText(f"{class_name(key[6:])} ▾" if key.startswith("class:") else "Class ▾")
+        self._update_chips()
+
+    def _update_chips(self) -> None:
+        counts = self.model.counts()
+        for key, b in self.chips.items():
+            label = PAGE_FILTERS[key][0]
+            b.setText(label if key == "all" else f"{label} ({counts.get(key, 0)})")
+        for c, a in self.class_actions.items():
+            a.setText(f"{class_name(c)} ({counts.get(f'class:{c}', 0)})")
+        total = len(self.model.all_pages())
+        shown = self.model.rowCount()
+        self.shown_label.setText(f"{shown} of {total} pages" if shown != total else
+                                 f"{total} page{'s' if total != 1 else ''}")
+
+    # -- labels ----------------------------------------------------------------------------------
+    def selected_pages(self) -> list[PageItem]:
+        rows = sorted(ix.row() for ix in self.grid.selectionModel().selectedIndexes())
+        return [p for p in (self.model.page(r) for r in rows) if p is not None]
+
+    def relabel(self, pages: list[int], label: str | None) -> None:
+        """The person's label for these pages (None: clear theirs). Shown at once; written to the
+        data dir on the I/O thread; then ``labels_saved`` (the library re-scores the rest)."""
+        book, session = self.book, self.session
+        if book is None or session is None or not pages:
+            return
+        if not book.content_key:
+            self.message.emit("This book has no content key yet (still being scanned); try again in a moment")
+            return
+        if label is not None and label not in PAGE_CLASSES:
+            raise ValueError(f"unknown page class {label!r}")
+        by_index = {p.index: p for p in self.model.all_pages()}
+        changed = {}
+        for i in pages:
+            p = by_index.get(i)
+            if p is None:
+                continue
+            if label is not None:
+                changed[i] = replace(p, label=label, source="user")
+            elif p.source == "user":  # what shows instead comes back from the I/O thread
+                changed[i] = replace(p, label=None, source=None)
+        self.model.update_labels(changed)
+        self._update_chips()
+        n = len(pages)
+        what = f"{n} page{'s' if n != 1 else ''}"
+
+        def saved(_r) -> None:
+            self.labels_saved.emit(book)
+            self.message.emit(f"{what} labelled {class_name(label)}" if label else f"Your label cleared on {what}")
+            self.reload_labels()
+
+        def failed(exc) -> None:
+            self.message.emit(f"Could not save the label: {one_line(exc)}")
+            self.reload_labels()
+
+        self.bridge.run(session.io, session.set_labels, book.content_key, list(pages), label,
+                        on_done=saved, on_error=failed, owner=self)
+
+    def reload_labels(self) -> None:
+        """Read the shown book's labels again (after a relabel, a re-score or more analysis);
+        rows are updated in place, the selection and scroll position stay."""
+        book, session = self.book, self.session
+        if book is None or session is None or session.closed:
+            return
+        ticket = self._tickets.next()
+
+        def done(pages: list[PageItem]) -> None:
+            if not self._tickets.current(ticket) or self.book is not book:
+                return
+            if len(pages) != len(self.model.all_pages()):
+                self._pages(book, pages)
+                return
+            old = {p.index: p for p in self.model.all_pages()}
+            changed = {p.index: p for p in pages if old.get(p.index) is None or
+                       (old[p.index].label, old[p.index].source, old[p.index].probs, old[p.index].hidden)
+                       != (p.label, p.source, p.probs, p.hidden)}
+            self.model.update_labels(changed)
+            self._update_chips()
+
+        self.bridge.run(session.io, session.load_pages, book.id, on_done=done, owner=self)
+
+    def context_menu(self, index: QModelIndex) -> QMenu | None:
+        """The menu for a right click on ``index`` (the selection when it is in it)."""
+        page = item_data(index, ItemRole) if index.isValid() else None
+        if page is None or self.book is None:
+            return None
+        sel = self.selected_pages()
+        if page.index not in {p.index for p in sel}:
+            self.grid.setCurrentIndex(index)
+            sel = [page]
+        targets = [p.index for p in sel]
+        n = len(targets)
+        menu = QMenu(self)
+        a_read = menu.addAction(f"Read from page {page.index + 1}")
+        a_read.triggered.connect(lambda: self.read_requested.emit(self.book, page.index))
+        a_sim = menu.addAction("Find similar pages")
+        a_sim.triggered.connect(lambda: self.similar_requested.emit(self.book, page.index, None))
+        menu.addSeparator()
+        sub = menu.addMenu(f"Label {'page' if n == 1 else f'{n} pages'} as")
+        group = QActionGroup(sub)
+        current = {p.label for p in sel if p.source == "user"}
+        for c in PAGE_CLASSES:
+            a = sub.addAction(class_name(c))
+            a.setObjectName(f"label:{c}")
+            a.setCheckable(True)
+            a.setChecked(current == {c} and all(p.source == "user" for p in sel))
+            group.addAction(a)
+            a.triggered.connect(lambda _c=False, c=c: self.relabel(targets, c))
+        a_clear = menu.addAction("Clear my label")
+        a_clear.setObjectName("label:none")
+        a_clear.setEnabled(any(p.source == "user" for p in sel))
+        a_clear.triggered.connect(lambda: self.relabel(targets, None))
+        return menu
+
+    def _show_context_menu(self, pos) -> None:
+        menu = self.context_menu(self.grid.indexAt(pos))
+        if menu is not None:
+            menu.exec(self.grid.viewport().mapToGlobal(pos))
 
     def update_position(self, content_key: str, page: int) -> None:
         if self.book is not None and self.book.content_key == content_key:

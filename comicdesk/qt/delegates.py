@@ -8,7 +8,8 @@ from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from comicdesk.qt.models import BadgeRole, ErrorRole, ProgressRole, SubtitleRole, item_data
+from comicdesk.qt.models import (CLASS_LOOK, BadgeRole, ErrorRole, ItemRole, ProgressRole, SubtitleRole,
+                                 class_name, item_data)
 from comicdesk.qt.thumbnails import display_size
 
 PAD = 8
@@ -105,6 +106,8 @@ class CoverDelegate(QStyledItemDelegate):
             painter.setFont(f)
             painter.drawText(dot, Qt.AlignmentFlag.AlignCenter, "!")
 
+        self.paint_over(painter, option, index, art)
+
         progress = item_data(index, ProgressRole)
         if progress:
             page, pages = progress
@@ -139,6 +142,41 @@ class CoverDelegate(QStyledItemDelegate):
                 painter.drawText(QRect(r.x() + PAD - 2, y + fm.height() + 1, text_w, fm.height()),
                                  Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
                                  fm.elidedText(sub, Qt.TextElideMode.ElideRight, text_w))
+
+
+    def paint_over(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex,
+                   art: QRect) -> None:
+        """What a subclass draws over the picture (``art``: where it is)."""
+
+
+class PageDelegate(CoverDelegate):
+    """A page thumbnail with its class as a badge: the class colour and name at the top left of
+    the picture; the person's own labels get a white outline and a pencil (✎), so they read as
+    theirs. The probability is in the tooltip (the model's ``ToolTipRole``)."""
+
+    def __init__(self, cover: QSize, lines: int = 2, parent=None):
+        super().__init__(cover, lines, parent)
+        self._colours: dict[str, QColor] = {k: QColor(c) for k, (_n, c) in CLASS_LOOK.items()}
+
+    def paint_over(self, painter, option, index, art) -> None:
+        page = item_data(index, ItemRole)
+        if page is None or not page.label:
+            return
+        mine = page.source == "user"
+        text = ("✎ " if mine else "") + class_name(page.label)
+        f = QFont(option.font)
+        f.setBold(True)
+        f.setPointSizeF(max(6.5, f.pointSizeF() * 0.85))
+        fm = QFontMetrics(f)
+        w = min(art.width() - 4, fm.horizontalAdvance(text) + 10)
+        badge = QRect(art.left() + 3, art.top() + 3, w, fm.height() + 4)
+        painter.setFont(f)
+        painter.setPen(QPen(QColor("white"), 1.5) if mine else Qt.PenStyle.NoPen)
+        painter.setBrush(self._colours.get(page.label, QColor(90, 90, 90)))
+        painter.drawRoundedRect(QRectF(badge).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter,
+                         fm.elidedText(text, Qt.TextElideMode.ElideRight, badge.width() - 6))
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:

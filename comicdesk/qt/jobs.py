@@ -15,6 +15,7 @@ it was writing and keeps every batch already committed, so the next scan carries
 from __future__ import annotations
 
 import itertools
+import os
 import logging
 import threading
 import time
@@ -306,7 +307,14 @@ class AnalysisJob(Job):
             self._update(status="waiting", stage="waiting", message=ev.item, force=True)
 
     def _options(self) -> dict:
-        return {"profile": self.settings.profile, "threads": max(1, self.threads or 1)}
+        # The library's data dir: the page classes apply the head learnt from the person's labels,
+        # and a head stored while this run held the library is applied when it ends.
+        from comicdesk.ml.weights import default_models_dir
+
+        library_id = self.cache_dir.name
+        return {"profile": self.settings.profile, "threads": max(1, self.threads or 1),
+                "data_dir": str(self.settings.library_data_dir(library_id)),
+                "models_dir": str(default_models_dir(os.environ, self.settings.cache_root))}
 
     def _run_here(self):
         if self.runner_factory is not None:

@@ -61,6 +61,7 @@ def make_grid(model, delegate: CoverDelegate, parent=None) -> QListView:
 class LibraryView(QWidget):
     book_activated = Signal(object)  # BookItem: show the book
     read_requested = Signal(object)  # BookItem: open it in the reader (at its position)
+    export_requested = Signal(object)  # [BookItem]
     message = Signal(str)
 
     def __init__(self, bridge, parent: QWidget | None = None):
@@ -135,6 +136,7 @@ class LibraryView(QWidget):
         self.grid = make_grid(self.model, self.delegate, self)
         self.grid.activated.connect(self._activate)
         self.grid.doubleClicked.connect(self._activate)
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._context_menu)
 
@@ -259,11 +261,20 @@ class LibraryView(QWidget):
         if item is not None:
             self.read_requested.emit(item)
 
+    def selected_books(self) -> list[BookItem]:
+        rows = sorted(ix.row() for ix in self.grid.selectionModel().selectedIndexes())
+        return [b for b in (self.model.item(r) for r in rows) if b is not None]
+
     def _context_menu(self, pos) -> None:
         index = self.grid.indexAt(pos)
         item = item_data(index, ItemRole) if index.isValid() else None
         if item is None:
             return
+        chosen = self.selected_books()
+        if item.id not in {b.id for b in chosen}:
+            self.grid.setCurrentIndex(index)
+            chosen = [item]
+        chosen = [b for b in chosen if not b.error]
         menu = QMenu(self)
         a_open = QAction("Show pages", menu)
         a_open.triggered.connect(lambda: self.book_activated.emit(item))
@@ -275,7 +286,10 @@ class LibraryView(QWidget):
             QUrl.fromLocalFile(os.path.dirname(item.path))))
         a_copy = QAction("Copy path", menu)
         a_copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(item.path))
-        for a in (a_read, a_open, a_folder, a_copy):
+        a_export = QAction(f"Export {len(chosen)} books…" if len(chosen) > 1 else "Export…", menu)
+        a_export.triggered.connect(lambda: self.export_requested.emit(chosen))
+        a_export.setEnabled(bool(chosen))
+        for a in (a_read, a_open, a_folder, a_copy, a_export):
             menu.addAction(a)
         if item.error:
             a_read.setEnabled(False)

@@ -27,10 +27,12 @@ from comicdesk.qt.compat import guard_immortals
 from comicdesk.qt.icons import app_icon
 from comicdesk.qt.jobs import AnalysisJob, JobFinished, JobsController, JobState, analysis_available
 from comicdesk.qt.jobs_panel import JobsIndicator, JobsPanel
+from comicdesk.qt.labelling import Rescorer, describe
 from comicdesk.qt.library_view import LibraryView
 from comicdesk.qt.models import sort_books
 from comicdesk.qt.prefs import Prefs, save_prefs
 from comicdesk.qt.reader import ReaderView
+from comicdesk.qt.search_panel import SearchPanel
 from comicdesk.qt.session import BookItem, LibrarySession, OpenTarget, classify
 from comicdesk.qt.welcome import WelcomeView
 
@@ -94,6 +96,14 @@ class MainWindow(QMainWindow):
         self.jobs_dock.setWidget(self.jobs_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
         self.jobs_dock.hide()
+        self.search_panel = SearchPanel(self.bridge, self)
+        self.search_dock = QDockWidget("Search", self)
+        self.search_dock.setObjectName("search")
+        self.search_dock.setWidget(self.search_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.search_dock)
+        self.search_dock.hide()
+        self.rescorer = Rescorer(self.bridge, self)
+        self.export_dialog = None
         self.indicator = JobsIndicator(self.jobs, self)
         self.indicator.clicked.connect(self.toggle_jobs)
         self.statusBar().addPermanentWidget(self.indicator)
@@ -135,7 +145,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m.addSeparator()
         self.act_rescan = self._action(m, "&Rescan Library", self.rescan, "F5")
+        self.act_export = self._action(m, "&Export…", self.export_current, "Ctrl+E")
         m.addSeparator()
+        self._action(m, "&Models for the Cosmo Profile…", self.open_models)
         self._action(m, "&Settings…", self.open_settings, "Ctrl+,")
         m.addSeparator()
         self._action(m, "&Quit", self.close, "Ctrl+Q")
@@ -146,6 +158,11 @@ class MainWindow(QMainWindow):
         a.setText("&Jobs")
         a.setShortcut(QKeySequence("Ctrl+J"))
         v.addAction(a)
+        a = self.search_dock.toggleViewAction()
+        a.setText("Search &Results")
+        a.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        v.addAction(a)
+        self._action(v, "Search Page &Text…", self.focus_text_search, "Ctrl+Shift+F")
         h = self.menuBar().addMenu("&Help")
         self._action(h, "Open the &Log Folder", self._open_log_folder)
         self._action(h, "&About comicdesk", self._about)
@@ -162,6 +179,15 @@ class MainWindow(QMainWindow):
         self.book.back_requested.connect(self.show_library)
         self.book.message.connect(self.say)
         self.book.loaded.connect(lambda _n: self._ready_timer.start())
+        self.book.labels_saved.connect(self._labels_saved)
+        self.book.similar_requested.connect(lambda b, page, panel: self.find_similar(b.id, page, panel, b.title))
+        self.book.export_requested.connect(self.open_export)
+        self.library.export_requested.connect(self.open_export)
+        self.reader.similar_requested.connect(self._reader_similar)
+        self.search_panel.hit_activated.connect(self.open_hit)
+        self.rescorer.finished.connect(self._rescored)
+        self.rescorer.failed.connect(lambda s, why: s is self.session and self.say(
+            f"Your labels are saved; re-scoring the other pages failed: {why}"))
         self.reader.back_requested.connect(self._reader_back)
         self.reader.position_saved.connect(self._position_saved)
         self.reader.message.connect(self.say)
@@ -172,6 +198,7 @@ class MainWindow(QMainWindow):
             a.toggled.connect(lambda on, k=key: on and self._reader_pref("reader_fit", k))
         self.jobs.changed.connect(self._job_changed)
         self.jobs.finished.connect(self._job_finished)
+        self.jobs.finished.connect(self._analysis_finished)
         self.jobs.book_failed.connect(lambda ev: log.info("cannot read %s: %s", ev.event.path, ev.event.reason))
 
     # -- messages ----------------------------------------------------------------------------------
@@ -232,6 +259,7 @@ class MainWindow(QMainWindow):
             self.session = LibrarySession(self.settings, info)
             self.library.set_session(self.session)
             self.book.set_session(self.session)
+            self.search_panel.set_session(self.session)
         else:
             self.session.info.problem = info.problem
             self.library.set_offline(info.problem)
@@ -330,6 +358,13 @@ class MainWindow(QMainWindow):
         self.load_books()
         if state.status == "done":
             self._start_analysis_soon()
+
+    def _analysis_finished(self, ev: JobFinished) -> None:
+        """Analysis ended: show what it learnt (labels, panels) in the open book."""
+        if self.analysis_job is None or ev.job_id != self.analysis_job.id or self._closed:
+            return
+        self.book.reload_labels()
+        self.reader.refresh_analysis()
 
     def _start_analysis_soon(self) -> None:
         """Analysis starts once the first screen is complete (its covers loaded), so opening a
@@ -431,6 +466,104 @@ class MainWindow(QMainWindow):
     def _position_saved(self, key: str, page: int) -> None:
         self.library.update_position(key, page)
         self.book.update_position(key, page)
+
+    # -- labels, similar panels, export --------------------------------------------------------------
+    def _labels_saved(self, book) -> None:
+        if self.reader.meta is not None and self.reader.meta.path == book.path:
+            self.reader.refresh_analysis()
+        self.rescorer.request(self.session)
+
+    def _rescored(self, session, result) -> None:
+        if session is not self.session:
+            return
+        self.say(describe(result))
+        self.book.reload_labels()
+        self.reader.refresh_analysis()
+
+    def find_similar(self, book_id, page: int, panel, title: str = "") -> None:
+        """Open the search sidebar on panels (or pages, ``panel`` None) like this one."""
+        self.search_dock.show()
+        self.search_dock.raise_()
+        self.search_panel.find_similar(book_id, page, panel, title)
+
+    def _reader_similar(self, path: str, book_id, page: int, panel) -> None:
+        title = self.reader.meta.title if self.reader.meta is not None else ""
+        self.find_similar(book_id, page, panel, title)
+
+    def focus_text_search(self) -> None:
+        self.search_dock.show()
+        self.search_dock.raise_()
+        self.search_panel.text.setFocus()
+        self.search_panel.text.selectAll()
+
+    def open_hit(self, hit) -> None:
+        """A search result: its page in the reader, the panel highlighted."""
+        if self.session is None:
+            return
+        if self.reader.meta is not None and self.reader.meta.path == hit.book and \
+                self.stack.currentWidget() is self.reader:
+            self.reader.show_hit(hit.page, hit.box if hit.panel is not None else None)
+            return
+        item = next((b for b in self.library.model.books() if b.id == hit.book_id), None)
+        if item is not None:
+            self._open_hit_item(item, hit)
+            return
+        session = self.session
+        self.bridge.run(session.io, session.book_by_path, hit.book,
+                        on_done=lambda b: b is not None and session is self.session and self._open_hit_item(b, hit),
+                        owner=self)
+
+    def _open_hit_item(self, item: BookItem, hit) -> None:
+        self.read(item, hit.page)
+        self.reader.show_hit(hit.page, hit.box if hit.panel is not None else None)
+
+    def export_current(self) -> None:
+        """Export what is in front of the person: the reader's or book view's book, or the books
+        selected in the library."""
+        page = self.stack.currentWidget()
+        books = []
+        if page is self.book and self.book.book is not None:
+            books = [self.book.book]
+        elif page is self.reader and self.reader.meta is not None:
+            path = self.reader.meta.path
+            books = [b for b in self.library.model.books() if b.path == path][:1]
+        elif page is self.library:
+            books = self.library.selected_books()
+        if not books:
+            self.say("Choose a book to export (select books in the library, or open one)")
+            return
+        self.open_export(books)
+
+    def open_export(self, books):
+        from comicdesk.qt.export_dialog import ExportDialog
+
+        if self.export_dialog is not None and self.export_dialog.running:
+            self.export_dialog.raise_()
+            self.say("An export is running")
+            return self.export_dialog
+        dlg = ExportDialog(list(books), self.settings, self.bridge, self, start_dir=self.prefs.export_dir or None)
+        dlg.finished_export.connect(lambda results: self._exported(dlg, results))
+        self.export_dialog = dlg
+        dlg.setModal(False)
+        dlg.show()
+        return dlg
+
+    def _exported(self, dlg, results) -> None:
+        written = [r for r in results if r.status in ("written", "up-to-date") and r.output]
+        if written:
+            folder = str(Path(written[0].output).parent)
+            if folder != self.prefs.export_dir:
+                self.prefs.export_dir = folder
+                self.save_prefs_soon()
+        self.say(f"Export: {dlg.status.text()}")
+
+    def open_models(self):
+        from comicdesk.qt.models_dialog import ModelsDialog
+
+        dlg = ModelsDialog(self.settings, self.bridge, self)
+        dlg.setModal(False)
+        dlg.show()
+        return dlg
 
     def _focus_search(self) -> None:
         if self.session is not None:
@@ -581,6 +714,8 @@ class MainWindow(QMainWindow):
         self._ready_timer.stop()
         self.library.loader.close()
         self.book.loader.close()
+        self.search_panel.close_panel()
+        self.rescorer.close(wait=True)
         self.jobs.shutdown(wait=True)
         if self.session is not None:
             self.session.close(wait=True)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
+from comicdesk.core.pages import GROUPS
 from comicdesk.qt.session import BookItem, PageItem, natural_number_key
 from comicdesk.qt.thumbnails import ThumbLoader
 
@@ -211,12 +212,82 @@ def book_tooltip(b: BookItem, offline: bool = False) -> str:
     return "\n".join(lines)
 
 
+#: Page classes as the person sees them: short name and badge colour (opaque, readable on white text).
+CLASS_LOOK: dict[str, tuple[str, str]] = {
+    "advertisement": ("ad", "#c62828"),
+    "cover": ("cover", "#1565c0"),
+    "story": ("story", "#2e7d32"),
+    "textstory": ("text story", "#00796b"),
+    "first-page": ("first page", "#558b2f"),
+    "credits": ("credits", "#6a1b9a"),
+    "art": ("art", "#ef6c00"),
+    "text": ("text", "#546e7a"),
+    "back_cover": ("back cover", "#283593"),
+}
+
+#: The book view's filter chips: key -> (label, classes shown; None: every page).
+PAGE_FILTERS: dict[str, tuple[str, frozenset[str] | None]] = {
+    "all": ("All", None),
+    "story": ("Story only", GROUPS["story-only"]),
+    "covers": ("Covers", frozenset({"cover", "back_cover"})),
+    "ads": ("Ads", frozenset({"advertisement"})),
+}
+
+
+def class_name(label: str | None) -> str:
+    return CLASS_LOOK.get(label, (label or "", ""))[0] if label else ""
+
+
+def filter_classes(key: str) -> frozenset[str] | None:
+    """The classes a filter key shows: a chip's, or ``class:<name>`` for one class."""
+    if key.startswith("class:"):
+        return frozenset({key[6:]})
+    return PAGE_FILTERS[key][1]
+
+
+def page_passes(p: PageItem, key: str) -> bool:
+    """Whether filter ``key`` shows page ``p``. "Story only" keeps pages without a label yet (we
+    never hide what we know nothing about, as the export does) and drops pages ComicInfo marks
+    Deleted unless the person labelled them; a class chip shows only pages with that label."""
+    if key == "all":
+        return True
+    classes = filter_classes(key)
+    if key == "story":
+        if p.hidden and p.source != "user":
+            return False
+        return p.label is None or p.label in classes
+    return p.label in classes
+
+
+def page_tooltip(p: PageItem) -> str:
+    size = f"{p.width}×{p.height}" if p.width else "size unknown"
+    lines = [f"Page {p.index + 1} · {size}", p.name]
+    if p.label:
+        whose = {"user": "your label", "comicinfo": "from ComicInfo.xml", "model": "from the model"}.get(
+            p.source or "", p.source or "")
+        prob = p.prob
+        lines.append(f"{class_name(p.label)} — {whose}" + (f" ({prob * 100:.0f} %)" if prob is not None else ""))
+        if p.probs:
+            top = sorted(p.probs.items(), key=lambda kv: -kv[1])[:3]
+            lines.append("model: " + ", ".join(f"{class_name(c)} {v * 100:.0f} %" for c, v in top))
+    else:
+        lines.append("not classified yet")
+    if p.hidden:
+        lines.append("ComicInfo marks this page Deleted")
+    if p.bad:
+        lines.append(f"Bad page: {p.error}")
+    return "\n".join(lines)
+
+
 class PageModel(QAbstractListModel):
-    """One book's pages, with lazily loaded thumbnails."""
+    """One book's pages, with lazily loaded thumbnails, class labels and a class filter."""
 
     def __init__(self, loader: ThumbLoader | None = None, page_future=None, parent=None):
         super().__init__(parent)
-        self._pages: list[PageItem] = []
+        self._all: list[PageItem] = []
+        self._pages: list[PageItem] = []  # the rows shown (filtered)
+        self._row_of: dict[int, int] = {}  # page index -> row
+        self.filter_key = "all"
         self.book_path: str | None = None
         self.loader = loader
         self.page_future = page_future  # (book_path, PageItem) -> Future[Thumb]
@@ -226,14 +297,58 @@ class PageModel(QAbstractListModel):
             loader.failed.connect(lambda key, _r: self._thumb_changed(key))
 
     def set_pages(self, book_path: str | None, pages: list[PageItem], position: int | None = None) -> None:
-        self.beginResetModel()
         self.book_path = book_path
-        self._pages = list(pages)
+        self._all = list(pages)
         self.position = position
+        self._refresh()
+
+    def set_filter(self, key: str) -> None:
+        if key != "all" and not key.startswith("class:") and key not in PAGE_FILTERS:
+            raise ValueError(f"unknown page filter {key!r}")
+        if key != self.filter_key:
+            self.filter_key = key
+            self._refresh()
+
+    def counts(self) -> dict[str, int]:
+        """How many pages each chip would show, and each class (``class:<name>``)."""
+        out = {key: sum(1 for p in self._all if page_passes(p, key)) for key in PAGE_FILTERS}
+        for p in self._all:
+            if p.label:
+                out[f"class:{p.label}"] = out.get(f"class:{p.label}", 0) + 1
+        return out
+
+    def update_labels(self, changed: dict[int, PageItem]) -> None:
+        """Replace some pages (new labels); rows that no longer pass the filter go."""
+        if not changed:
+            return
+        self._all = [changed.get(p.index, p) for p in self._all]
+        if all(page_passes(p, self.filter_key) == (p.index in self._row_of) for p in changed.values()):
+            for idx, p in changed.items():
+                row = self._row_of.get(idx)
+                if row is not None:
+                    self._pages[row] = p
+                    ix = self.index(row)
+                    self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.ToolTipRole, ItemRole])
+        else:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self.beginResetModel()
+        self._pages = [p for p in self._all if page_passes(p, self.filter_key)]
+        self._row_of = {p.index: r for r, p in enumerate(self._pages)}
         self.endResetModel()
 
     def page(self, row: int) -> PageItem | None:
         return self._pages[row] if 0 <= row < len(self._pages) else None
+
+    def all_pages(self) -> list[PageItem]:
+        return list(self._all)
+
+    def row_of(self, page_index: int) -> int | None:
+        return self._row_of.get(page_index)
+
+    def shown_indexes(self) -> list[int]:
+        return [p.index for p in self._pages]
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self._pages)
@@ -266,15 +381,15 @@ class PageModel(QAbstractListModel):
         if role == ItemRole:
             return p
         if role == Qt.ItemDataRole.ToolTipRole:
-            size = f"{p.width}×{p.height}" if p.width else "size unknown"
-            bad = f"\nBad page: {p.error}" if p.bad else ""
-            return f"Page {p.index + 1} · {size}\n{p.name}{bad}"
+            return page_tooltip(p)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"Page {p.index + 1}" + (f", {class_name(p.label)}" if p.label else "")
         return None
 
     def _thumb_changed(self, key) -> None:
         if not (isinstance(key, tuple) and key[0] == "page" and key[1] == self.book_path):
             return
-        row = key[2]
-        if 0 <= row < len(self._pages):
+        row = self._row_of.get(key[2])
+        if row is not None:
             ix = self.index(row)
             self.dataChanged.emit(ix, ix, [Qt.ItemDataRole.DecorationRole])

@@ -36,6 +36,7 @@ class Prefs:
     reader_double: bool = False
     reader_continuous: bool = False
     geometry: str | None = None  # base64 of QMainWindow.saveGeometry()
+    export_dir: str | None = None  # where the last export went (the export dialog starts there)
 
     def add_recent(self, path: str) -> None:
         self.recent = [path] + [p for p in self.recent if p != path]
@@ -81,6 +82,8 @@ def load_prefs(data_root: Path) -> Prefs:
     if not isinstance(p.threads, int) or p.threads < 0:
         p.threads = 0
     p.analyse = bool(p.analyse)
+    if not isinstance(p.export_dir, str) or not p.export_dir:
+        p.export_dir = None
     if p.reader_fit not in ("page", "width", "height", "original"):
         p.reader_fit = "page"
     return p

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QColor, QImage, QKeySequence, QPainter, QPalette
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QScrollArea,
+from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QImage, QKeySequence, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMenu, QScrollArea,
                                QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from comicdesk.core.pages import GROUPS
 from comicdesk.qt import reading
 from comicdesk.qt.bridge import Bridge, Tickets, one_line
 
@@ -32,6 +33,9 @@ log = logging.getLogger("comicdesk.qt")
 
 FULL_CACHE_BYTES = 160 * 1024 * 1024  # decoded full-size pages kept on the book's thread
 SHOWN_CACHE = 16  # display-size images kept on the main thread
+STORY = GROUPS["story-only"]
+PANEL_PEN = QColor(0, 200, 255)
+HIGHLIGHT_PEN = QColor(255, 170, 0)
 WHEEL_TURN = 240  # wheel delta past the edge that turns the page (two notches)
 
 
@@ -183,6 +187,12 @@ class ReaderCanvas(QWidget):
                     text += f"\ncannot be shown: {error}"
                 p.drawText(rect.adjusted(12, 12, -12, -12),
                            Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+            self.reader.paint_overlay(p, pl)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
+        menu = self.reader.context_menu(event.pos())
+        if menu is not None:
+            menu.exec(event.globalPos())
 
     # -- mouse: click a side to turn, drag to pan ---------------------------------------------
     def mousePressEvent(self, event) -> None:  # noqa: N802
@@ -220,6 +230,8 @@ class ReaderView(QWidget):
     ``double``, ``continuous``, ``fit``, ``zoom``."""
 
     page_changed = Signal(int)
+    similar_requested = Signal(str, object, int, object)  # book path, book id, page, panel (None: pages)
+    analysis_loaded = Signal()
     position_saved = Signal(str, int)  # content key, page
     back_requested = Signal()
     opened = Signal(object)  # BookMeta
@@ -250,6 +262,15 @@ class ReaderView(QWidget):
         self._inflight: dict[int, tuple[int, int]] = {}
         self._wheel = 0
         self._saved_page: int | None = None
+        # from the analysis (the session's I/O thread): panels per page, labels per page
+        self.book_id: int | None = None
+        self.panels: dict[int, list[tuple[int, int, int, int]]] = {}
+        self.labels: dict[int, tuple[str | None, bool]] = {}
+        self.show_panels = False
+        self.story_only = False
+        self.guided = False
+        self.panel = 0  # guided view: the panel shown, in reading order
+        self.highlight: tuple[int, tuple[int, int, int, int]] | None = None  # (page, box)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.toolbar = QToolBar("Reader", self)
@@ -355,6 +376,15 @@ class ReaderView(QWidget):
         self.act_fullscreen = self._act("Full screen", ["F11", "F"], self.toggle_fullscreen)
         for a in (self.act_double, self.act_shift, self.act_rtl, self.act_continuous, self.act_fullscreen):
             tb.addAction(a)
+        tb.addSeparator()
+        self.act_panels = self._act("Panels", "B", self.set_show_panels, checkable=True,
+                                    tip="Show the panels, numbered in reading order")
+        self.act_guided = self._act("Guided", "G", self.set_guided, checkable=True,
+                                    tip="Guided view: panel by panel, in reading order")
+        self.act_story = self._act("Story only", "S", self.set_story_only, checkable=True,
+                                   tip="Skip pages that are not story (covers, ads, ...)")
+        for a in (self.act_panels, self.act_guided, self.act_story):
+            tb.addAction(a)
         self.act_double.setChecked(self.double)
         self.act_continuous.setChecked(self.continuous)
         for a in tb.actions():
@@ -427,6 +457,7 @@ class ReaderView(QWidget):
         self._relayout(scroll_to_page=True)
         self.opened.emit(meta)
         self.page_changed.emit(self.page)
+        self.refresh_analysis()
         if meta.warnings:
             self.message.emit(f"{Path(meta.path).name}: {meta.warnings[0]}")
         if not any(self.sizes) and self.source is not None:
@@ -454,6 +485,10 @@ class ReaderView(QWidget):
         self._errors.clear()
         self._inflight.clear()
         self._ticket = self._tickets.next()
+        self.book_id = None
+        self.panels, self.labels = {}, {}
+        self.highlight = None
+        self.panel = 0
 
     # -- state -----------------------------------------------------------------------------------
     def shown(self) -> tuple[int, ...]:
@@ -465,8 +500,24 @@ class ReaderView(QWidget):
         g = self.groups[reading.group_index(self.groups, self.page)]
         return reading.display_order(g, self.rtl)
 
+    def visible_pages(self) -> list[int]:
+        """The pages shown: every page, or in story-only mode the story pages (and pages not
+        classified yet: nothing is skipped that we know nothing about)."""
+        if not self.story_only or not self.labels:
+            return list(range(self.count))
+        keep = [i for i in range(self.count) if self._is_story(i)]
+        return keep or list(range(self.count))
+
+    def _is_story(self, i: int) -> bool:
+        label, hidden = self.labels.get(i, (None, False))
+        return not hidden and (label is None or label in STORY)
+
     def _regroup(self) -> None:
-        self.groups = reading.spreads(self.count, self.sizes, double=self.double, shift=self.shift)
+        double = self.double and not self.guided
+        if self.story_only and self.labels:
+            self.groups = reading.spreads_of(self.visible_pages(), self.sizes, double=double, shift=self.shift)
+        else:
+            self.groups = reading.spreads(self.count, self.sizes, double=double, shift=self.shift)
         if self.groups and not self.continuous:
             self.page = self.groups[reading.group_index(self.groups, self.page)][0]
 
@@ -482,26 +533,41 @@ class ReaderView(QWidget):
         self.scroll.verticalScrollBar().setValue(y)
 
     # -- navigation -----------------------------------------------------------------------------
-    def go_to(self, page: int) -> None:
+    def go_to(self, page: int, panel: int = 0) -> None:
+        """Show ``page`` (in story-only mode, the next story page from it); in the guided view,
+        its panel ``panel`` (-1: the last)."""
         if not self.count:
             return
         page = max(0, min(page, self.count - 1))
         if self.continuous:
+            shown = self.visible_pages()
+            page = next((i for i in shown if i >= page), shown[-1])
             self.page = page
             self._scroll_to_page(page)
         else:
             g = self.groups[reading.group_index(self.groups, page)]
             if g[0] == self.page and page in g and self.canvas.placements:
+                if self.guided and panel != self.panel:
+                    self.panel = panel
+                    self._relayout(scroll_to_page=True)
                 return
             self.page = g[0]
+            self.panel = panel
             self._relayout(scroll_to_page=True)
         self._page_moved()
 
     def next(self) -> None:
         if not self.count:
             return
+        if self._guided_step(+1):
+            return
         if self.continuous:
-            self.go_to(self.page + 1)
+            shown = self.visible_pages()
+            later = [i for i in shown if i > self.page]
+            if later:
+                self.go_to(later[0])
+            else:
+                self.message.emit("Last page")
             return
         gi = reading.group_index(self.groups, self.page)
         if gi + 1 < len(self.groups):
@@ -512,14 +578,46 @@ class ReaderView(QWidget):
     def previous(self) -> None:
         if not self.count:
             return
+        if self._guided_step(-1):
+            return
         if self.continuous:
-            self.go_to(self.page - 1)
+            earlier = [i for i in self.visible_pages() if i < self.page]
+            if earlier:
+                self.go_to(earlier[-1])
+            else:
+                self.message.emit("First page")
             return
         gi = reading.group_index(self.groups, self.page)
         if gi > 0:
-            self.go_to(self.groups[gi - 1][0])
+            self.go_to(self.groups[gi - 1][0], panel=-1)
         else:
             self.message.emit("First page")
+
+    def _guided_step(self, step: int) -> bool:
+        """Guided view: the next/previous panel of this page; False at the page's edge."""
+        if not self.guided or self.continuous:
+            return False
+        boxes = self.panels.get(self.page) or []
+        current = self._panel_number(len(boxes))
+        if boxes and 0 <= current + step < len(boxes):
+            self.panel = current + step
+            self._relayout()
+            self._update_where()
+            return True
+        return False
+
+    def _panel_number(self, n: int) -> int:
+        if n <= 0:
+            return 0
+        return n - 1 if self.panel < 0 else min(self.panel, n - 1)
+
+    def _guided_box(self) -> tuple[int, tuple[int, int, int, int]] | None:
+        if not self.guided or self.continuous or not self.count:
+            return None
+        boxes = self.panels.get(self.page) or []
+        if not boxes:
+            return None
+        return self.page, tuple(boxes[self._panel_number(len(boxes))])
 
     def left(self) -> None:
         self.next() if self.rtl else self.previous()
@@ -545,6 +643,10 @@ class ReaderView(QWidget):
             return
         shown = sorted(self.shown())
         label = f"{shown[0] + 1}" if len(shown) == 1 else f"{shown[0] + 1}–{shown[-1] + 1}"
+        guided = self._guided_box()
+        if guided is not None:
+            n = len(self.panels.get(self.page) or [])
+            label += f" · panel {self._panel_number(n) + 1}/{n}"
         self.where.setText(f"{label} / {self.count}")
         self.slider.blockSignals(True)
         self.slider.setValue(self.page + 1)
@@ -606,12 +708,176 @@ class ReaderView(QWidget):
             self.bridge.run(self.session.io, _set_book_setting, self.session, key, "rtl", on)
 
     def set_continuous(self, on: bool) -> None:
+        if on and self.guided:
+            self.set_guided(False)
         self.continuous = bool(on)
         if self.act_continuous.isChecked() != self.continuous:
             self.act_continuous.setChecked(self.continuous)
         self._regroup()
         self._relayout(scroll_to_page=True)
         self._update_where()
+
+    # -- the analysis: panels, story-only, guided view ---------------------------------------------
+    def refresh_analysis(self) -> None:
+        """Read the open book's panels and labels (after opening it, a relabel, more analysis)."""
+        session, meta, ticket = self.session, self.meta, self._ticket
+        if session is None or meta is None or session.closed:
+            return
+
+        def done(result) -> None:
+            if ticket != self._ticket:
+                return
+            book_id, panels, labels = result
+            self.book_id = book_id
+            changed_labels = labels != self.labels
+            self.panels, self.labels = panels, labels
+            if changed_labels and self.story_only:
+                self._regroup()
+                self._relayout(scroll_to_page=True)
+            elif self.guided:
+                self._relayout(scroll_to_page=True)
+            self._update_where()
+            self.canvas.update()
+            self.analysis_loaded.emit()
+
+        self.bridge.run(session.io, session.book_analysis, meta.path, self.book_id, on_done=done,
+                        on_error=lambda e: log.info("no analysis for %s: %s", meta.path, one_line(e)),
+                        owner=self)
+
+    def set_show_panels(self, on: bool) -> None:
+        self.show_panels = bool(on)
+        if self.act_panels.isChecked() != self.show_panels:
+            self.act_panels.setChecked(self.show_panels)
+        if on and self.meta is not None and not self.panels:
+            self.message.emit("No panels found for this book yet (it is analysed in the background)")
+        self.canvas.update()
+
+    def set_guided(self, on: bool) -> None:
+        on = bool(on)
+        if self.act_guided.isChecked() != on:
+            self.act_guided.setChecked(on)
+        if on == self.guided:
+            return
+        self.guided = on
+        if on and self.continuous:
+            self.set_continuous(False)
+        self.panel = 0
+        self._regroup()
+        self._relayout(scroll_to_page=True)
+        self._update_where()
+        if on and self.meta is not None and not self.panels:
+            self.message.emit("No panels found for this book yet: the guided view shows whole pages")
+
+    def set_story_only(self, on: bool) -> None:
+        on = bool(on)
+        if self.act_story.isChecked() != on:
+            self.act_story.setChecked(on)
+        if on == self.story_only:
+            return
+        self.story_only = on
+        self._regroup()
+        self._relayout(scroll_to_page=True)
+        self._update_where()
+        if on and self.meta is not None:
+            if not self.labels or not any(lab for lab, _h in self.labels.values()):
+                self.message.emit("This book's pages are not classified yet: every page is shown")
+            else:
+                skipped = self.count - len(self.visible_pages())
+                self.message.emit(f"Story only: {skipped} page{'s' if skipped != 1 else ''} skipped")
+
+    def set_highlight(self, page: int, box) -> None:
+        """Mark one panel (a search result) on its page."""
+        self.highlight = (page, tuple(int(v) for v in box)) if box else None
+        self.canvas.update()
+
+    def show_hit(self, page: int, box) -> None:
+        """A search result: go to its page (leaving story-only mode if that would skip it) and
+        highlight its panel (``box`` None: a page result, nothing highlighted)."""
+        if self.story_only and self.labels and not self._is_story(page):
+            self.set_story_only(False)
+        self.set_highlight(page, box)
+        if self.count:
+            self.go_to(page)
+
+    def _page_scale(self, pl: reading.Placement) -> tuple[float, float]:
+        w, h = reading.page_size(self.sizes, pl.index)
+        return pl.w / max(1, w), pl.h / max(1, h)
+
+    def paint_overlay(self, p: QPainter, pl: reading.Placement) -> None:
+        """The panels of a placed page (numbered in reading order) and the highlighted panel."""
+        hl = self.highlight if self.highlight is not None and self.highlight[0] == pl.index else None
+        boxes = (self.panels.get(pl.index) or []) if self.show_panels else []
+        if not boxes and hl is None:
+            return
+        sx, sy = self._page_scale(pl)
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        f = QFont(self.font())
+        f.setBold(True)
+        p.setFont(f)
+        fm = p.fontMetrics()
+        for n, (x, y, w, h) in enumerate(boxes):
+            r = QRect(pl.x + round(x * sx), pl.y + round(y * sy), max(1, round(w * sx)), max(1, round(h * sy)))
+            p.setPen(QPen(PANEL_PEN, 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(r.adjusted(1, 1, -1, -1))
+            tag = QRect(r.left() + 4, r.top() + 4, fm.horizontalAdvance(str(n + 1)) + 10, fm.height() + 2)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(PANEL_PEN)
+            p.drawRoundedRect(tag, 4, 4)
+            p.setPen(QColor(0, 0, 0))
+            p.drawText(tag, Qt.AlignmentFlag.AlignCenter, str(n + 1))
+        if hl is not None:
+            x, y, w, h = hl[1]
+            r = QRect(pl.x + round(x * sx), pl.y + round(y * sy), max(1, round(w * sx)), max(1, round(h * sy)))
+            p.setPen(QPen(HIGHLIGHT_PEN, 4))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(r.adjusted(2, 2, -2, -2))
+        p.restore()
+
+    def panel_at(self, pos: QPoint) -> tuple[int, int | None] | None:
+        """(page, panel) under a point of the canvas (panel None: on the page, in no panel)."""
+        for pl in self.canvas.placements:
+            if not QRect(pl.x, pl.y, pl.w, pl.h).contains(pos):
+                continue
+            sx, sy = self._page_scale(pl)
+            px, py = (pos.x() - pl.x) / sx, (pos.y() - pl.y) / sy
+            hits = [(w * h, n) for n, (x, y, w, h) in enumerate(self.panels.get(pl.index) or [])
+                    if x <= px < x + w and y <= py < y + h]
+            return pl.index, (min(hits)[1] if hits else None)
+        return None
+
+    def panel_point(self, page: int, panel: int) -> QPoint | None:
+        """The centre of a panel on the canvas (None when the page or panel is not shown)."""
+        boxes = self.panels.get(page) or []
+        for pl in self.canvas.placements:
+            if pl.index == page and 0 <= panel < len(boxes):
+                sx, sy = self._page_scale(pl)
+                x, y, w, h = boxes[panel]
+                return QPoint(pl.x + round((x + w / 2) * sx), pl.y + round((y + h / 2) * sy))
+        return None
+
+    def context_menu(self, pos: QPoint) -> QMenu | None:
+        """The right-click menu at a canvas point: "Find similar panels" on a panel, "Find
+        similar pages" on a page, and the reading modes."""
+        if self.meta is None:
+            return None
+        hit = self.panel_at(pos)
+        menu = QMenu(self)
+        path = self.meta.path
+        if hit is not None:
+            page, panel = hit
+            if panel is not None:
+                a = menu.addAction(f"Find similar panels (panel {panel + 1} of page {page + 1})")
+                a.setObjectName("similar-panels")
+                a.triggered.connect(lambda: self.similar_requested.emit(path, self.book_id, page, panel))
+            a = menu.addAction(f"Find similar pages (page {page + 1})")
+            a.setObjectName("similar-pages")
+            a.triggered.connect(lambda: self.similar_requested.emit(path, self.book_id, page, None))
+            menu.addSeparator()
+        for a in (self.act_panels, self.act_guided, self.act_story):
+            menu.addAction(a)
+        return menu
 
     def toggle_fullscreen(self) -> None:
         win = self.window()
@@ -629,9 +895,25 @@ class ReaderView(QWidget):
             self.canvas.resize(vw, vh)
             self.canvas.update()
             return
+        guided = self._guided_box()
+        if guided is not None:
+            page, box = guided
+            size = reading.page_size(self.sizes, page)
+            s, cw, ch, sx, sy = reading.panel_view(size, box, vw, vh)
+            w, h = int(round(size[0] * s)), int(round(size[1] * s))
+            self.canvas.placements = [reading.Placement(page, (cw - w) // 2, (ch - h) // 2, w, h)]
+            self.canvas.resize(cw, ch)
+            self.set_scroll_position(sx, sy)
+            self._update_where()
+            self._want_pages()
+            self.canvas.update()
+            return
         if self.continuous:
             old_top = self._page_top_fraction()
-            places, cw, ch = reading.place_strip(self.count, self.sizes, vw, vh, fit=self.fit, zoom=self.zoom)
+            shown = self.visible_pages()
+            places, cw, ch = reading.place_strip(len(shown), [reading.page_size(self.sizes, i) for i in shown],
+                                                 vw, vh, fit=self.fit, zoom=self.zoom)
+            places = [reading.Placement(shown[pl.index], pl.x, pl.y, pl.w, pl.h) for pl in places]
         else:
             g = self.groups[reading.group_index(self.groups, self.page)]
             places, cw, ch = reading.place_group(g, self.sizes, vw, vh, fit=self.fit, zoom=self.zoom, rtl=self.rtl)

@@ -52,10 +52,40 @@ def spreads(count: int, sizes: list[tuple[int, int] | None] | None = None, *, do
 
 
 def group_index(groups: list[tuple[int, ...]], page: int) -> int:
+    """The view showing ``page``; for a page no view shows (skipped: not a story page), the next
+    view after it, else the last."""
     for gi, g in enumerate(groups):
         if page in g:
             return gi
+    for gi, g in enumerate(groups):
+        if g[0] > page:
+            return gi
     return max(0, len(groups) - 1)
+
+
+def spreads_of(pages: list[int], sizes: list[tuple[int, int] | None] | None, *, double: bool,
+               shift: bool = False) -> list[tuple[int, ...]]:
+    """:func:`spreads` over a subset of the pages (the story pages), in page indexes."""
+    sizes = sizes or []
+    sub = [sizes[i] if i < len(sizes) else None for i in pages]
+    return [tuple(pages[j] for j in g) for g in spreads(len(pages), sub, double=double, shift=shift)]
+
+
+def panel_view(page: tuple[int, int], box: tuple[int, int, int, int], view_w: int, view_h: int,
+               margin: float = 0.04) -> tuple[float, int, int, int, int]:
+    """Guided view: the scale that fits panel ``box`` of a ``page`` (w, h) in the view, the canvas
+    size, and the scroll position that centres the panel: ``(scale, canvas_w, canvas_h, sx, sy)``
+    (the page is drawn at the canvas centre when smaller than the view)."""
+    pw, ph = page
+    bx, by, bw, bh = box
+    s = min(view_w / max(1, bw), view_h / max(1, bh)) * (1 - 2 * margin)
+    s = max(0.01, min(s, MAX_ZOOM))
+    w, h = int(round(pw * s)), int(round(ph * s))
+    cw, ch = max(view_w, w), max(view_h, h)
+    x0, y0 = (cw - w) // 2, (ch - h) // 2
+    sx = int(round(x0 + (bx + bw / 2) * s - view_w / 2))
+    sy = int(round(y0 + (by + bh / 2) * s - view_h / 2))
+    return s, cw, ch, max(0, min(sx, cw - view_w)), max(0, min(sy, ch - view_h))
 
 
 def display_order(group: tuple[int, ...], rtl: bool) -> tuple[int, ...]:

@@ -72,6 +72,35 @@ class PageItem:
     bad: bool = False
     error: str | None = None
     content_hash: str | None = None
+    #: the page's class as :func:`comicdesk.library.labels.book_labels` resolves it (person >
+    #: ComicInfo > model), the model's probabilities, where the label came from, and whether
+    #: ComicInfo marks the page Deleted
+    label: str | None = None
+    probs: dict | None = field(default=None, compare=False, hash=False)
+    source: str | None = None
+    hidden: bool = False
+
+    @property
+    def prob(self) -> float | None:
+        """The model's probability of the shown label (None when no model ran)."""
+        if self.label is None or not self.probs:
+            return None
+        return self.probs.get(self.label)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result of the sidebar: a panel (``panel`` set) or a page, with what the UI shows."""
+
+    book_id: int
+    book: str  # absolute path
+    title: str
+    page: int
+    panel: int | None
+    box: tuple[int, int, int, int] | None
+    score: float | None  # cosine; None for a text match
+    label: str | None = None
+    text: str = ""  # the page's text for a text match
 
 
 @dataclass
@@ -130,6 +159,11 @@ class LibrarySession:
         self._user = None
         self._cover_hash: dict[str, str] = {}  # path -> page 0 hash learnt this session
         self.closed = False
+        # Similar panels/pages: their own thread (building an index must not hold up listing
+        # pages), holding one SearchService (indexes stay loaded between queries).
+        self.search_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-search")
+        self._search = None
+        self._search_user = None
 
     # -- on the I/O thread ---------------------------------------------------------------------
     def _cat(self):
@@ -201,11 +235,96 @@ class LibrarySession:
             return {}
 
     def load_pages(self, book_id: int) -> list[PageItem]:
+        """The book's pages with their labels (the person's > ComicInfo's > the model's)."""
         cat = self._cat()
         if cat is None:
             return []
-        return [PageItem(p.index, p.name, p.width, p.height, p.bad, p.error, p.content_hash)
-                for p in cat.pages(book_id)]
+        labels = self._labels(book_id)
+        out = []
+        for p in cat.pages(book_id):
+            lab = labels.get(p.index)
+            out.append(PageItem(p.index, p.name, p.width, p.height, p.bad, p.error, p.content_hash,
+                                lab.label if lab else None, lab.probs if lab else None,
+                                lab.source if lab else None, bool(lab.hidden) if lab else False))
+        return out
+
+    def _labels(self, book_id: int) -> dict:
+        from comicdesk.library.labels import book_labels
+
+        cat = self._cat()
+        row = cat.book(book_id) if cat is not None else None
+        if row is None:
+            return {}
+        try:
+            return book_labels(cat, row, self._userdata(), profile_model=_profile_model(self.settings))
+        except sqlite3.Error as exc:  # a catalogue from before the analysis tables
+            log.info("labels unavailable for book %s: %s", book_id, exc)
+            return {}
+
+    def page_labels(self, book_id: int) -> dict[int, tuple[str | None, bool]]:
+        """``{page: (label, hidden)}`` for the reader's story-only mode (``hidden``: ComicInfo
+        marks it Deleted and the person did not label it)."""
+        return {p: (lab.label, bool(lab.hidden) and lab.source != "user")
+                for p, lab in self._labels(book_id).items()}
+
+    def book_analysis(self, path: str, book_id: int | None = None) -> tuple[int | None, dict, dict]:
+        """``(book id, panels, page labels)`` of a book, for the reader."""
+        if book_id is None:
+            book_id = self.book_id_for(path)
+        if book_id is None:
+            return None, {}, {}
+        return book_id, self.load_panels(book_id), self.page_labels(book_id)
+
+    def set_labels(self, content_key: str, pages: list[int], label: str | None) -> None:
+        """The person's label for these pages (None clears it), in ``user.sqlite``."""
+        user = self._userdata()
+        for page in pages:
+            user.set_label(content_key, page, label)
+
+    def book_id_for(self, path: str) -> int | None:
+        cat = self._cat()
+        if cat is None:
+            return None
+        row = cat.book_by_path(path)
+        if row is None:
+            try:
+                row = cat.book_by_path(Path(path).resolve())
+            except OSError:
+                row = None
+        return row.id if row is not None else None
+
+    def load_panels(self, book_id: int) -> dict[int, list[tuple[int, int, int, int]]]:
+        """``{page: [(x, y, w, h), ...]}`` in reading order (pages analysed so far)."""
+        cat = self._cat()
+        if cat is None:
+            return {}
+        try:
+            return cat.panels(book_id)
+        except sqlite3.Error:
+            return {}
+
+    def search_text(self, query: str, limit: int = 60) -> list[SearchHit]:
+        """Pages whose recognised text holds every word of ``query``."""
+        cat = self._cat()
+        if cat is None or not query.strip():
+            return []
+        try:
+            rows = cat.search_text(query, limit=limit)
+        except sqlite3.Error:
+            return []
+        out = []
+        books: dict[int, object] = {}
+        for book_id, page, text in rows:
+            if book_id not in books:
+                books[book_id] = cat.book(book_id)
+            row = books[book_id]
+            if row is None:
+                continue
+            size = next(((p.width, p.height) for p in cat.pages(book_id) if p.index == page), None)
+            box = (0, 0, size[0], size[1]) if size and size[0] and size[1] else None
+            out.append(SearchHit(book_id, str(row.path), row.title or Path(row.path).stem, page, None,
+                                 box, None, text=" ".join((text or "").split())))
+        return out
 
     def book_by_path(self, path: str) -> BookItem | None:
         cat = self._cat()
@@ -243,6 +362,59 @@ class LibrarySession:
     def remember_cover_hash(self, path: str, page_hash: str) -> None:
         self._cover_hash[path] = page_hash
 
+    # -- on the search thread ---------------------------------------------------------------------
+    def _search_service(self):
+        from comicdesk.library.userdata import USER_FILE, UserData
+        from comicdesk.search.service import SearchService
+
+        if self._search is None:
+            self._search = SearchService.open(self.cache_dir, profile=self.settings.profile)
+        if self._search_user is None and (self.data_dir / USER_FILE).is_file():
+            self._search_user = UserData(self.data_dir, readonly=True)
+            self._search.user_data = self._search_user
+        # Labels change when the person relabels or the analysis moves on: read them afresh.
+        self._search.forget_labels()
+        return self._search
+
+    def similar(self, book_id: int, page: int, panel: int | None, *, k: int = 30,
+                other_books: bool = False, classes: frozenset[str] | None = None) -> list[SearchHit]:
+        """Panels like panel ``panel`` of a page (``panel`` None: pages like the page), best first."""
+        from comicdesk.search.service import Filters
+
+        svc = self._search_service()
+        filters = Filters(other_books=other_books, classes=classes)
+        if panel is None:
+            hits = svc.similar_to_page(book_id, page, k, filters)
+        else:
+            hits = svc.similar_to_panel(book_id, page, panel, k, filters)
+        from comicdesk.library.labels import book_labels
+
+        out = []
+        rows: dict[int, object] = {}
+        labels: dict[int, dict] = {}
+        for h in hits:
+            if h.book_id not in rows:
+                rows[h.book_id] = row = svc.catalog.book(h.book_id)
+                labels[h.book_id] = (book_labels(svc.catalog, row, self._search_user,
+                                                 profile_model=_profile_model(self.settings))
+                                     if row is not None else {})
+            row = rows[h.book_id]
+            title = (row.title if row is not None else None) or Path(h.book).stem
+            lab = labels[h.book_id].get(h.page)
+            label = lab.label if lab is not None else None
+            out.append(SearchHit(h.book_id, h.book, title, h.page, h.panel,
+                                 tuple(h.box) if h.box else None, float(h.score), label))
+        return out
+
+    def _close_search(self) -> None:
+        for obj in (self._search, self._search_user):
+            if obj is not None:
+                try:
+                    obj.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        self._search = self._search_user = None
+
     def _close_connections(self) -> None:
         for conn in (self._catalog, self._user):
             if conn is not None:
@@ -268,7 +440,17 @@ class LibrarySession:
             self.io.submit(self.thumbs.close)  # waits for thumbnails in progress, off the UI thread
         except RuntimeError:
             pass
+        try:
+            self.search_exec.submit(self._close_search)
+        except RuntimeError:
+            pass
         self.io.shutdown(wait=wait, cancel_futures=False)
+        self.search_exec.shutdown(wait=wait, cancel_futures=False)
+
+
+def _profile_model(settings) -> str | None:
+    """The model whose page classes the profile shows (newest of any model when unknown)."""
+    return {"standard": "standard-1", "cosmo": "cosmo-v4"}.get(getattr(settings, "profile", None))
 
 
 def content_key_for(path: str | os.PathLike) -> str:

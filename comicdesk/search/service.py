@@ -169,6 +169,10 @@ class SearchService:
         self._labels: dict[int, dict[int, str | None]] = {}
         self._books: dict[int, object] = {}
 
+    def forget_labels(self) -> None:
+        """Labels changed (a relabel, more analysis): read them again on the next class filter."""
+        self._labels.clear()
+
     @classmethod
     def open(cls, cache_dir: Path, **kwargs) -> SearchService:
         from comicdesk.cache.vectors import VectorStore

@@ -13,7 +13,9 @@ WAIT_MS = 20_000
 
 
 def make_book(dest: Path, pages: list[Path], *, series=None, number=None, title=None, writer=None,
-              manga: bool = False) -> Path:
+              manga: bool = False, page_types: list[str | None] | None = None) -> Path:
+    """A CBZ of these page images; ``page_types``: ComicInfo ``<Page Type>`` per page (None: no
+    Page element), which the catalogue reads as the page's class (source ``comicinfo``)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fields = ""
     for tag, value in (("Title", title), ("Series", series), ("Number", number), ("Writer", writer)):
@@ -21,6 +23,9 @@ def make_book(dest: Path, pages: list[Path], *, series=None, number=None, title=
             fields += f"<{tag}>{value}</{tag}>"
     if manga:
         fields += "<Manga>YesAndRightToLeft</Manga>"
+    if page_types:
+        fields += "<Pages>" + "".join(f'<Page Image="{i}" Type="{t}"/>' for i, t in enumerate(page_types)
+                                      if t) + "</Pages>"
     with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED) as zf:
         for i, page in enumerate(pages):
             zf.write(page, f"{i + 1:03d}{page.suffix}")
@@ -56,3 +61,33 @@ def wait_reader(qtbot, win) -> None:
 
 def titles(model) -> list[str]:
     return [model.item(r).title for r in range(model.rowCount())]
+
+
+def write_analysis(settings, library_root: Path, books: list[Path], *, dim: int = 16, seed: int = 3):
+    """Panels (3 per page, in reading order) and panel vectors for ``books``, written straight
+    into the library's cache as the pipeline would (the real models are tested elsewhere). Book 1
+    page 2 panel 1 is a near copy of book 0 page 0 panel 0. Returns ``(cache dir, book ids)``."""
+    import numpy as np
+
+    from comicdesk.cache.vectors import VectorStore
+    from comicdesk.library.service import locate_library
+
+    cache = settings.library_cache_dir(locate_library(library_root, settings, register=False).id)
+    store = VectorStore.open(cache, durable=False)
+    cat = store.catalog
+    ids = [cat.book_by_path(b).id for b in books]
+    with cat.transaction():
+        for book_id in ids:
+            sizes = {p.index: (p.width or 100, p.height or 150) for p in cat.pages(book_id)}
+            cat.replace_panels(book_id, {pg: [(0, 0, w // 2, h // 2), (w // 2, 0, w - w // 2, h // 2),
+                                              (0, h // 2, w, h - h // 2)] for pg, (w, h) in sizes.items()})
+    rng = np.random.default_rng(seed)
+    keys = [(b, pg, n) for b in ids for pg in sorted(p.index for p in cat.pages(b)) for n in range(3)]
+    vecs = rng.standard_normal((len(keys), dim)).astype(np.float32)
+    if len(ids) > 1:
+        vecs[keys.index((ids[1], 2, 1))] = vecs[keys.index((ids[0], 0, 0))] + 0.01
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    store.ensure_array("standard-1", "panel_emb", dim, normalised=True)
+    store.append("standard-1", "panel_emb", vecs, keys)
+    store.close()
+    return cache, ids
