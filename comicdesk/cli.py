@@ -308,9 +308,11 @@ def cmd_index(args, settings) -> int:
 
     # In the foreground the person waits for it: every core, normal priority (the app's
     # background analysis keeps its capped threads and lowered priority).
-    cores = max(1, min(8, os.cpu_count() or 1))
+    cores = max(1, os.cpu_count() or 1)
+    workers = min(cores, 4)  # each holds its own models (~150 MB)
     runner = Runner(settings.library_cache_dir(scan.library_id),
-                    options=RunOptions(profile=settings.profile, threads=cores, nice=0,
+                    options=RunOptions(profile=settings.profile, threads=max(1, min(8, cores // workers)),
+                                       inference_workers=workers, nice=0,
                                        data_dir=settings.library_data_dir(scan.library_id),
                                        models_dir=models_dir(settings)),
                     on_event=on_event)

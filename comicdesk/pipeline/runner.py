@@ -15,8 +15,8 @@
 - **Decode workers** open a book (checking it is still the book the catalogue knows), read its
   pages in one pass (``Book.iter_page_bytes``), hash and decode each; a page that does not decode
   keeps its slot, marked bad with its reason.
-- **The inference executor** takes up to ``batch_size`` decoded pages from whatever books are in
-  flight, runs the page-level stages in order (a batchable stage gets the batch, others one page
+- **The inference executor** (``inference_workers`` threads, each with its own models) takes up
+  to ``batch_size`` decoded pages from whatever books are in flight, runs the page-level stages in order (a batchable stage gets the batch, others one page
   at a time), drops the images, and when a book's last page is through runs its book-level stages
   and hands it to the writer. A stage raising on a batch is re-run page by page so only the page's
   book fails.
@@ -66,6 +66,10 @@ class RunError(ComicdeskError):
 class RunOptions:
     decode_workers: int = 0  # 0: one per core, at most 2
     threads: int = 1  # threads a model may use (the thread cap)
+    #: Inference workers, each with its own copy of the models, taking batches from the same
+    #: queue. On a CPU, two single-threaded workers beat one two-threaded worker (these models'
+    #: layers are too small to split well); the app's background analysis keeps one.
+    inference_workers: int = 1
     nice: int = 10  # niceness added to worker threads (background priority); 0 leaves it
     batch_size: int = 8  # most pages per inference batch (a stage may ask for fewer)
     books_ahead: int = 2  # books decoded ahead of the one being finished (beyond one per decoder)
@@ -124,6 +128,7 @@ class _Job:
     expected: int | None = None
     through: int = 0  # pages through the page-level stages
     failed: tuple[str, str] | None = None  # (reason, kind)
+    finishing: bool = False  # a worker took its book-level stages
     rtl: bool = False
     counted_pages: int = 0
 
@@ -297,7 +302,7 @@ class Runner:
         self._budget = _Budget(self.options.max_pending_pixels)
         # Books between a decoder and the writer: few, so prioritise() takes effect soon.
         self._slots = threading.Semaphore(self.options.decoders() + max(0, self.options.books_ahead))
-        self._models: dict[str, Callable] = {}
+        self._local = threading.local()  # per inference worker: its models and context
         self._fingerprints: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
         self._thread_error: BaseException | None = None
@@ -605,8 +610,9 @@ class Runner:
             t = threading.Thread(target=self._guard, args=(self._decode_loop,), daemon=True,
                                  name=f"comicdesk-decode-{i}")
             self._threads.append(t)
-        self._threads.append(threading.Thread(target=self._guard, args=(self._infer_loop,), daemon=True,
-                                              name="comicdesk-infer"))
+        for i in range(max(1, self.options.inference_workers)):
+            self._threads.append(threading.Thread(target=self._guard, args=(self._infer_loop,), daemon=True,
+                                                  name=f"comicdesk-infer-{i}"))
         for t in self._threads:
             t.start()
 
@@ -724,7 +730,8 @@ class Runner:
                            device=self.options.device,
                            data_dir=Path(self.options.data_dir) if self.options.data_dir else None,
                            models_dir=str(self.options.models_dir) if self.options.models_dir else None)
-        self._ctx = ctx
+        self._local.ctx = ctx
+        self._local.models = {}
         page_stages = [s for s in self.stages if s.level == "page"]
         while self._wait_running():
             batch = self._take_batch()
@@ -750,16 +757,22 @@ class Runner:
                 if page.image is not None:
                     self._budget.release(_pixels(page))
                     page.image = None
-                job.pages[page.index] = page
-                job.through += 1
-                with self._lock:
+            finished = []
+            with self._lock:  # other workers may hold pages of the same books
+                for job, page in pages:
+                    job.pages[page.index] = page
+                    job.through += 1
                     self._pages_through += 1
                     job.counted_pages += 1
-            for job in ends:
-                job.expected = len(job.page_rows)
-            for job in {id(j): j for j, _ in pages + [(e, None) for e in ends]}.values():
-                if job.failed is None and job.expected is not None and job.through >= job.expected:
-                    self._finish_book(job)
+                for job in ends:
+                    job.expected = len(job.page_rows)
+                for job in {id(j): j for j, _ in pages + [(e, None) for e in ends]}.values():
+                    if job.failed is None and job.expected is not None and job.through >= job.expected \
+                            and not job.finishing:
+                        job.finishing = True  # exactly one worker runs its book-level stages
+                        finished.append(job)
+            for job in finished:
+                self._finish_book(job)
 
     def _take_batch(self) -> list | None:
         items = []
@@ -786,13 +799,14 @@ class Runner:
             t.is_alive() for t in self._threads if t.name.startswith("comicdesk-decode"))
 
     def _model(self, s: StageSpec) -> Callable:
-        model = self._models.get(s.name)
+        models = self._local.models  # this worker's own
+        model = models.get(s.name)
         if model is None:
             try:
-                model = s.load(self._ctx)
+                model = s.load(self._local.ctx)
             except Exception as exc:  # noqa: BLE001 - no book can be analysed without it
                 raise RunError(f"cannot load the {s.name} stage: {one_line(exc)}") from None
-            self._models[s.name] = model
+            models[s.name] = model
         return model
 
     def _run_page_stage(self, s: StageSpec, todo: list[tuple[_Job, PageData]]) -> None:
@@ -845,9 +859,11 @@ class Runner:
         self._results.put(("done", job))
 
     def _fail(self, job: _Job, reason: str, kind: str) -> None:
-        if job.failed is None:
+        with self._lock:
+            if job.failed is not None:
+                return
             job.failed = (reason, kind)
-            self._results.put(("failed", job))
+        self._results.put(("failed", job))
 
     # -- writing (the calling thread) ---------------------------------------------------------
     def _write_loop(self, result: RunResult, t0: float) -> None:

@@ -2,7 +2,7 @@
 generated library that looks like comics, on this machine's CPU.
 
     python tests/bench/bench_pipeline.py [--books 50] [--pages 8] [--width 1300] [--height 2000]
-                                         [--threads 2] [--dir DIR] [--keep]
+                                         [--threads 1] [--workers 2] [--dir DIR] [--keep]
 
 The library (default ``/tmp/comicdesk-bench-pipeline/<books>x<pages>-<w>x<h>``, reused when
 complete) holds ``books`` CBZs. Each book: a cover (full-bleed picture, big title), story pages
@@ -110,7 +110,8 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=8)
     ap.add_argument("--width", type=int, default=1300)
     ap.add_argument("--height", type=int, default=2000)
-    ap.add_argument("--threads", type=int, default=2, help="threads a model may use")
+    ap.add_argument("--threads", type=int, default=1, help="threads a model may use")
+    ap.add_argument("--workers", type=int, default=2, help="inference workers (comicdesk index: one per core)")
     ap.add_argument("--dir", type=Path)
     ap.add_argument("--keep", action="store_true", help="keep the cache (printed) for a look")
     args = ap.parse_args()
@@ -134,7 +135,7 @@ def main() -> None:
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     stages = [timed(s, totals, counts) for s in registry.stages("standard")]
-    options = RunOptions(threads=args.threads, nice=0)
+    options = RunOptions(threads=args.threads, inference_workers=args.workers, nice=0)
     peak = {"rss": 0}
     stop = threading.Event()
 
@@ -196,7 +197,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({
         "bench": "pipeline", "books": args.books, "pages": n_pages, "size": [args.width, args.height],
-        "threads": args.threads, "pass1_pages_per_s": round(n_pages / t1, 3),
+        "threads": args.threads, "workers": args.workers, "pass1_pages_per_s": round(n_pages / t1, 3),
         "pass2_pages_per_s": round(n_pages / t2, 3), "both_pages_per_s": round(both, 3),
         "stage_s_per_page": per_stage, "stage_cpu_s_per_page": cpu_stage, "pass1_stage_s_per_page": {k: round(v, 4) for k, v in per_stage_1.items()},
         "peak_rss_mb": round(rss / 2**20, 1), "cache_kb_per_page": round(cache_bytes / n_pages / 1024, 3),

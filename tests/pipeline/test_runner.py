@@ -461,3 +461,34 @@ def test_the_real_panel_detector_end_to_end(tmp_path, settings):
         from comicdesk.ml.panels import DETECTOR_VERSION
 
         assert cat.runs([book.id])[book.id]["panels"].version == DETECTOR_VERSION
+
+
+def test_two_inference_workers_analyse_every_page_once_with_their_own_models(tmp_path, settings):
+    """Workers share the page queue; each loads its own models; a book's book-level stage runs
+    once, after all its pages, whichever worker saw them; results equal one worker's."""
+    root = tmp_path / "lib"
+    simple_library(root, books=6, pages=5)
+    _, cache = scan(root, settings)
+    rec = Recorder()
+    finished: list[tuple[int, int]] = []  # (book_id, pages seen) when the book-level stage ran
+    lock = threading.Lock()
+
+    def book_load(ctx):
+        def run(book):
+            with lock:
+                finished.append((book.book_id, len([p for p in book.pages if p.outputs.get(PANELS)])))
+            return [{PAGE_CLASS: {"label": "story", "probs": {"story": 1.0}}} for _ in book.pages]
+        return run
+
+    classes = StageSpec("classes", 1, (PANELS,), (PAGE_CLASS,), book_load, "c1", level="book")
+    options = RunOptions(durable=False, lock_timeout=2.0, inference_workers=2)
+    result, events = run(cache, [whole_page_stage("w2", rec=rec, delay=0.01), classes], options)
+    assert (result.done, result.failed, result.pages) == (6, 0, 30)
+    seen = rec.pages("panels")
+    assert len(seen) == 30 and len(set(seen)) == 30  # every page once
+    assert len(rec.ctx) == 2  # each worker loaded its own model
+    assert sorted(b for b, _ in finished) == sorted({b for b, _ in seen}) and all(n == 5 for _, n in finished)
+    with Catalog.open(cache, readonly=True) as cat:
+        for book in cat.all_books():
+            assert sorted(cat.panels(book.id)) == list(range(5))
+            assert {o[0].label for o in cat.page_outputs(book.id).values()} == {"story"}
