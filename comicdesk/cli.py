@@ -262,7 +262,7 @@ def cmd_index(args, settings) -> int:
     from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
     from comicdesk.library.db import clean_text
     from comicdesk.library.service import scan_library
-    from comicdesk.pipeline.runner import RunOptions, Runner
+    from comicdesk.pipeline.runner import RunOptions, Runner, limit_malloc_arenas
 
     path = Path(args.path).expanduser().absolute()
     bar = ProgressBar("scanning")
@@ -308,6 +308,7 @@ def cmd_index(args, settings) -> int:
 
     # In the foreground the person waits for it: every core, normal priority (the app's
     # background analysis keeps its capped threads and lowered priority).
+    limit_malloc_arenas()  # this process only analyses from here on
     cores = max(1, os.cpu_count() or 1)
     workers = min(cores, 4)  # each holds its own models (~150 MB)
     runner = Runner(settings.library_cache_dir(scan.library_id),

@@ -210,6 +210,25 @@ class _Budget:
                 self._cond.notify_all()
 
 
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas for the rest of the process (call before the runner's threads
+    start; a process that only analyses: ``comicdesk index``, the app's analysis worker).
+
+    glibc gives each thread that allocates its own arena, and freed model activations stay mapped
+    in each; with two inference workers, two decoders and a writer that was ~270 MB of peak RSS on
+    the pipeline benchmark (1928 → 1655 MiB), for no measurable loss of speed. Elsewhere (macOS,
+    Windows, musl) it does nothing. Returns whether the cap was set."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-8, int(arenas)))  # -8: M_ARENA_MAX
+    except (OSError, AttributeError):
+        return False
+
+
 def lower_thread_priority(nice: int) -> None:
     """Lower the calling thread's CPU priority (Linux schedules threads separately, so only this
     thread is affected; elsewhere the call does nothing)."""
@@ -1019,4 +1038,4 @@ class _Failed(Exception):
         self.kind = kind
 
 
-__all__ = ["RunError", "RunOptions", "RunResult", "Runner", "lower_thread_priority"]
+__all__ = ["RunError", "RunOptions", "RunResult", "Runner", "limit_malloc_arenas", "lower_thread_priority"]

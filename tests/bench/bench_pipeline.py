@@ -119,7 +119,7 @@ def main() -> None:
     from comicdesk.core.settings import Settings
     from comicdesk.library.service import scan_library
     from comicdesk.pipeline import registry
-    from comicdesk.pipeline.runner import Runner, RunOptions
+    from comicdesk.pipeline.runner import Runner, RunOptions, limit_malloc_arenas
 
     lib = args.dir or Path(tempfile.gettempdir()) / "comicdesk-bench-pipeline" / \
         f"{args.books}x{args.pages}-{args.width}x{args.height}"
@@ -135,6 +135,7 @@ def main() -> None:
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     stages = [timed(s, totals, counts) for s in registry.stages("standard")]
+    limit_malloc_arenas()  # as comicdesk index does
     options = RunOptions(threads=args.threads, inference_workers=args.workers, nice=0)
     peak = {"rss": 0}
     stop = threading.Event()

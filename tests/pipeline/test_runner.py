@@ -492,3 +492,16 @@ def test_two_inference_workers_analyse_every_page_once_with_their_own_models(tmp
         for book in cat.all_books():
             assert sorted(cat.panels(book.id)) == list(range(5))
             assert {o[0].label for o in cat.page_outputs(book.id).values()} == {"story"}
+
+
+def test_malloc_arenas_are_capped_only_where_glibc_has_the_knob():
+    import subprocess
+
+    from comicdesk.pipeline.runner import limit_malloc_arenas
+
+    code = "from comicdesk.pipeline.runner import limit_malloc_arenas; print(limit_malloc_arenas(2))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    expected = "True" if sys.platform.startswith("linux") else "False"
+    assert proc.returncode == 0 and proc.stdout.strip() == expected, proc.stderr
+    if not sys.platform.startswith("linux"):
+        assert limit_malloc_arenas() is False

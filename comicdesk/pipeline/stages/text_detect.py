@@ -11,7 +11,7 @@ from __future__ import annotations
 from comicdesk.pipeline.stage import IMAGE, TEXT_BOXES, StageContext, StageSpec
 
 NAME = "text_detect"
-DET_SIDE = 736
+DET_SIDE = 640
 VERSION = f"ppocr-v6-det-{DET_SIDE}"
 
 
