@@ -337,3 +337,23 @@ def test_zip64_records_read_back(tmp_path, settings, monkeypatch):
     with open(out, "rb") as fh:
         assert b"PK\x06\x06" in fh.read()  # the ZIP64 end record
     assert [sha(d) for _, d in cbz_pages(out)] == [sha(d) for d in source_pages(book)]
+
+
+def test_crc_check_on_two_threads_finds_the_one_bad_page():
+    import zlib as _zlib
+    from types import SimpleNamespace
+
+    from comicdesk.export.writer import _crc_mismatches
+
+    blob = bytearray(os.urandom(12 << 20))  # over the two-thread threshold
+    spans, at = [], 0
+    for n, size in enumerate([3 << 20, 1 << 20, 4 << 20, 2 << 20, 2 << 20]):
+        info = SimpleNamespace(filename=f"{n:03d}.jpg", CRC=_zlib.crc32(blob[at:at + size]))
+        spans.append((info, at, at + size))
+        at += size
+    view = memoryview(bytes(blob))
+    assert _crc_mismatches(view, spans) == []
+    blob[(3 << 20) + 5] ^= 0xFF  # one byte of the second page
+    bad = _crc_mismatches(memoryview(bytes(blob)), spans)
+    assert [i.filename for i in bad] == ["001.jpg"]
+    assert [i.filename for i in _crc_mismatches(memoryview(bytes(blob)), spans, threads=1)] == ["001.jpg"]
