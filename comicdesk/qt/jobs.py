@@ -246,11 +246,12 @@ class AnalysisJob(Job):
 
     def __init__(self, cache_dir: Path, settings: Settings, post: Callable[[object], None],
                  title: str = "Analysing pages", first: str | None = None, threads: int = 0,
-                 runner_factory: Callable[..., object] | None = None):
+                 runner_factory: Callable[..., object] | None = None, device: str = "auto"):
         super().__init__(title, post)
         self.cache_dir = Path(cache_dir)
         self.settings = settings
         self.threads = threads
+        self.device = device
         self.runner_factory = runner_factory
         self._first: list[str] = [first] if first else []
         self.in_process = runner_factory is not None
@@ -312,7 +313,7 @@ class AnalysisJob(Job):
         from comicdesk.ml.weights import default_models_dir
 
         library_id = self.cache_dir.name
-        return {"profile": self.settings.profile, "threads": max(1, self.threads or 1),
+        return {"profile": self.settings.profile, "threads": max(1, self.threads or 1), "device": self.device,
                 "data_dir": str(self.settings.library_data_dir(library_id)),
                 "models_dir": str(default_models_dir(os.environ, self.settings.cache_root))}
 

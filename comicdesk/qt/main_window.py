@@ -395,7 +395,8 @@ class MainWindow(QMainWindow):
             first = self.reader.source.path
         job = AnalysisJob(self.session.cache_dir, self.settings, self.bridge.post,
                           title=f"Analysing {self.session.info.name}", first=first,
-                          threads=self.prefs.threads, runner_factory=self.runner_factory)
+                          threads=self.prefs.threads, device=self.prefs.device,
+                          runner_factory=self.runner_factory)
         self.analysis_job = self.jobs.start(job)
 
     def _prioritise_open_book(self, path: str) -> None:

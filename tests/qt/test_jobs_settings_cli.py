@@ -301,3 +301,18 @@ def test_the_binding_cannot_free_none_true_or_false(qtbot):
         em.fired.emit(i)
     if sys.version_info < (3, 12):
         assert min(sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False)) > 2 ** 39
+
+
+def test_analysis_gets_the_device_the_data_dir_and_the_models_dir(settings, tmp_path, monkeypatch):
+    from comicdesk.qt.jobs import AnalysisJob
+
+    monkeypatch.delenv("COMICDESK_MODELS_DIR", raising=False)
+    cache = settings.library_cache_dir("lib-1")
+    job = AnalysisJob(cache, settings, lambda ev: None, threads=2, device="cuda")
+    opts = job._options()
+    assert opts["device"] == "cuda" and opts["threads"] == 2
+    assert opts["data_dir"] == str(settings.library_data_dir("lib-1"))  # the person's head lives there
+    assert opts["models_dir"] == str(settings.cache_root / "models")
+    from comicdesk.pipeline.runner import RunOptions
+
+    assert RunOptions(**opts).device == "cuda"  # what the worker process builds from them
