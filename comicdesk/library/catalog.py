@@ -583,10 +583,15 @@ class Catalog:
             out[page] = PageFeatures(h, json.loads(st) if st else None, n, cov)
         return out
 
-    def all_page_hashes(self, book_ids: Iterable[int] | None = None) -> list[tuple[int, int, int]]:
-        """``(book_id, page, phash)`` of every hashed page of live books (or of these books)."""
+    def all_page_hashes(self, book_ids: Iterable[int] | None = None, *,
+                        min_std: float | None = None) -> list[tuple[int, int, int]]:
+        """``(book_id, page, phash)`` of every hashed page of live books (or of these books); with
+        ``min_std``, pages whose luminance deviation (``stats.std``) is below it are left out."""
         sql = ("SELECT f.book_id, f.page, f.phash FROM page_features f JOIN books b ON b.id = f.book_id "
                "WHERE f.phash IS NOT NULL AND b.removed_at IS NULL")
+        if min_std is not None:
+            sql += (" AND (f.stats IS NULL OR json_extract(f.stats, '$.std') IS NULL"
+                    f" OR json_extract(f.stats, '$.std') >= {float(min_std)!r})")
         if book_ids is None:
             return list(self.conn.execute(sql + " ORDER BY f.book_id, f.page"))
         ids = list(book_ids)

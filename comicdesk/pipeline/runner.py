@@ -554,8 +554,12 @@ class Runner:
         job.loaded = {}
         for kind in sorted(job.load_kinds):
             load = loader(kind)
-            values = self._load_vectors(kind, job.book_id) if load is _VECTOR_LOADER else \
-                load(self.catalog, job.book_id)
+            if load is _VECTOR_LOADER:
+                values = self._load_vectors(kind, job.book_id)
+            elif kind == PAGE_REPEATS:
+                values = self._load_repeats(job.book_id)
+            else:
+                values = load(self.catalog, job.book_id)
             for page, value in values.items():
                 job.loaded.setdefault(page, {})[kind] = value
         self._outstanding += 1
@@ -582,6 +586,23 @@ class Runner:
                     self._open_vectors(jobs)
                     self._later[row.id] = jobs[1:]
                     self._push(jobs[0])
+
+    #: Books committed before the library's page hashes are read again for repeat counts: one
+    #: read of a 1M-page library takes about a second, and a count a few books stale changes
+    #: nothing that matters (the next run sees them all).
+    REPEATS_REFRESH = 50
+
+    def _load_repeats(self, book_id: int) -> dict[int, Any]:
+        """``page_repeats`` for a book, over the library's page hashes read once per
+        :data:`REPEATS_REFRESH` committed books (the book's own hashes always fresh)."""
+        from comicdesk.pipeline.signals import repeats_for_book
+        from comicdesk.search.duplicates import hashed_pages
+
+        cached = getattr(self, "_hashes", None)
+        if cached is None or self._books_done - cached[0] >= self.REPEATS_REFRESH:
+            cached = self._hashes = (self._books_done, hashed_pages(self.catalog))
+        rows = [r for r in cached[1] if r[0] != book_id] + hashed_pages(self.catalog, [book_id])
+        return repeats_for_book(self.catalog, book_id, all_hashes=rows)
 
     def _load_vectors(self, kind: str, book_id: int) -> dict[int, Any]:
         """A stored vector kind for one book: page level ``{page: (dims,)}``, panel level

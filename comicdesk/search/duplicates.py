@@ -21,21 +21,9 @@ from dataclasses import dataclass
 FLAT_STD = 0.02
 
 
-def _flat(stats: dict | None) -> bool:
-    return bool(stats) and float(stats.get("std", 1.0)) < FLAT_STD
-
-
 def hashed_pages(catalog, book_ids=None):
-    """``(book_id, page, phash)`` rows of the live books' pages, flat pages left out."""
-    rows = catalog.all_page_hashes(book_ids)
-    if not rows:
-        return []
-    flat = set()
-    for b in {r[0] for r in rows}:
-        for page, f in catalog.page_features(b).items():
-            if _flat(f.stats):
-                flat.add((b, page))
-    return [r for r in rows if (r[0], r[1]) not in flat]
+    """``(book_id, page, phash)`` rows of the live books' pages, flat pages left out (one query)."""
+    return catalog.all_page_hashes(book_ids, min_std=FLAT_STD)
 
 
 def _page_vectors(catalog, keys):

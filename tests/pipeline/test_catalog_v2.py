@@ -98,6 +98,10 @@ def test_schema_3_stores_page_features_and_text_lines_and_finds_text(tmp_path, s
             (0, (1, 2, 30, 8), "BUY NOW", 2), (1, (1, 12, 40, 8), "only 10 cents", -1)]
         assert sorted(cat.all_page_hashes()) == [(a, 0, -5), (a, 1, 7), (b, 0, -5)]
         assert cat.all_page_hashes([b]) == [(b, 0, -5)]
+        with cat.transaction():
+            cat.set_page_hashes(b, {1: (9, {"std": 0.001})})  # a blank page
+        assert (b, 1, 9) in cat.all_page_hashes() and (b, 1, 9) not in cat.all_page_hashes(min_std=0.02)
+        assert (a, 0, -5) in cat.all_page_hashes(min_std=0.02)  # no std recorded: kept
         hits = cat.search_text("now CENTS")
         assert [(h[0], h[1]) for h in hits] == [(a, 0)] and "BUY NOW" in hits[0][2]
         assert cat.search_text("dollars") == []
