@@ -2,10 +2,11 @@
 
     xvfb-run -a -s "-screen 0 1400x1000x24" .venv/bin/python packaging/take_screenshots.py [OUT_DIR]
 
-Writes ``welcome.png``, ``library.png``, ``book.png``, ``reader.png`` and ``jobs.png`` to OUT_DIR
-(default ``docs/screenshots/``). Everything runs on the bundled sample library (copied to a
-temporary folder, with one damaged file added for the Jobs panel) with temporary cache and data
-folders, so nothing of yours is touched.
+Writes ``welcome.png``, ``library.png``, ``book.png``, ``reader.png``, ``jobs.png``, then, once
+the library is analysed for real (standard profile), ``book-classes.png``, ``reader-panels.png``,
+``similar-panels.png`` and ``export.png`` to OUT_DIR (default ``docs/screenshots/``). Everything
+runs on the bundled sample library (copied to a temporary folder, with one damaged file added for
+the Jobs panel) with temporary cache and data folders, so nothing of yours is touched.
 """
 
 from __future__ import annotations
@@ -113,12 +114,56 @@ def main(out: Path) -> None:
     finished = []
     win.jobs.finished.connect(lambda ev: finished.append(ev.state.kind))
     win.open_path(lib)
-    wait(lambda: "analyse" in finished or "scan" in finished and not win.prefs.analyse, timeout=120,
+    wait(lambda: "analyse" in finished or "scan" in finished and not win.prefs.analyse, timeout=240,
          what="the analysis")
     win.jobs_dock.show()
     win.show_library()
     settle(0.8)
     shot(win, "jobs.png")
+    win.jobs_dock.hide()
+
+    # Part 2, on the analysed library: page classes, panels, similar panels, export.
+    book = next(b for b in win.library.model.books() if b.path.endswith(CBZ))
+
+    # Book view: badges and chips; one page labelled by the person.
+    win.show_book(book)
+    wait(lambda: win.book.model.rowCount() == 5 and win.first_screen_done(), what="page thumbnails")
+    done = []
+    win.rescorer.finished.connect(lambda *_a: done.append(1))
+    win.book.relabel([4], "back_cover")
+    wait(lambda: done, what="the re-score")
+    wait(lambda: win.book.model.all_pages()[4].source == "user", what="the label")
+    win.book.grid.setCurrentIndex(win.book.model.index(4))
+    shot(win, "book-classes.png")
+
+    # Reader with the panel overlay.
+    page = 4  # the sample page with the most panels
+    win.read(book, page)
+    reader = win.reader
+    wait(lambda: reader.count and all(reader.has_image(i) for i in reader.shown()), what="the page")
+    wait(lambda: bool(reader.panels.get(page)), what="the panels")
+    reader.set_show_panels(True)
+    shot(win, "reader-panels.png")
+
+    # Similar panels: the sidebar on the second panel of the page.
+    crops = win.search_panel
+    win.find_similar(reader.book_id, page, 1, reader.meta.title)
+    wait(lambda: crops.status.text() != "Searching…", what="similar panels")
+    if not crops.hits:
+        raise SystemExit(f"no similar panels: {crops.status.text()}")
+    wait(lambda: crops.crops_done >= min(6, len(crops.hits)), what="the crops")
+    reader.set_highlight(page, reader.panels[page][1])
+    shot(win, "similar-panels.png")
+
+    # Export dialog, after a story-only export.
+    dlg = win.open_export([book])
+    dlg.output.setText(str(tmp / "Exports" / "Captain Science #001 (story only).cbz"))
+    results = []
+    dlg.finished_export.connect(results.append)
+    dlg.start()
+    wait(lambda: results, what="the export")
+    shot(dlg, "export.png")
+    dlg.close()
     win.close()
     win.shutdown()
     QApplication.processEvents()
