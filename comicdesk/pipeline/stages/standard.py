@@ -21,7 +21,9 @@ def group_attrs() -> dict:
     from comicdesk.ml import minilm, panel_embed
     from comicdesk.ml.efficientnet import LiteConfig
 
-    text = {"model": minilm.MODEL_NAME, "max_tokens": minilm.MAX_TOKENS, "pooling": "mean over attention mask",
+    from comicdesk.pipeline.stages.text_embed import TEXT_TOKENS
+
+    text = {"model": minilm.MODEL_NAME, "max_tokens": TEXT_TOKENS, "pooling": "mean over attention mask",
             "normalised": True, "empty_text": "zero vector", "text": "OCR lines joined in reading order"}
     return {
         "profile": "standard",
