@@ -21,6 +21,7 @@ def group_attrs() -> dict:
     from comicdesk.ml import minilm, panel_embed
     from comicdesk.ml.efficientnet import LiteConfig
 
+    from comicdesk.pipeline.stages.panel_emb import CROP_SIZE
     from comicdesk.pipeline.stages.text_embed import TEXT_TOKENS
 
     text = {"model": minilm.MODEL_NAME, "max_tokens": TEXT_TOKENS, "pooling": "mean over attention mask",
@@ -31,7 +32,7 @@ def group_attrs() -> dict:
                        "output": "global average pool (1280)", **LiteConfig().preprocessing()},
         "page_text": text,
         "panel_text": {**text, "text": "OCR lines inside the panel, joined in reading order"},
-        "panel_emb": panel_embed.PanelEmbedConfig().describe(),
+        "panel_emb": {**panel_embed.PanelEmbedConfig().describe(), "crop_size": CROP_SIZE},
     }
 
 
