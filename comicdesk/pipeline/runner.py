@@ -73,7 +73,8 @@ class RunOptions:
     nice: int = 10  # niceness added to worker threads (background priority); 0 leaves it
     batch_size: int = 8  # most pages per inference batch (a stage may ask for fewer)
     books_ahead: int = 2  # books decoded ahead of the one being finished (beyond one per decoder)
-    max_pending_pixels: int = 60_000_000  # decoded pixels waiting for the models (~180 MB RGB)
+    max_pending_pixels: int = 32_000_000  # decoded pixels held for the models (~96 MB RGB): a dozen
+    # full-size pages for pass 2, ~50 reduced ones for pass 1; more only raises the peak memory
     lock_timeout: float = 30.0  # seconds to wait for another writer of the library
     retry_failed: bool = False
     profile: str = "standard"
