@@ -35,11 +35,12 @@ sys.path.insert(0, str(HERE.parent / "archive"))
 W, H = 1988, 3056
 
 
-def make_pages(n: int) -> list[bytes]:
+def make_pages(n: int, seed: int = 7) -> list[bytes]:
+    """``n`` distinct 1988x3056 JPEG pages (~2 MB each: smooth colour plus grain, like a scan)."""
     import numpy as np
     from PIL import Image
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     pages = []
     for i in range(n):
         small = rng.integers(0, 255, (H // 32, W // 32, 3), dtype=np.uint8)

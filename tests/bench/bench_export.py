@@ -21,7 +21,6 @@ Goal (issue 11): export ≥ 0.7 × the copy speed. Prints a table and one JSON l
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
@@ -32,23 +31,13 @@ import time
 import zipfile
 from pathlib import Path
 
-W, H = 1988, 3056
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_archive import make_pages as _scan_like_pages  # noqa: E402
 
 
 def make_pages(distinct: int = 4) -> list[bytes]:
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(11)
-    pages = []
-    for _ in range(distinct):
-        small = rng.integers(0, 255, (H // 32, W // 32, 3), dtype=np.uint8)
-        base = np.asarray(Image.fromarray(small).resize((W, H), Image.BICUBIC)).astype(np.int16)
-        arr = np.clip(base + rng.normal(0, 9, (H, W, 1)).astype(np.int16), 0, 255).astype(np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, "JPEG", quality=87)
-        pages.append(buf.getvalue())
-    return pages
+    return _scan_like_pages(distinct, seed=11)
 
 
 def build_book(folder: Path, n: int) -> Path:
