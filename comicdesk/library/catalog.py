@@ -589,17 +589,19 @@ class Catalog:
         ``min_std``, pages whose luminance deviation (``stats.std``) is below it are left out."""
         sql = ("SELECT f.book_id, f.page, f.phash FROM page_features f JOIN books b ON b.id = f.book_id "
                "WHERE f.phash IS NOT NULL AND b.removed_at IS NULL")
+        args: list = []
         if min_std is not None:
             sql += (" AND (f.stats IS NULL OR json_extract(f.stats, '$.std') IS NULL"
-                    f" OR json_extract(f.stats, '$.std') >= {float(min_std)!r})")
+                    " OR json_extract(f.stats, '$.std') >= ?)")
+            args.append(float(min_std))
         if book_ids is None:
-            return list(self.conn.execute(sql + " ORDER BY f.book_id, f.page"))
+            return list(self.conn.execute(sql + " ORDER BY f.book_id, f.page", args))
         ids = list(book_ids)
         out = []
         for i in range(0, len(ids), 500):
             part = ids[i:i + 500]
             out += self.conn.execute(sql + f" AND f.book_id IN ({','.join('?' * len(part))}) "
-                                     "ORDER BY f.book_id, f.page", part).fetchall()
+                                     "ORDER BY f.book_id, f.page", [*args, *part]).fetchall()
         return out
 
     def replace_text_boxes(self, book_id: int, boxes: dict[int, tuple[list, list[float], float]]) -> None:

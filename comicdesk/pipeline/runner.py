@@ -272,16 +272,10 @@ def _load_text_lines(catalog, book_id: int) -> dict[int, Any]:
             for page, rows in catalog.text_lines(book_id).items()}
 
 
-def _load_repeats(catalog, book_id: int) -> dict[int, Any]:
-    from comicdesk.pipeline.signals import repeats_for_book
-
-    return repeats_for_book(catalog, book_id)
-
-
 LOADERS: dict[str, Callable[[Any, int], dict[int, Any]]] = {
     PANELS: _load_panels, PAGE_STATS: _load_page_stats, TEXT_BOXES: _load_text_boxes,
-    TEXT_LINES: _load_text_lines, PAGE_REPEATS: _load_repeats,
-}
+    TEXT_LINES: _load_text_lines,
+}  # PAGE_REPEATS (library context) is read by Runner._load_repeats
 
 
 def loader(kind: str) -> Callable | None:
@@ -555,10 +549,10 @@ class Runner:
         job.loaded = {}
         for kind in sorted(job.load_kinds):
             load = loader(kind)
-            if load is _VECTOR_LOADER:
-                values = self._load_vectors(kind, job.book_id)
-            elif kind == PAGE_REPEATS:
+            if kind == PAGE_REPEATS:
                 values = self._load_repeats(job.book_id)
+            elif load is _VECTOR_LOADER:
+                values = self._load_vectors(kind, job.book_id)
             else:
                 values = load(self.catalog, job.book_id)
             for page, value in values.items():
