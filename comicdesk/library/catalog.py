@@ -32,6 +32,10 @@ Schema version 2 adds the analysis (tables referencing ``pages(book_id, idx)`` w
 Schema version 3 adds ``page_features`` (perceptual hash, image statistics, text amount) and
 ``text_lines`` (detected boxes, recognised text); see :func:`_v3`.
 
+Schema version 4 makes the analysis rows small (see :func:`_v4`): ``vector_rows`` refer to
+their array by an integer id, ``text_lines`` holds one packed row per page, and probabilities
+over the nine page classes are stored as a list.
+
 Analysis hangs off the book row, which a move or a touch keeps, and which a content change
 replaces.
 
@@ -43,10 +47,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.library import db
 from comicdesk.library.db import clean_text, path_from_db, path_to_db
 
@@ -223,8 +229,168 @@ def _v3(conn: sqlite3.Connection) -> None:
         """)
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    """Smaller analysis rows (a large library stores millions of them):
+
+    - ``vector_arrays`` gets an integer ``id``; ``vector_rows`` refers to its array by that id
+      and is keyed ``(book_id, page, array_id, panel)`` — the key also serves the cascade from
+      ``pages`` — with one index ``(array_id, row)``.
+    - ``text_lines`` holds one row per page: ``lines`` packs every line's box, detection score,
+      panel and recognition confidence (:func:`_pack_lines`), ``text`` the recognised lines joined
+      by newlines (NULL until one is read), searched directly.
+    - ``page_outputs.probs`` becomes a JSON list in :data:`PAGE_CLASSES` order when the model
+      gives exactly those classes (a ``{class: p}`` object otherwise); ``page_features.stats`` a
+      list in :data:`STATS_NAMES` order when it has exactly those statistics.
+    """
+    db.run_script(conn, """
+        CREATE TABLE vector_arrays4 (
+            id         INTEGER PRIMARY KEY,
+            model_id   TEXT NOT NULL,
+            array      TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0,
+            length     INTEGER NOT NULL DEFAULT 0,
+            dims       INTEGER NOT NULL,
+            dtype      TEXT NOT NULL,
+            normalised INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (model_id, array)
+        );
+        INSERT INTO vector_arrays4(model_id, array, generation, length, dims, dtype, normalised)
+            SELECT model_id, array, generation, length, dims, dtype, normalised FROM vector_arrays
+            ORDER BY model_id, array;
+        CREATE TABLE vector_rows4 (
+            book_id    INTEGER NOT NULL,
+            page       INTEGER NOT NULL,
+            array_id   INTEGER NOT NULL,
+            panel      INTEGER NOT NULL DEFAULT -1,
+            row        INTEGER NOT NULL,
+            generation INTEGER NOT NULL,
+            PRIMARY KEY (book_id, page, array_id, panel),
+            FOREIGN KEY (book_id, page) REFERENCES pages(book_id, idx) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        INSERT INTO vector_rows4(book_id, page, array_id, panel, row, generation)
+            SELECT v.book_id, v.page, a.id, v.panel, v.row, v.generation
+            FROM vector_rows v JOIN vector_arrays4 a ON a.model_id = v.model_id AND a.array = v.array;
+        DROP TABLE vector_rows;
+        DROP TABLE vector_arrays;
+        ALTER TABLE vector_arrays4 RENAME TO vector_arrays;
+        ALTER TABLE vector_rows4 RENAME TO vector_rows;
+        CREATE INDEX vector_rows_row ON vector_rows(array_id, row);
+        CREATE TABLE text_lines4 (
+            book_id INTEGER NOT NULL,
+            page    INTEGER NOT NULL,
+            lines   BLOB NOT NULL,
+            text    TEXT,
+            PRIMARY KEY (book_id, page),
+            FOREIGN KEY (book_id, page) REFERENCES pages(book_id, idx) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        """)
+    pages: dict[tuple[int, int], list[TextLineRow]] = {}
+    for b, page, i, x, y, w, h, sc, panel, text, conf in conn.execute(
+            "SELECT book_id, page, idx, x, y, w, h, score, panel, text, conf FROM text_lines "
+            "ORDER BY book_id, page, idx"):
+        pages.setdefault((b, page), []).append(TextLineRow(i, (x, y, w, h), sc, panel, text, conf))
+    conn.executemany("INSERT INTO text_lines4(book_id, page, lines, text) VALUES (?,?,?,?)",
+                     [(b, page, _pack_lines(rows), _joined_text(rows)) for (b, page), rows in pages.items()])
+    db.run_script(conn, """
+        DROP TABLE text_lines;
+        ALTER TABLE text_lines4 RENAME TO text_lines;
+        """)
+    conn.executemany("UPDATE page_features SET stats = ? WHERE book_id = ? AND page = ?",
+                     [(_stats_to_db(json.loads(st)), b, page) for b, page, st in conn.execute(
+                         "SELECT book_id, page, stats FROM page_features WHERE stats IS NOT NULL").fetchall()])
+    conn.executemany("UPDATE page_outputs SET probs = ? WHERE book_id = ? AND page = ? AND model_id = ?",
+                     [(_probs_to_db(json.loads(p)), b, page, m) for b, page, m, p in conn.execute(
+                         "SELECT book_id, page, model_id, probs FROM page_outputs WHERE probs IS NOT NULL"
+                     ).fetchall()])
+
+
 #: Ordered schema migrations; index i turns version i into version i + 1. Append only.
-MIGRATIONS: list[db.Migration] = [_v1, _v2, _v3]
+MIGRATIONS: list[db.Migration] = [_v1, _v2, _v3, _v4]
+
+# -- compact encodings of schema 4 -------------------------------------------------------------
+# A page's text lines: one format byte, then per line x, y, w, h (uint16, or uint32 when a
+# coordinate does not fit: format 2), the detection score and the recognition confidence as
+# uint16 in units of 1e-4 (the stages round both to four decimals; 0xFFFF: not recognised) and
+# the panel (int16, -1: none).
+_LINE_FORMATS = {1: struct.Struct("<4HHHh"), 2: struct.Struct("<4IHHh")}
+_NO_CONF = 0xFFFF
+
+
+def _unit(value: float) -> int:
+    return min(10000, max(0, round(float(value) * 10000)))
+
+
+def _pack_lines(rows: list[TextLineRow]) -> bytes:
+    big = any(v > 0xFFFF or v < 0 for r in rows for v in r.box)
+    fmt = 2 if big else 1
+    st = _LINE_FORMATS[fmt]
+    out = bytearray([fmt])
+    for r in rows:
+        conf = _NO_CONF if r.text is None else (_unit(r.conf) if r.conf is not None else 0)
+        box = [max(0, int(v)) for v in r.box]
+        out += st.pack(*box, _unit(r.score), conf, max(-1, min(0x7FFF, int(r.panel))))
+    return bytes(out)
+
+
+def _unpack_lines(blob: bytes, text: str | None) -> list[TextLineRow]:
+    if not blob:
+        return []
+    st = _LINE_FORMATS.get(blob[0])
+    if st is None:
+        raise ValueError(f"unknown text line format {blob[0]}")
+    texts = text.split("\n") if text is not None else []
+    out = []
+    for i, (x, y, w, h, score, conf, panel) in enumerate(st.iter_unpack(blob[1:])):
+        read = conf != _NO_CONF
+        out.append(TextLineRow(i, (x, y, w, h), score / 10000, panel,
+                               (texts[i] if i < len(texts) else "") if read else None,
+                               conf / 10000 if read else None))
+    return out
+
+
+def _joined_text(rows: list[TextLineRow]) -> str | None:
+    """The page's recognised lines joined by newlines (an unread line is an empty line); None
+    when no line was read."""
+    if all(r.text is None for r in rows):
+        return None
+    return "\n".join(clean_text((r.text or "").replace("\n", " ").replace("\r", " ")) for r in rows)
+
+
+#: The standard profile's image statistics (:data:`comicdesk.ml.page_stats.NAMES`), the order
+#: ``page_features.stats`` lists them in.
+STATS_NAMES: tuple[str, ...] = ("mean", "std", "white", "dark", "saturation", "colourfulness", "colours",
+                                "edges", "entropy", "aspect")
+_STD_AT = STATS_NAMES.index("std")
+
+
+def _stats_to_db(stats: dict[str, float] | None) -> str | None:
+    if stats is None:
+        return None
+    if len(stats) == len(STATS_NAMES) and set(stats) == set(STATS_NAMES):
+        return json.dumps([stats[k] for k in STATS_NAMES], separators=(",", ":"))
+    return json.dumps(stats, sort_keys=True, separators=(",", ":"))
+
+
+def _stats_from_db(value: str | None) -> dict[str, float] | None:
+    if not value:
+        return None
+    data = json.loads(value)
+    return dict(zip(STATS_NAMES, data)) if isinstance(data, list) else data
+
+
+def _probs_to_db(probs: dict[str, float] | None) -> str | None:
+    if probs is None:
+        return None
+    if len(probs) == len(PAGE_CLASSES) and set(probs) == set(PAGE_CLASSES):
+        return json.dumps([probs[c] for c in PAGE_CLASSES], separators=(",", ":"))
+    return json.dumps(probs, separators=(",", ":"))
+
+
+def _probs_from_db(value: str | None) -> dict[str, float] | None:
+    if not value:
+        return None
+    data = json.loads(value)
+    return dict(zip(PAGE_CLASSES, data)) if isinstance(data, list) else data
 
 
 @dataclass(frozen=True)
@@ -553,7 +719,7 @@ class Catalog:
             "version=excluded.version, label=excluded.label, probs=excluded.probs, "
             "source=excluded.source, created_at=excluded.created_at",
             (book_id, page, model_id, version, label,
-             json.dumps(probs) if probs is not None else None, source, now))
+             _probs_to_db(probs), source, now))
 
     def page_outputs(self, book_id: int) -> dict[int, list[PageOutput]]:
         """``{page: [PageOutput, ...]}``, newest first."""
@@ -562,7 +728,7 @@ class Catalog:
                 "SELECT page, model_id, version, label, probs, source, created_at FROM page_outputs "
                 "WHERE book_id = ? ORDER BY page, created_at DESC", (book_id,)):
             out.setdefault(r[0], []).append(
-                PageOutput(r[1], r[2], r[3], json.loads(r[4]) if r[4] else None, r[5], r[6]))
+                PageOutput(r[1], r[2], r[3], _probs_from_db(r[4]), r[5], r[6]))
         return out
 
     # -- Zarr row mappings (schema 2; used by comicdesk.cache.vectors) -------------------------
@@ -572,7 +738,7 @@ class Catalog:
         self.conn.executemany(
             "INSERT INTO page_features(book_id, page, phash, stats) VALUES (?,?,?,?) "
             "ON CONFLICT(book_id, page) DO UPDATE SET phash=excluded.phash, stats=excluded.stats",
-            [(book_id, page, h, json.dumps(st, sort_keys=True) if st is not None else None)
+            [(book_id, page, h, _stats_to_db(st))
              for page, (h, st) in hashes.items()])
 
     def page_features(self, book_id: int) -> dict[int, PageFeatures]:
@@ -580,7 +746,7 @@ class Catalog:
         for page, h, st, n, cov in self.conn.execute(
                 "SELECT page, phash, stats, text_count, text_coverage FROM page_features "
                 "WHERE book_id = ? ORDER BY page", (book_id,)):
-            out[page] = PageFeatures(h, json.loads(st) if st else None, n, cov)
+            out[page] = PageFeatures(h, _stats_from_db(st), n, cov)
         return out
 
     def all_page_hashes(self, book_ids: Iterable[int] | None = None, *,
@@ -591,8 +757,8 @@ class Catalog:
                "WHERE f.phash IS NOT NULL AND b.removed_at IS NULL")
         args: list = []
         if min_std is not None:
-            sql += (" AND (f.stats IS NULL OR json_extract(f.stats, '$.std') IS NULL"
-                    " OR json_extract(f.stats, '$.std') >= ?)")
+            std = f"coalesce(json_extract(f.stats, '$.std'), json_extract(f.stats, '$[{_STD_AT}]'))"
+            sql += f" AND (f.stats IS NULL OR {std} IS NULL OR {std} >= ?)"
             args.append(float(min_std))
         if book_ids is None:
             return list(self.conn.execute(sql + " ORDER BY f.book_id, f.page", args))
@@ -607,13 +773,12 @@ class Catalog:
     def replace_text_boxes(self, book_id: int, boxes: dict[int, tuple[list, list[float], float]]) -> None:
         """What text detection found: ``{page: (boxes [(x, y, w, h)] in reading order, scores,
         coverage)}``; drops the pages' earlier lines (and their text)."""
-        pages = list(boxes)
-        self.conn.executemany("DELETE FROM text_lines WHERE book_id = ? AND page = ?",
-                              [(book_id, p) for p in pages])
         self.conn.executemany(
-            "INSERT INTO text_lines(book_id, page, idx, x, y, w, h, score) VALUES (?,?,?,?,?,?,?,?)",
-            [(book_id, page, i, int(b[0]), int(b[1]), int(b[2]), int(b[3]), float(sc))
-             for page, (bxs, scores, _) in boxes.items() for i, (b, sc) in enumerate(zip(bxs, scores))])
+            "INSERT INTO text_lines(book_id, page, lines, text) VALUES (?,?,?,NULL) "
+            "ON CONFLICT(book_id, page) DO UPDATE SET lines=excluded.lines, text=NULL",
+            [(book_id, page, _pack_lines([TextLineRow(i, tuple(int(v) for v in b), float(sc), -1, None, None)
+                                          for i, (b, sc) in enumerate(zip(bxs, scores))]))
+             for page, (bxs, scores, _) in boxes.items()])
         self.conn.executemany(
             "INSERT INTO page_features(book_id, page, text_count, text_coverage) VALUES (?,?,?,?) "
             "ON CONFLICT(book_id, page) DO UPDATE SET text_count=excluded.text_count, "
@@ -622,22 +787,30 @@ class Catalog:
 
     def set_text(self, book_id: int, lines: dict[int, list[tuple[int, str | None, float | None, int]]]) -> None:
         """Recognised text: ``{page: [(line idx, text, confidence, panel), ...]}`` (a line
-        recognition skipped or dropped gets text NULL)."""
-        self.conn.executemany(
-            "UPDATE text_lines SET text = NULL, conf = NULL WHERE book_id = ? AND page = ?",
-            [(book_id, p) for p in lines])
-        self.conn.executemany(
-            "UPDATE text_lines SET text = ?, conf = ?, panel = ? WHERE book_id = ? AND page = ? AND idx = ?",
-            [(clean_text(t), c, int(panel), book_id, page, int(i))
-             for page, rows in lines.items() for i, t, c, panel in rows])
+        recognition skipped or dropped gets text NULL; lines not listed too)."""
+        stored = self.text_lines(book_id)
+        updates = []
+        for page, rows in lines.items():
+            old = stored.get(page)
+            if old is None:
+                continue
+            new = {int(i): (t, c, int(panel)) for i, t, c, panel in rows}
+            merged = []
+            for r in old:
+                t, c, panel = new.get(r.index, (None, None, r.panel))
+                merged.append(TextLineRow(r.index, r.box, r.score, panel,
+                                          clean_text(t) if t is not None else None, c if t is not None else None))
+            updates.append((_pack_lines(merged), _joined_text(merged), book_id, page))
+        self.conn.executemany("UPDATE text_lines SET lines = ?, text = ? WHERE book_id = ? AND page = ?", updates)
 
     def text_lines(self, book_id: int) -> dict[int, list[TextLineRow]]:
         """``{page: [TextLineRow, ...]}`` in reading order, for pages with detected text."""
         out: dict[int, list[TextLineRow]] = {}
-        for page, i, x, y, w, h, sc, panel, text, conf in self.conn.execute(
-                "SELECT page, idx, x, y, w, h, score, panel, text, conf FROM text_lines "
-                "WHERE book_id = ? ORDER BY page, idx", (book_id,)):
-            out.setdefault(page, []).append(TextLineRow(i, (x, y, w, h), sc, panel, text, conf))
+        for page, blob, text in self.conn.execute(
+                "SELECT page, lines, text FROM text_lines WHERE book_id = ? ORDER BY page", (book_id,)):
+            rows = _unpack_lines(blob, text)
+            if rows:
+                out[page] = rows
         return out
 
     def search_text(self, query: str, *, limit: int = 100) -> list[tuple[int, int, str]]:
@@ -646,12 +819,12 @@ class Catalog:
         words = [w for w in query.split() if w]
         if not words:
             return []
-        having = " AND ".join("instr(lower(t), ?) > 0" for _ in words)
-        sql = ("SELECT l.book_id, l.page, group_concat(l.text, ' ') AS t FROM "
-               "(SELECT book_id, page, text FROM text_lines WHERE text IS NOT NULL ORDER BY book_id, page, idx) l "
-               "JOIN books b ON b.id = l.book_id WHERE b.removed_at IS NULL "
-               f"GROUP BY l.book_id, l.page HAVING {having} LIMIT ?")
-        return list(self.conn.execute(sql, [*(w.casefold() for w in words), limit]))
+        where = " AND ".join("instr(lower(t.text), ?) > 0" for _ in words)
+        sql = ("SELECT t.book_id, t.page, t.text FROM text_lines t JOIN books b ON b.id = t.book_id "
+               f"WHERE t.text IS NOT NULL AND b.removed_at IS NULL AND {where} "
+               "ORDER BY t.book_id, t.page LIMIT ?")
+        return [(b, page, " ".join(line for line in text.split("\n") if line))
+                for b, page, text in self.conn.execute(sql, [*(w.casefold() for w in words), limit])]
 
     def vector_arrays(self) -> dict[tuple[str, str], VectorArrayRow]:
         return {(r[0], r[1]): VectorArrayRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
@@ -678,23 +851,34 @@ class Catalog:
         self.conn.execute("UPDATE vector_arrays SET length = max(length, ?) WHERE model_id = ? AND array = ?",
                           (length, model_id, array))
 
+    def _array_id(self, model_id: str, array: str) -> int | None:
+        r = self.conn.execute("SELECT id FROM vector_arrays WHERE model_id = ? AND array = ?",
+                              (model_id, array)).fetchone()
+        return r[0] if r else None
+
     def map_vector_rows(self, model_id: str, array: str, generation: int,
                         rows: Iterable[tuple[int, int, int, int]]) -> None:
         """``rows``: ``(book_id, page, panel, row)``; panel -1 for a page-level row. A key mapped
         before now points at its new row (the old row becomes garbage)."""
+        aid = self._array_id(model_id, array)
+        if aid is None:
+            raise KeyError(f"no array {model_id}/{array} in the catalogue")
         self.conn.executemany(
-            "INSERT INTO vector_rows(model_id, array, book_id, page, panel, row, generation) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(model_id, array, book_id, page, panel) DO UPDATE SET "
+            "INSERT INTO vector_rows(book_id, page, array_id, panel, row, generation) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT(book_id, page, array_id, panel) DO UPDATE SET "
             "row=excluded.row, generation=excluded.generation",
-            [(model_id, array, b, p, n, r, generation) for b, p, n, r in rows])
+            [(b, p, aid, n, r, generation) for b, p, n, r in rows])
 
     def vector_rows(self, model_id: str, array: str, *, book_ids: Iterable[int] | None = None,
                     include_removed: bool = False) -> list[tuple[int, int, int, int]]:
         """``(book_id, page, panel, row)`` of mapped rows, in row order. Rows of removed (tombstoned)
         books are left out unless ``include_removed``."""
+        aid = self._array_id(model_id, array)
+        if aid is None:
+            return []
         sql = ("SELECT v.book_id, v.page, v.panel, v.row FROM vector_rows v JOIN books b ON b.id = v.book_id "
-               "WHERE v.model_id = ? AND v.array = ?")
-        params: list = [model_id, array]
+               "WHERE v.array_id = ?")
+        params: list = [aid]
         if not include_removed:
             sql += " AND b.removed_at IS NULL"
         if book_ids is not None:
@@ -703,16 +887,29 @@ class Catalog:
             params.extend(ids)
         return [tuple(r) for r in self.conn.execute(sql + " ORDER BY v.row", params)]
 
+    def count_vector_rows(self, model_id: str, array: str) -> int:
+        """Mapped rows of an array (removed books' too)."""
+        return self.conn.execute(
+            "SELECT count(*) FROM vector_rows v JOIN vector_arrays a ON a.id = v.array_id "
+            "WHERE a.model_id = ? AND a.array = ?", (model_id, array)).fetchone()[0]
+
     def delete_vector_rows(self, book_ids: Iterable[int], model_id: str | None = None,
-                           array: str | None = None) -> int:
+                           array: str | None = None, *, pages: Iterable[int] | None = None) -> int:
         sql = "DELETE FROM vector_rows WHERE book_id = ?"
         extra: tuple = ()
-        if model_id is not None:
-            sql += " AND model_id = ?"
-            extra += (model_id,)
-        if array is not None:
-            sql += " AND array = ?"
-            extra += (array,)
+        if pages is not None:
+            wanted = [int(p) for p in pages]
+            if not wanted:
+                return 0
+            sql += f" AND page IN ({','.join(map(str, wanted))})"
+        if model_id is not None or array is not None:
+            ids = [r[0] for r in self.conn.execute(
+                "SELECT id FROM vector_arrays WHERE (? IS NULL OR model_id = ?) AND (? IS NULL OR array = ?)",
+                (model_id, model_id, array, array))]
+            if not ids:
+                return 0
+            sql += f" AND array_id IN ({','.join('?' * len(ids))})"
+            extra = tuple(ids)
         n = 0
         for b in book_ids:
             n += self.conn.execute(sql, (b, *extra)).rowcount
@@ -721,9 +918,12 @@ class Catalog:
     def remap_vector_rows(self, model_id: str, array: str, generation: int,
                           moves: Iterable[tuple[int, int]]) -> None:
         """After a compaction: every mapped row ``old`` is now row ``new`` of ``generation``."""
+        aid = self._array_id(model_id, array)
+        if aid is None:
+            return
         self.conn.executemany(
-            "UPDATE vector_rows SET row = ?, generation = ? WHERE model_id = ? AND array = ? AND row = ?",
-            [(new, generation, model_id, array, old) for old, new in moves])
+            "UPDATE vector_rows SET row = ?, generation = ? WHERE array_id = ? AND row = ?",
+            [(new, generation, aid, old) for old, new in moves])
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod

@@ -268,8 +268,12 @@ def _load_text_boxes(catalog, book_id: int) -> dict[int, Any]:
 
 
 def _load_text_lines(catalog, book_id: int) -> dict[int, Any]:
-    return {page: [{"box": r.box, "text": r.text, "conf": r.conf, "panel": r.panel} for r in rows]
-            for page, rows in catalog.text_lines(book_id).items()}
+    """Read lines per page; a page where detection found nothing has none (not "unknown")."""
+    out: dict[int, Any] = {page: [] for page, f in catalog.page_features(book_id).items()
+                           if f.text_count is not None}
+    out.update({page: [{"box": r.box, "text": r.text, "conf": r.conf, "panel": r.panel} for r in rows]
+                for page, rows in catalog.text_lines(book_id).items()})
+    return out
 
 
 LOADERS: dict[str, Callable[[Any, int], dict[int, Any]]] = {
@@ -601,7 +605,8 @@ class Runner:
 
     def _load_vectors(self, kind: str, book_id: int) -> dict[int, Any]:
         """A stored vector kind for one book: page level ``{page: (dims,)}``, panel level
-        ``{page: (n_panels, dims)}`` in panel order."""
+        ``{page: (n_panels, dims)}`` in panel order (a panel without a row — a skipped all-zero
+        row — reads as zeros; a page without any row is left out)."""
         import numpy as np
 
         model_id, array = kind[len("vectors:"):].split("/", 1)
@@ -619,12 +624,19 @@ class Runner:
         for (b, page, panel, _), vec in zip(rows, data):
             pages.setdefault(page, []).append((panel, vec))
         out = {}
+        counts = None
         for page, items in pages.items():
             items.sort(key=lambda t: t[0])
             if items[0][0] < 0:
                 out[page] = items[0][1]
-            else:
-                out[page] = np.stack([v for _, v in items])
+                continue
+            if counts is None:
+                counts = {pg: len(b) for pg, b in self.catalog.panels(book_id).items()}
+            n = max(counts.get(page, 0), items[-1][0] + 1)
+            block = np.zeros((n, data.shape[1]), dtype=data.dtype)
+            for panel, vec in items:
+                block[panel] = vec
+            out[page] = block
         return out
 
     def _open_vectors(self, jobs: list[_Job]) -> None:
@@ -932,24 +944,29 @@ class Runner:
         book = job.book
         cat = self.catalog
         pages = [job.pages[i] for i in sorted(job.pages)]
-        pending = []
+        pending, unmap = [], []
         for s in job.stages:
             for v in s.vectors:
+                import numpy as np
+
                 rows, keys = [], []
                 for p in pages:
                     value = p.outputs.get(v.kind)
                     if value is None:
                         continue
                     if v.level == "page":
-                        rows.append(value)
-                        keys.append((book.id, p.index))
+                        if not (v.skip_zero and not np.any(value)):
+                            rows.append(value)
+                            keys.append((book.id, p.index))
                     else:
                         for n, row in enumerate(value):
-                            rows.append(row)
-                            keys.append((book.id, p.index, n))
+                            if not (v.skip_zero and not np.any(row)):
+                                rows.append(row)
+                                keys.append((book.id, p.index, n))
+                if v.skip_zero:
+                    # Rows these pages had before and may not have now (their text is gone).
+                    unmap.append((v, [p.index for p in pages if p.outputs.get(v.kind) is not None]))
                 if rows:
-                    import numpy as np
-
                     pending.append(self.store.write(v.model_id, v.array, np.stack(rows), keys))
         now = time.time()
         panel_count = None
@@ -984,6 +1001,9 @@ class Runner:
                         if out is not None:
                             cat.set_page_output(book.id, p.index, s.output_model_id, self._fingerprint(s),
                                                 out.get("label"), out.get("probs"), "model", now)
+            for v, unmapped in unmap:
+                if unmapped:
+                    self.store.tombstone([book.id], v.model_id, v.array, pages=unmapped)
             if pending:
                 self.store.commit(pending)
             for s in job.stages:

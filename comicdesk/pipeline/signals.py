@@ -37,6 +37,7 @@ PAGE_IMAGE = "page_image"
 PAGE_TEXT = "page_text"
 IMAGE_KIND = vectors_kind(STANDARD_MODEL, PAGE_IMAGE)
 TEXT_KIND = vectors_kind(STANDARD_MODEL, PAGE_TEXT)
+TEXT_READ = "text_read"  # the stage (comicdesk.pipeline.stages.text_read.NAME)
 
 #: Two pages are "the same page" for repetition when their 64-bit perceptual hashes differ in at
 #: most this many bits: comicdesk.ml.phash's default (re-encodes, resizes, brightness and most
@@ -116,11 +117,14 @@ def signals_from_cache(catalog, book_id: int, store=None, *,
     text = _vectors(store, PAGE_TEXT, book_id, idx)
     if repeats is None:
         repeats = repeats_for_book(catalog, book_id)
+    # Text was read for every page once text_read is done (a page without text has no rows).
+    run = catalog.runs([book_id]).get(book_id, {}).get(TEXT_READ)
+    read_done = run is not None and run.status == "done"
     out = []
     for p in pages:
         f = feats.get(p.index)
         rows = lines.get(p.index, [])
-        recognised = p.index in text or any(r.text is not None for r in rows)
+        recognised = read_done or p.index in text or any(r.text is not None for r in rows)
         rep = repeats.get(p.index, {})
         out.append(PageSignals(
             index=p.index, n_pages=n, width=p.width, height=p.height, bad=p.bad,

@@ -124,6 +124,9 @@ class VectorOutput:
     level: str = "page"  # "page" | "panel"
     dtype: str = "float16"
     normalised: bool = False  # search vectors: L2-normalised when stored; model inputs: raw
+    #: All-zero rows (no input: a page or panel without text) are not stored; readers take a
+    #: missing row as zero. A run unmaps the rows its pages had before.
+    skip_zero: bool = False
     #: model name, revision, preprocessing; or a function giving them (so that declaring a stage
     #: imports no model module)
     group_attrs: dict[str, Any] | Callable[[], dict[str, Any]] = field(default_factory=dict)

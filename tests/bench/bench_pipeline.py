@@ -18,8 +18,10 @@ Measured, in this process (a fresh cache each run):
 - **pass 2**: a Runner with every stage over the library pass 1 analysed (only pass-2 work is
   left: text recognition, text embeddings, refined classes);
 - **both**: pages / (pass 1 + pass 2 seconds);
-- **peak RSS** of the process (``ru_maxrss``) and **cache bytes per page** (catalogue + vectors,
-  thumbnails excluded: none are made here).
+- **peak RSS** of the process (``ru_maxrss``) and **cache bytes per page**: the catalogue and
+  ``vectors.zarr`` on disk (chunks are zstd-compressed; an array's last, partly filled chunk
+  compresses its padding away), thumbnails and search indexes excluded (none are made here; the
+  indexes are reported apart). Also: the uncompressed size of the live vector rows.
 
 Goals (issue 5): pass 1 >= 6 pages/s; both passes >= 1.5 pages/s; peak RSS < 2 GB;
 cache <= 8 KB per page. Prints the figures and, last, one JSON line.
@@ -173,25 +175,23 @@ def main() -> None:
     cache_bytes = dir_bytes(cache)
     vectors = dir_bytes(cache / "vectors.zarr") if (cache / "vectors.zarr").exists() else 0
     catalog = cache_bytes - vectors
-    # What each page adds in a large library: its live vector rows (dims x itemsize) and its
-    # catalogue rows; on disk, a small library also pays each array's last, padded chunk.
+    # For reference: the live vector rows uncompressed (dims x itemsize) and the catalogue.
     from comicdesk.library.catalog import Catalog
 
     with Catalog.open(cache, readonly=True) as cat:
         row_bytes = sum(
-            a.dims * (2 if a.dtype == "float16" else 4) * cat.conn.execute(
-                "SELECT count(*) FROM vector_rows WHERE model_id = ? AND array = ?", (m, n)).fetchone()[0]
+            a.dims * (2 if a.dtype == "float16" else 4) * cat.count_vector_rows(m, n)
             for (m, n), a in cat.vector_arrays().items())
     marginal = (row_bytes + catalog) / n_pages
     rss = max(peak["rss"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     both = n_pages / (t1 + t2)
     print(f"both passes: {both:.2f} pages/s; peak RSS {rss / 2**20:.0f} MiB; cache {cache_bytes / n_pages / 1024:.2f} "
           f"KB per page on disk (catalogue {catalog / n_pages / 1024:.2f}, vectors {vectors / n_pages / 1024:.2f}); "
-          f"live rows + catalogue {marginal / 1024:.2f} KB per page; search indexes "
+          f"uncompressed live rows + catalogue {marginal / 1024:.2f} KB per page; search indexes "
           f"{index_bytes / n_pages / 1024:.2f} KB per page more")
     print(f"goals: pass 1 >= 6 p/s: {'met' if n_pages / t1 >= 6 else 'missed'}; both >= 1.5 p/s: "
           f"{'met' if both >= 1.5 else 'missed'}; RSS < 2 GB: {'met' if rss < 2 * 2**30 else 'missed'}; "
-          f"<= 8 KB/page: {'met' if marginal <= 8192 else 'missed'} (live rows + catalogue)")
+          f"<= 8 KB/page: {'met' if cache_bytes / n_pages <= 8192 else 'missed'} (on disk)")
     if args.keep:
         print(f"cache kept: {cache}")
     else:

@@ -66,7 +66,7 @@ def test_append_and_read_across_reopen_in_the_documented_layout(cache):
     meta = json.loads((cache / "vectors.zarr" / M / "page_image" / "zarr.json").read_text())
     assert meta["zarr_format"] == 3 and meta["shape"] == [8, 8] and meta["data_type"] == "float16"
     assert meta["attributes"]["generation"] == 0
-    assert not any(c.get("name") in ("zstd", "blosc", "gzip") for c in meta["codecs"])  # uncompressed
+    assert any(c.get("name") == "zstd" for c in meta["codecs"])  # compressed chunks
     assert json.loads((cache / "vectors.zarr" / M / "zarr.json").read_text())["attributes"]["model"] == \
         "efficientnet-lite0"
     assert not (cache / "vectors.zarr" / "zarr.consolidated").exists()
@@ -262,3 +262,36 @@ def test_a_reader_sees_consistent_data_while_the_writer_compacts(cache):
         stop.set()
         t.join()
     assert problems == [] and reads[0] > 3
+
+
+def test_compressed_chunks_are_smaller_and_old_uncompressed_arrays_keep_working(cache, monkeypatch):
+    from comicdesk.cache import vectors as vectors_mod
+
+    ids = make_catalog(cache)
+    rng = np.random.default_rng(3)
+    # Sparse non-negative features, like EfficientNet's pooled ReLU6 outputs.
+    sparse = np.where(rng.random((8, 512)) < 0.55, 0.0, rng.random((8, 512)) * 3).astype(np.float32)
+    monkeypatch.setattr(vectors_mod, "ZSTD_LEVEL", None)  # an array made before compression
+    with open_writer(cache) as store:
+        store.ensure_array(M, "old", 512, normalised=False)
+        store.append(M, "old", sparse[:4], [(ids[0], p) for p in range(4)])
+    monkeypatch.undo()
+    with open_writer(cache) as store:
+        store.ensure_array(M, "new", 512, normalised=False)
+        store.append(M, "new", sparse[:4], [(ids[0], p) for p in range(4)])
+        store.append(M, "old", sparse[4:], [(ids[1], p) for p in range(4)])  # appends keep its codec
+    old_meta = json.loads((cache / "vectors.zarr" / M / "old" / "zarr.json").read_text())
+    assert not any(c.get("name") == "zstd" for c in old_meta["codecs"])
+    size = {name: sum(f.stat().st_size for f in (cache / "vectors.zarr" / M / name).rglob("*")
+                      if f.is_file() and f.name != "zarr.json") for name in ("old", "new")}
+    assert size["new"] < 0.75 * sparse[:4].astype(np.float16).nbytes < size["old"]
+    with VectorStore.open(cache, readonly=True) as reader:
+        assert np.array_equal(reader.load(M, "old")[1], sparse.astype(np.float16))
+        assert np.array_equal(reader.load(M, "new")[1], sparse[:4].astype(np.float16))
+    with open_writer(cache) as store:  # a compaction rewrites it compressed
+        store.tombstone([ids[0]], M, "old")
+        store.compact(M, "old")
+    meta = json.loads((cache / "vectors.zarr" / M / "old" / "zarr.json").read_text())
+    assert any(c.get("name") == "zstd" for c in meta["codecs"])
+    with VectorStore.open(cache, readonly=True) as reader:
+        assert np.array_equal(reader.load(M, "old")[1], sparse[4:].astype(np.float16))

@@ -505,3 +505,54 @@ def test_malloc_arenas_are_capped_only_where_glibc_has_the_knob():
     assert proc.returncode == 0 and proc.stdout.strip() == expected, proc.stderr
     if not sys.platform.startswith("linux"):
         assert limit_malloc_arenas() is False
+
+
+def test_all_zero_rows_of_skip_zero_arrays_are_not_stored_and_read_back_as_zeros(tmp_path, settings):
+    import numpy as np
+
+    from comicdesk.cache.vectors import VectorStore
+    from comicdesk.pipeline.stage import VectorOutput
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    make_cbz(root / "wide.cbz", [png(120, 60), png(120, 60)])  # two panels a page
+    _, cache = scan(root, settings)
+    page_vec = VectorOutput("test-1", "page_text", 3, level="page", normalised=True, skip_zero=True)
+    panel_vec = VectorOutput("test-1", "panel_text", 3, level="panel", normalised=True, skip_zero=True)
+
+    def text_stage(version: str, empty: bool) -> StageSpec:
+        def load(ctx):
+            def run_pages(pages):
+                out = []
+                for p in pages:
+                    has = p.index == 0 and not empty  # page 1 never has text; panel 1 neither
+                    out.append({page_vec.kind: np.array([1.0, 0, 0]) * has,
+                                panel_vec.kind: np.array([[0, 1.0, 0], [0, 0, 0]]) * has})
+                return out
+            return run_pages
+        return StageSpec("txt", 1, (IMAGE, PANELS), (page_vec.kind, panel_vec.kind), load, version,
+                         batchable=True, vectors=(page_vec, panel_vec))
+
+    seen = {}
+
+    def use_load(ctx):
+        def run_pages(pages):
+            for p in pages:
+                seen[p.index] = p.outputs.get(panel_vec.kind)
+            return [{} for _ in pages]
+        return run_pages
+
+    use = StageSpec("use", 2, (panel_vec.kind,), (), use_load, "u1", batchable=True)
+    result, _ = run(cache, [whole_page_stage(), text_stage("t1", empty=False), use])
+    assert result.failed == 0
+    with VectorStore.open(cache, readonly=True) as store:
+        assert [k[:3] for k in store.rows("test-1", "page_text")] == [(1, 0, -1)]
+        assert [k[:3] for k in store.rows("test-1", "panel_text")] == [(1, 0, 0)]
+    # The next pass reads the panel without a row as zeros, the page without any as nothing.
+    assert seen[0].shape == (2, 3) and np.allclose(seen[0].astype(np.float32), [[0, 1, 0], [0, 0, 0]], atol=1e-3)
+    assert seen[1] is None
+    # A new version that finds no text at all: the rows the pages had are unmapped.
+    result, _ = run(cache, [whole_page_stage(), text_stage("t2", empty=True), use])
+    assert result.failed == 0
+    with VectorStore.open(cache, readonly=True) as store:
+        assert store.rows("test-1", "page_text") == [] and store.rows("test-1", "panel_text") == []

@@ -38,9 +38,9 @@ def group_attrs() -> dict:
 
 PAGE_IMAGE = VectorOutput(STANDARD_MODEL, "page_image", IMAGE_DIM, level="page", group_attrs=group_attrs)
 PAGE_TEXT = VectorOutput(STANDARD_MODEL, "page_text", TEXT_DIM, level="page", normalised=True,
-                         group_attrs=group_attrs)
+                         skip_zero=True, group_attrs=group_attrs)
 PANEL_TEXT = VectorOutput(STANDARD_MODEL, "panel_text", TEXT_DIM, level="panel", normalised=True,
-                          group_attrs=group_attrs)
+                          skip_zero=True, group_attrs=group_attrs)
 PANEL_EMB = VectorOutput(STANDARD_MODEL, "panel_emb", PANEL_DIM, level="panel", normalised=True,
                          group_attrs=group_attrs)
 
