@@ -77,6 +77,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true", help="skip the retrieval-quality part")
+    ap.add_argument("--crop-size", type=int, default=None,
+                    help="panel crops' input size for the retrieval part (default: the panel_emb stage's)")
+    ap.add_argument("--retrieval-only", action="store_true", help="only the retrieval-quality part")
     args = ap.parse_args()
     thread_counts = [int(t) for t in args.threads.split(",")]
 
@@ -101,6 +104,18 @@ def main() -> int:
     enc = MiniLM()
     t_lm = time.perf_counter() - t0
     results["load_s"] = {"efficientnet": round(t_eff, 3), "minilm": round(t_lm, 3)}
+    from comicdesk.ml.efficientnet import LiteConfig
+    from comicdesk.pipeline.stages.panel_emb import CROP_SIZE
+
+    crop_size = args.crop_size or CROP_SIZE
+    crop_eff = EfficientNetLite0(config=LiteConfig(image_size=crop_size))
+    results["retrieval_crop_size"] = crop_size
+    if args.retrieval_only:
+        torch.set_num_threads(thread_counts[-1])
+        print(f"panel crops at {crop_size} px")
+        results["retrieval"] = retrieval_quality(crop_eff, enc, TextOcr(threads=thread_counts[-1]))
+        print(json.dumps(results, sort_keys=True))
+        return 0
 
     dense = dense_page()
     synth = []
@@ -177,7 +192,7 @@ def main() -> int:
               f"pass 2 on a dense page {p2:.3f} s; both {1 / (p1 + p2):.2f} pages/s")
 
     if not args.quick:
-        results["retrieval"] = retrieval_quality(eff, enc, ocr_by_threads[thread_counts[-1]])
+        results["retrieval"] = retrieval_quality(crop_eff, enc, ocr_by_threads[thread_counts[-1]])
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["peak_rss_mb"] = round(rss, 1)

@@ -153,11 +153,11 @@ def main() -> None:
     sampler.start()
 
     def run(specs, label):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = Runner(cache, stages=specs, options=options).run()
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(f"{label}: {result.done} books done, {result.failed} failed, {dt:.1f} s, "
-              f"{n_pages / dt:.2f} pages/s")
+              f"{n_pages / dt:.2f} pages/s; {cpu / dt:.2f} cores busy, {cpu / n_pages * 1000:.0f} ms CPU a page")
         return dt, result
 
     pass1 = [s for s in stages if s.pass_no == 1]
