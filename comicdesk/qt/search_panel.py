@@ -240,7 +240,10 @@ class SearchPanel(QWidget):
     def _show(self, hits: list[SearchHit], status: str, ticket: int | None = None) -> None:
         self.hits = list(hits)
         self.results.clear()
-        self.status.setText(status or f"{len(hits)} result{'s' if len(hits) != 1 else ''}")
+        same = getattr(hits, "same_as_query", 0)
+        self.status.setText(status or f"{len(hits)} result{'s' if len(hits) != 1 else ''}" + (
+            f" · this {'panel' if self.query and self.query[0] == 'similar' and self.query[3] is not None else 'page'}"
+            f" is also in {same} other {'copy' if same == 1 else 'copies'}" if same else ""))
         placeholder = QPixmap(CROP)
         placeholder.fill(QColor(70, 70, 74))
         for n, h in enumerate(hits):
@@ -250,8 +253,12 @@ class SearchPanel(QWidget):
                 bits.append(f"{h.score:.2f}")
             if h.label:
                 bits.append(class_name(h.label))
+            if h.copies:
+                bits.append(f"+{len(h.copies)} {'copy' if len(h.copies) == 1 else 'copies'}")
             item = QListWidgetItem(QIcon(placeholder), f"{h.title}\n{' · '.join(bits)}")
             tip = f"{h.book}\n{where}" + (f"\nscore {h.score:.3f}" if h.score is not None else "")
+            if h.copies:
+                tip += "\nalso in:\n" + "\n".join(h.copies)
             if h.text:
                 tip += f"\n“{h.text[:300]}”"
             item.setToolTip(tip)

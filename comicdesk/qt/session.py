@@ -101,6 +101,13 @@ class SearchHit:
     score: float | None  # cosine; None for a text match
     label: str | None = None
     text: str = ""  # the page's text for a text match
+    copies: tuple[str, ...] = ()  # the same panel in other copies of the book (their paths)
+
+
+class HitList(list):
+    """Search results; ``same_as_query``: hits left out as the query itself in other copies."""
+
+    same_as_query: int = 0
 
 
 @dataclass
@@ -383,16 +390,22 @@ class LibrarySession:
 
         svc = self._search_service()
         filters = Filters(other_books=other_books, classes=classes)
+        # Ask for more: copies of one book (other formats, re-scans) are folded into one result.
+        wide = k * 3
         if panel is None:
-            hits = svc.similar_to_page(book_id, page, k, filters)
+            hits = svc.similar_to_page(book_id, page, wide, filters)
         else:
-            hits = svc.similar_to_panel(book_id, page, panel, k, filters)
+            hits = svc.similar_to_panel(book_id, page, panel, wide, filters)
+        groups, same = svc.group_copies(hits, query=(book_id, page, panel))
+        groups = groups[:k]
         from comicdesk.library.labels import book_labels
 
-        out = []
+        out = HitList()
+        out.same_as_query = same
         rows: dict[int, object] = {}
         labels: dict[int, dict] = {}
-        for h in hits:
+        for g in groups:
+            h = g.best
             if h.book_id not in rows:
                 rows[h.book_id] = row = svc.catalog.book(h.book_id)
                 labels[h.book_id] = (book_labels(svc.catalog, row, self._search_user,
@@ -403,7 +416,8 @@ class LibrarySession:
             lab = labels[h.book_id].get(h.page)
             label = lab.label if lab is not None else None
             out.append(SearchHit(h.book_id, h.book, title, h.page, h.panel,
-                                 tuple(h.box) if h.box else None, float(h.score), label))
+                                 tuple(h.box) if h.box else None, float(h.score), label,
+                                 copies=tuple(c.book for c in g.copies)))
         return out
 
     def _close_search(self) -> None:

@@ -144,6 +144,30 @@ class Hit:
                 "score": round(float(self.score), 4)}
 
 
+#: Two results are one panel in copies of a book when their pages' 64-bit perceptual hashes differ
+#: in at most this many bits (a re-encode or a re-scan moves a few) ...
+COPY_MAX_BITS = 6
+#: ... and their scores differ by at most this much.
+COPY_MAX_GAP = 0.02
+
+
+@dataclass
+class CopyGroup:
+    """A result and the same panel (or page) in other copies of its book (:meth:`SearchService.group_copies`)."""
+
+    best: Hit
+    copies: list[Hit]
+
+
+def _same_page(a, b, max_bits: int) -> bool:
+    """``a``, ``b``: ``(content hash, signed perceptual hash)`` of two pages, or None."""
+    if a is None or b is None:
+        return False
+    if a[1] is not None and b[1] is not None:
+        return ((a[1] ^ b[1]) & ((1 << 64) - 1)).bit_count() <= max_bits
+    return a[0] is not None and a[0] == b[0]
+
+
 # -- the service -------------------------------------------------------------------------------------
 class SearchService:
     """Queries against one library's cache (catalogue and vector store opened read-only by
@@ -358,6 +382,47 @@ class SearchService:
         live = {(b, p, n, r) for b, p, n, r in
                 self.catalog.vector_rows(target.model_id, target.array, book_ids=books)}
         return np.asarray([tuple(int(x) for x in idx.table[q, :4]) in live for q in pos], bool)
+
+    # -- copies of one book among the results
+    def group_copies(self, hits: list[Hit], *, query: tuple[int, int, int | None] | None = None,
+                     max_bits: int = COPY_MAX_BITS, max_gap: float = COPY_MAX_GAP) -> tuple[list[CopyGroup], int]:
+        """Fold hits that are the same panel (or page) in copies of one book — another format of
+        the same issue, a re-scan — under the best of them: same panel index (both page results),
+        scores within ``max_gap``, and their pages' perceptual hashes within ``max_bits`` bits
+        (identical bytes where a page has no hash). With ``query`` (book, page, panel or None),
+        hits that are the query itself in another copy are left out and counted.
+
+        Returns ``(groups best first, hits left out as copies of the query)``. The command line
+        keeps raw results (its contract); the app shows groups."""
+        qhash = self._page_hash(query[0], query[1]) if query is not None else None
+        qpanel = (query[2] if query[2] is not None and query[2] >= 0 else None) if query is not None else None
+        groups: list[CopyGroup] = []
+        same_as_query = 0
+        for h in hits:
+            hh = self._page_hash(h.book_id, h.page)
+            if (query is not None and h.panel == qpanel and h.score >= 1.0 - max_gap
+                    and _same_page(hh, qhash, max_bits)):
+                same_as_query += 1
+                continue
+            for g in groups:
+                b = g.best
+                if (b.panel == h.panel and abs(b.score - h.score) <= max_gap
+                        and _same_page(hh, self._page_hash(b.book_id, b.page), max_bits)):
+                    g.copies.append(h)
+                    break
+            else:
+                groups.append(CopyGroup(h, []))
+        return groups, same_as_query
+
+    def _page_hash(self, book_id: int, page: int):
+        cache = self.__dict__.setdefault("_hash_cache", {})
+        if book_id not in cache:
+            feats = self.catalog.page_features(book_id)
+            hashes = {p.index: (p.content_hash, None) for p in self.catalog.pages(book_id)}
+            for i, f in feats.items():
+                hashes[i] = (hashes.get(i, (None, None))[0], f.phash)
+            cache[book_id] = hashes
+        return cache[book_id].get(page)
 
     def _book(self, book_id: int):
         if book_id not in self._books:

@@ -432,3 +432,18 @@ def test_item_role_still_gives_the_page(qtbot, window, classed):
     qtbot.waitUntil(lambda: all(view.model.index(r).data(Qt.ItemDataRole.DecorationRole) is not None
                                 for r in range(view.model.rowCount())), timeout=WAIT_MS)
     assert view.grid.visualRect(view.model.index(1)).isValid()
+
+
+def test_the_sidebar_shows_folded_copies_and_the_query_in_other_copies(qtbot, window):
+    from comicdesk.qt.session import HitList, SearchHit
+
+    panel = window.search_panel
+    panel.query = ("similar", 1, 0, 2, "Saga One")
+    hits = HitList([SearchHit(2, "/lib/Saga Two.cbz", "Saga Two", 3, 1, (0, 0, 10, 10), 0.93, "story",
+                              copies=("/lib/Saga Two.cbr",)),
+                    SearchHit(3, "/lib/Other.cbz", "Other", 0, 0, (0, 0, 10, 10), 0.80)])
+    hits.same_as_query = 2
+    panel._show(hits, "")
+    assert "+1 copy" in panel.results.item(0).text() and "Saga Two.cbr" in panel.results.item(0).toolTip()
+    assert "copy" not in panel.results.item(1).text()
+    assert panel.status.text() == "2 results · this panel is also in 2 other copies"

@@ -224,3 +224,33 @@ def test_a_large_first_build_is_announced_once(cache, monkeypatch):
     with open_service(cache, notify=said.append) as svc:  # loaded from disk: nothing to say
         svc.similar_to_panel(ids[0], 0, 0, k=3)
     assert said == ["building the search index of 60 panel vectors (once; later runs keep it up to date)"]
+
+
+def test_copies_of_one_book_are_folded_and_the_query_in_other_copies_left_out(cache):
+    from comicdesk.library.catalog import Catalog
+
+    store, ids = make_cache(cache, books=5)
+    v = store.read_keys(M, A, [(ids[0], 1, 2)]).astype(np.float32)
+    # Books 1 and 2 hold the same page 3 (another format, a re-encode: hashes 2 bits apart), book 3
+    # a different page with an equally close panel; book 4 is a copy of the query's own book.
+    store.append(M, A, np.concatenate([v + 0.001, v + 0.0012, v + 0.0011, v]),
+                 [(ids[1], 3, 0), (ids[2], 3, 0), (ids[3], 3, 0), (ids[4], 1, 2)])
+    store.close()
+    with Catalog.open(cache) as cat, cat.transaction():
+        cat.set_page_hashes(ids[1], {3: (0b1011 << 40, None)})
+        cat.set_page_hashes(ids[2], {3: (0b1000 << 40, None)})
+        cat.set_page_hashes(ids[3], {3: (0x0F0F0F0F0F0F0F0F, None)})
+        cat.set_page_hashes(ids[0], {1: (12345, None)})
+        cat.set_page_hashes(ids[4], {1: (12345 ^ 0b11, None)})
+    with open_service(cache) as svc:
+        hits = svc.similar_to_panel(ids[0], 1, 2, k=6)
+        top = {(h.book_id, h.page, h.panel) for h in hits[:4]}
+        assert top == {(ids[1], 3, 0), (ids[2], 3, 0), (ids[3], 3, 0), (ids[4], 1, 2)}  # raw: all four
+        groups, same = svc.group_copies(hits, query=(ids[0], 1, 2))
+    assert same == 1  # book 4's panel is the query itself
+    firsts = [(g.best.book_id, g.best.page, g.best.panel) for g in groups]
+    assert (ids[4], 1, 2) not in firsts
+    folded = [g for g in groups if g.copies]
+    assert len(folded) == 1 and {folded[0].best.book_id, folded[0].copies[0].book_id} == {ids[1], ids[2]}
+    assert (ids[3], 3, 0) in firsts  # as close, but another page: its own result
+    assert len(groups) == len(hits) - 2
