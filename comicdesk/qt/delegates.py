@@ -163,7 +163,7 @@ class PageDelegate(CoverDelegate):
         if page is None or not page.label:
             return
         mine = page.source == "user"
-        text = ("✎ " if mine else "") + class_name(page.label)
+        text, unsure = badge_text(page)
         f = QFont(option.font)
         f.setBold(True)
         f.setPointSizeF(max(6.5, f.pointSizeF() * 0.85))
@@ -172,11 +172,28 @@ class PageDelegate(CoverDelegate):
         badge = QRect(art.left() + 3, art.top() + 3, w, fm.height() + 4)
         painter.setFont(f)
         painter.setPen(QPen(QColor("white"), 1.5) if mine else Qt.PenStyle.NoPen)
-        painter.setBrush(self._colours.get(page.label, QColor(90, 90, 90)))
+        colour = self._colours.get(page.label, QColor(90, 90, 90))
+        painter.setBrush(_mix(colour, QColor(120, 120, 120), 0.5) if unsure else colour)
         painter.drawRoundedRect(QRectF(badge).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
         painter.setPen(QColor("white"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter,
                          fm.elidedText(text, Qt.TextElideMode.ElideRight, badge.width() - 6))
+
+
+#: Below this probability the model's label is shown as a guess: "ad?" on a greyed badge.
+UNSURE_BELOW = 0.5
+
+
+def badge_text(page) -> tuple[str, bool]:
+    """What a page's class badge says, and whether it is the model's unsure guess (its
+    probability below :data:`UNSURE_BELOW`). The person's labels get a pencil; ComicInfo's and the
+    person's labels are never unsure."""
+    name = class_name(page.label)
+    if page.source == "user":
+        return "✎ " + name, False
+    prob = page.prob if page.source == "model" else None
+    unsure = prob is not None and prob < UNSURE_BELOW
+    return name + ("?" if unsure else ""), unsure
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:

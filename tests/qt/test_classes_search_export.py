@@ -447,3 +447,17 @@ def test_the_sidebar_shows_folded_copies_and_the_query_in_other_copies(qtbot, wi
     assert "+1 copy" in panel.results.item(0).text() and "Saga Two.cbr" in panel.results.item(0).toolTip()
     assert "copy" not in panel.results.item(1).text()
     assert panel.status.text() == "2 results · this panel is also in 2 other copies"
+
+
+def test_an_unsure_model_label_reads_as_a_guess_and_the_persons_never_does():
+    from comicdesk.qt.delegates import badge_text
+    from comicdesk.qt.session import PageItem
+
+    def page(label, source, p):
+        return PageItem(0, "0.jpg", 10, 10, label=label, source=source,
+                        probs={label: p, "story": 1 - p} if p is not None else None)
+
+    assert badge_text(page("advertisement", "model", 0.43)) == ("ad?", True)
+    assert badge_text(page("advertisement", "model", 0.91)) == ("ad", False)
+    assert badge_text(page("advertisement", "user", 0.2)) == ("✎ ad", False)
+    assert badge_text(page("advertisement", "comicinfo", None)) == ("ad", False)
