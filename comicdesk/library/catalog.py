@@ -505,8 +505,30 @@ def _row_to_book(r: tuple) -> BookRow:
     )
 
 
+def _upgrade_for_reader(path: Path) -> None:
+    """Migrate an older catalogue a reader found, taking the library lock without waiting (a
+    writer holding it has upgraded the catalogue already, or is an older comicdesk)."""
+    from comicdesk.library.errors import CatalogError, LibraryBusy
+    from comicdesk.library.lock import LibraryLock
+
+    try:
+        with LibraryLock(path.parent, timeout=0):
+            conn = db.connect(path)
+            try:
+                db.migrate(conn, MIGRATIONS, "the catalogue")
+            finally:
+                conn.close()
+    except LibraryBusy:
+        raise CatalogError(f"the cache in {path.parent} is from an older comicdesk and another process is "
+                           f"writing it; try again when it has finished") from None
+    except (OSError, sqlite3.Error) as exc:
+        raise CatalogError(f"the cache in {path.parent} is from an older comicdesk and cannot be updated "
+                           f"here ({exc}); run comicdesk index on the library") from None
+
+
 class Catalog:
-    """A connection to one library's catalogue. Writers must hold the library lock."""
+    """A connection to one library's catalogue. Writers must hold the library lock. A reader that
+    finds a catalogue written by an older comicdesk upgrades it first (:func:`_upgrade_for_reader`)."""
 
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = Path(path)
@@ -514,7 +536,14 @@ class Catalog:
         self.conn = db.connect(self.path, readonly=readonly)
         try:
             if readonly:
-                db.check_version(self.conn, MIGRATIONS, "the catalogue")
+                current = db.check_version(self.conn, MIGRATIONS, "the catalogue")
+                if 0 < current < len(MIGRATIONS):
+                    # Written by an older comicdesk and no writer has opened it since (a writer
+                    # upgrades on open): bring it up to date under the library lock, then read.
+                    self.conn.close()
+                    _upgrade_for_reader(self.path)
+                    self.conn = db.connect(self.path, readonly=True)
+                    db.check_version(self.conn, MIGRATIONS, "the catalogue")
             else:
                 db.migrate(self.conn, MIGRATIONS, "the catalogue")
         except BaseException:

@@ -34,11 +34,12 @@ def test_a_version_1_catalogue_made_by_this_code_is_upgraded_in_place(tmp_path, 
         before = [(b.id, b.path, b.content_key) for b in cat.all_books()]
         pages_before = {b.id: cat.pages(b.id) for b in cat.all_books()}
     monkeypatch.undo()
-    # Readers of a version-1 catalogue see no analysis instead of failing.
+    # A reader of a version-1 catalogue upgrades it (the lock is free) and sees no analysis yet.
     from comicdesk.pipeline.results import read_book_analysis
 
-    assert read_book_analysis(root / "Book 00.cbz", settings) is None
-    with Catalog.open(cache) as cat:  # a writer upgrades it
+    got = read_book_analysis(root / "Book 00.cbz", settings)
+    assert got is not None and got.panels is None and got.outputs == {}
+    with Catalog.open(cache) as cat:  # a writer finds it upgraded
         assert db.schema_version(cat.conn) == len(catalog_mod.MIGRATIONS) and V2_TABLES <= tables(cat.conn)
         assert [(b.id, b.path, b.content_key) for b in cat.all_books()] == before
         assert {b.id: cat.pages(b.id) for b in cat.all_books()} == pages_before

@@ -128,3 +128,24 @@ def test_the_catalogue_lists_the_statistics_page_stats_computes():
     from comicdesk.ml import page_stats
 
     assert catalog_mod.STATS_NAMES == page_stats.NAMES
+
+
+def test_a_reader_upgrades_an_older_catalogue_or_says_why_it_cannot(tmp_path, settings, monkeypatch):
+    import pytest
+
+    from comicdesk.library.errors import CatalogError
+    from comicdesk.library.lock import LibraryLock
+
+    root = tmp_path / "lib"
+    simple_library(root, books=1, pages=2)
+    monkeypatch.setattr(catalog_mod, "MIGRATIONS", catalog_mod.MIGRATIONS[:3])
+    res = scan_library(root, settings, options=ScanOptions(executor="inline"))
+    cache = settings.library_cache_dir(res.library_id)
+    monkeypatch.undo()
+    # Another process writing it (an older comicdesk): one clear line, nothing changed.
+    with LibraryLock(cache), pytest.raises(CatalogError, match="older comicdesk and another process"):
+        Catalog.open(cache, readonly=True)
+    with Catalog.open(cache, readonly=True) as cat:  # free: upgraded, then read
+        assert db.schema_version(cat.conn) == len(catalog_mod.MIGRATIONS)
+        a = cat.all_books()[0].id
+        assert cat.vector_rows("standard-1", "panel_emb") == [] and cat.text_lines(a) == {}
