@@ -6,6 +6,9 @@ call that survives a CUDA out-of-memory error by halving its batch.
   (:class:`DeviceError`), never a silent fallback.
 - :func:`choose_dtype`: float16 on CUDA and MPS; float32 on CPU unless bfloat16 is asked for and
   the CPU computes it natively (``docs/models.md`` states how far bf16 moves each model's output).
+- :func:`pick_cpu_dtype`: float32 or bfloat16 for the standard profile's small CPU models —
+  bfloat16 only where the CPU has it natively *and* the model, timed on a sample, runs clearly
+  faster (``COMICDESK_CPU_PRECISION=float32|bfloat16|auto`` overrides).
 - :func:`choose_batch_size`: large batches on a GPU, small ones on a CPU (where a batch only
   costs memory and buys little).
 - :class:`Batcher` runs a function over items in batches; on an out-of-memory error (CUDA's, or
@@ -94,6 +97,54 @@ def cpu_has_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+#: Environment override for :func:`pick_cpu_dtype`: ``float32``, ``bfloat16`` or ``auto``.
+CPU_PRECISION_ENV = "COMICDESK_CPU_PRECISION"
+#: bfloat16 is chosen only when it runs at least this many times faster than float32.
+BF16_MIN_SPEEDUP = 1.25
+_picked: dict[str, Any] = {}
+
+
+def pick_cpu_dtype(run: Callable[[Any], Any], *, key: str, preference: str = "auto",
+                   min_speedup: float = BF16_MIN_SPEEDUP) -> Any:
+    """The dtype a small model should run in on the CPU: ``preference`` ``float32`` or
+    ``bfloat16`` as given (``$COMICDESK_CPU_PRECISION`` replaces ``auto``); ``auto``: bfloat16
+    when :func:`cpu_has_bf16` and ``run(dtype)`` (one sample forward pass in that dtype) takes at
+    most 1 / ``min_speedup`` of float32's time (thread CPU time, best of three after a warm-up),
+    else float32. An ``auto`` decision is kept per ``key`` for the process."""
+    import time
+
+    import torch
+
+    pref = preference
+    if pref == "auto":
+        pref = os.environ.get(CPU_PRECISION_ENV, "auto").strip().lower() or "auto"
+    name = DTYPES.get(pref, pref)
+    if name == "float32":
+        return torch.float32
+    if name == "bfloat16":
+        return torch.bfloat16
+    if name != "auto":
+        raise DeviceError(f"unknown CPU precision {pref!r} (${CPU_PRECISION_ENV}): use float32, bfloat16 or auto")
+    if key in _picked:
+        return _picked[key]
+    chosen = torch.float32
+    if cpu_has_bf16():
+        def best(dtype) -> float:
+            run(dtype)  # warm-up: oneDNN builds its kernels on the first call
+            times = []
+            for _ in range(3):
+                t = time.thread_time()
+                run(dtype)
+                times.append(time.thread_time() - t)
+            return min(times)
+
+        with torch.inference_mode():
+            fp32, bf16 = best(torch.float32), best(torch.bfloat16)
+        if bf16 * min_speedup <= fp32:
+            chosen = torch.bfloat16
+    return _picked.setdefault(key, chosen)
 
 
 def choose_dtype(device: str, preference: str | None = None) -> Any:
@@ -242,6 +293,7 @@ __all__ = [
     "choose_batch_size",
     "choose_dtype",
     "cpu_has_bf16",
+    "pick_cpu_dtype",
     "env_device",
     "free_cached_memory",
     "is_out_of_memory",

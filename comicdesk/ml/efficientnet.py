@@ -232,7 +232,12 @@ class EfficientNetLite0:
     batch_size: int = 16
     #: Fold BatchNorm into the convolutions after loading (faster; same features to ~1e-5).
     fuse: bool = True
+    #: "float32", "bfloat16", or "auto" (:func:`comicdesk.ml.device.pick_cpu_dtype`: bfloat16 where
+    #: the CPU has it natively and it is clearly faster — 2-3x with AVX512-BF16, features within
+    #: cosine 0.9997 of float32's). The pipeline's stages ask for "auto".
+    precision: str = "float32"
     _model: Any = field(default=None, init=False, repr=False)
+    _dtype: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         import torch
@@ -250,7 +255,31 @@ class EfficientNetLite0:
         model = model.to(memory_format=torch.channels_last)
         for p in model.parameters():
             p.requires_grad_(False)
-        self._model = model
+        self._model, self._dtype = model, torch.float32
+        if self.precision != "float32":
+            self._use_precision(torch)
+
+    def _use_precision(self, torch) -> None:
+        import copy
+
+        from comicdesk.ml.device import pick_cpu_dtype
+
+        fp32 = self._model
+        s = self.config.image_size
+        sample = torch.randn(2, 3, s, s).contiguous(memory_format=torch.channels_last)
+        low = copy.deepcopy(fp32).to(torch.bfloat16)
+
+        def run(dtype):
+            (fp32 if dtype == torch.float32 else low).features(sample.to(dtype))
+
+        dtype = pick_cpu_dtype(run, key=f"efficientnet-lite0-{s}", preference=self.precision)
+        if dtype == torch.bfloat16:
+            self._model, self._dtype = low, dtype
+
+    @property
+    def dtype(self):
+        """The torch dtype the network runs in."""
+        return self._dtype
 
     @property
     def model(self):
@@ -299,7 +328,7 @@ class EfficientNetLite0:
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
                 x = self.preprocess(images[start : start + self.batch_size])
-                x = x.contiguous(memory_format=torch.channels_last)
+                x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
                 y = self._model(x) if head else self._model.features(x)
                 chunks.append(y.float().numpy())
         return np.concatenate(chunks).astype(np.float32, copy=False)

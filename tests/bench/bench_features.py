@@ -80,6 +80,8 @@ def main() -> int:
     ap.add_argument("--crop-size", type=int, default=None,
                     help="panel crops' input size for the retrieval part (default: the panel_emb stage's)")
     ap.add_argument("--retrieval-only", action="store_true", help="only the retrieval-quality part")
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                    help="panel crops' EfficientNet precision for the retrieval part (the pipeline uses auto)")
     args = ap.parse_args()
     thread_counts = [int(t) for t in args.threads.split(",")]
 
@@ -108,11 +110,12 @@ def main() -> int:
     from comicdesk.pipeline.stages.panel_emb import CROP_SIZE
 
     crop_size = args.crop_size or CROP_SIZE
-    crop_eff = EfficientNetLite0(config=LiteConfig(image_size=crop_size))
+    crop_eff = EfficientNetLite0(config=LiteConfig(image_size=crop_size), precision=args.precision)
     results["retrieval_crop_size"] = crop_size
+    results["retrieval_precision"] = str(crop_eff.dtype).replace("torch.", "")
     if args.retrieval_only:
         torch.set_num_threads(thread_counts[-1])
-        print(f"panel crops at {crop_size} px")
+        print(f"panel crops at {crop_size} px, {results['retrieval_precision']}")
         results["retrieval"] = retrieval_quality(crop_eff, enc, TextOcr(threads=thread_counts[-1]))
         print(json.dumps(results, sort_keys=True))
         return 0

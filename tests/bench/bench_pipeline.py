@@ -189,6 +189,10 @@ def main() -> None:
           f"KB per page on disk (catalogue {catalog / n_pages / 1024:.2f}, vectors {vectors / n_pages / 1024:.2f}); "
           f"uncompressed live rows + catalogue {marginal / 1024:.2f} KB per page; search indexes "
           f"{index_bytes / n_pages / 1024:.2f} KB per page more")
+    from comicdesk.ml import device as dev
+
+    precision = {k: str(v).replace("torch.", "") for k, v in dev._picked.items()}
+    print(f"CPU precision chosen (comicdesk.ml.device.pick_cpu_dtype): {precision or 'float32 (nothing to choose)'}")
     print(f"goals: pass 1 >= 6 p/s: {'met' if n_pages / t1 >= 6 else 'missed'}; both >= 1.5 p/s: "
           f"{'met' if both >= 1.5 else 'missed'}; RSS < 2 GB: {'met' if rss < 2 * 2**30 else 'missed'}; "
           f"<= 8 KB/page: {'met' if cache_bytes / n_pages <= 8192 else 'missed'} (on disk)")
@@ -204,7 +208,7 @@ def main() -> None:
         "peak_rss_mb": round(rss / 2**20, 1), "cache_kb_per_page": round(cache_bytes / n_pages / 1024, 3),
         "catalog_kb_per_page": round(catalog / n_pages / 1024, 3),
         "live_kb_per_page": round(marginal / 1024, 3), "index_kb_per_page": round(index_bytes / n_pages / 1024, 3), "vectors_kb_per_page": round(vectors / n_pages / 1024, 3),
-        "failed": r1.failed + r2.failed,
+        "failed": r1.failed + r2.failed, "cpu_precision": precision,
     }))
 
 

@@ -158,3 +158,39 @@ def test_cosmo_windows_go_through_the_batcher_on_out_of_memory():
     assert sizes[0] > 1 and sizes[-1] == 1
     for a, b in zip(got, want):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_cpu_precision_is_bfloat16_only_when_native_and_clearly_faster(monkeypatch):
+    import torch
+
+    from comicdesk.ml import device as dev
+
+    calls = []
+
+    def run_with(times):
+        def run(dtype):
+            calls.append(dtype)
+            import time
+            # burn thread CPU time in proportion to the pretended cost
+            end = time.thread_time() + times[dtype]
+            while time.thread_time() < end:
+                pass
+        return run
+
+    monkeypatch.delenv(dev.CPU_PRECISION_ENV, raising=False)
+    monkeypatch.setattr(dev, "_picked", {})
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: False)
+    assert dev.pick_cpu_dtype(run_with({}), key="a") == torch.float32 and calls == []  # never timed
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: True)
+    fast = {torch.float32: 0.02, torch.bfloat16: 0.005}
+    assert dev.pick_cpu_dtype(run_with(fast), key="b") == torch.bfloat16
+    assert dev.pick_cpu_dtype(run_with({}), key="b") == torch.bfloat16  # kept for the process
+    close = {torch.float32: 0.02, torch.bfloat16: 0.018}
+    assert dev.pick_cpu_dtype(run_with(close), key="c") == torch.float32  # not worth it
+    # The environment overrides "auto"; an explicit preference wins over it.
+    monkeypatch.setenv(dev.CPU_PRECISION_ENV, "float32")
+    assert dev.pick_cpu_dtype(run_with(fast), key="d") == torch.float32
+    assert dev.pick_cpu_dtype(run_with(fast), key="d", preference="bfloat16") == torch.bfloat16
+    monkeypatch.setenv(dev.CPU_PRECISION_ENV, "fp8")
+    with pytest.raises(dev.DeviceError, match="unknown CPU precision"):
+        dev.pick_cpu_dtype(run_with(fast), key="e")

@@ -131,3 +131,16 @@ def test_crop_boxes_on_a_reduced_decode(model):
     full = unit(model.crop_features(page, boxes))
     reduced = unit(model.crop_features(half, boxes, page_size=page.size))
     assert ((full * reduced).sum(1) > 0.95).all()
+
+
+def test_bfloat16_features_stay_within_cosine_0999_of_float32(photos):
+    """What the pipeline's "auto" precision may choose on a CPU with native bfloat16 (it runs, if
+    slowly, on any CPU, so this always checks the numbers)."""
+    fp32 = eff.EfficientNetLite0(precision="float32")
+    bf16 = eff.EfficientNetLite0(precision="bfloat16")
+    assert fp32.dtype == torch.float32 and bf16.dtype == torch.bfloat16
+    images = list(photos) + [synthetic_page(3)[0]]
+    a, b = fp32.features(images), bf16.features(images)
+    assert b.dtype == np.float32 and a.shape == b.shape
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.999

@@ -23,7 +23,7 @@ def _load(ctx: StageContext):
     from comicdesk.ml.efficientnet import EfficientNetLite0
 
     set_torch_threads(ctx)
-    net = EfficientNetLite0(batch_size=8)
+    net = EfficientNetLite0(batch_size=8, precision="auto")
 
     def run(pages):
         feats = net.features([p.image for p in pages]).astype(np.float16)
