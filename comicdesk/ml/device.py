@@ -21,6 +21,7 @@ torch is imported inside the functions: importing this module is cheap.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -141,7 +142,11 @@ def pick_cpu_dtype(run: Callable[[Any], Any], *, key: str, preference: str = "au
             return min(times)
 
         with torch.inference_mode():
-            fp32, bf16 = best(torch.float32), best(torch.bfloat16)
+            fp32 = best(torch.float32)
+            try:
+                bf16 = best(torch.bfloat16)
+            except (RuntimeError, NotImplementedError):  # an operator this build lacks in bf16
+                bf16 = math.inf
         if bf16 * min_speedup <= fp32:
             chosen = torch.bfloat16
     return _picked.setdefault(key, chosen)

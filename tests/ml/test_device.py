@@ -187,6 +187,11 @@ def test_cpu_precision_is_bfloat16_only_when_native_and_clearly_faster(monkeypat
     assert dev.pick_cpu_dtype(run_with({}), key="b") == torch.bfloat16  # kept for the process
     close = {torch.float32: 0.02, torch.bfloat16: 0.018}
     assert dev.pick_cpu_dtype(run_with(close), key="c") == torch.float32  # not worth it
+    def broken(dtype):
+        if dtype == torch.bfloat16:
+            raise RuntimeError("no bf16 kernel for this operator")
+
+    assert dev.pick_cpu_dtype(broken, key="f") == torch.float32  # bf16 failing is not an error
     # The environment overrides "auto"; an explicit preference wins over it.
     monkeypatch.setenv(dev.CPU_PRECISION_ENV, "float32")
     assert dev.pick_cpu_dtype(run_with(fast), key="d") == torch.float32
