@@ -941,14 +941,14 @@ class Runner:
                 self._jobs.close()
 
     def _commit(self, job: _Job, result: RunResult) -> None:
+        import numpy as np
+
         book = job.book
         cat = self.catalog
         pages = [job.pages[i] for i in sorted(job.pages)]
         pending, unmap = [], []
         for s in job.stages:
             for v in s.vectors:
-                import numpy as np
-
                 rows, keys = [], []
                 for p in pages:
                     value = p.outputs.get(v.kind)

@@ -161,10 +161,12 @@ class CopyGroup:
 
 def _same_page(a, b, max_bits: int) -> bool:
     """``a``, ``b``: ``(content hash, signed perceptual hash)`` of two pages, or None."""
+    from comicdesk.ml.phash import hamming
+
     if a is None or b is None:
         return False
     if a[1] is not None and b[1] is not None:
-        return ((a[1] ^ b[1]) & ((1 << 64) - 1)).bit_count() <= max_bits
+        return hamming(a[1], b[1]) <= max_bits
     return a[0] is not None and a[0] == b[0]
 
 
@@ -192,10 +194,15 @@ class SearchService:
         self._indexes: dict[tuple[str, str], VectorIndex] = {}
         self._labels: dict[int, dict[int, str | None]] = {}
         self._books: dict[int, object] = {}
+        self._panel_cache: dict[int, dict] = {}
+        self._size_cache: dict[int, dict[int, tuple[int, int]]] = {}
+        self._hash_cache: dict[int, dict[int, tuple]] = {}
 
     def forget_labels(self) -> None:
-        """Labels changed (a relabel, more analysis): read them again on the next class filter."""
-        self._labels.clear()
+        """Labels changed (a relabel, more analysis): read them again on the next class filter —
+        and what else the analysis moves on (panels, page sizes, page hashes), on the next use."""
+        for cache in (self._labels, self._books, self._panel_cache, self._size_cache, self._hash_cache):
+            cache.clear()
 
     @classmethod
     def open(cls, cache_dir: Path, **kwargs) -> SearchService:
@@ -415,7 +422,7 @@ class SearchService:
         return groups, same_as_query
 
     def _page_hash(self, book_id: int, page: int):
-        cache = self.__dict__.setdefault("_hash_cache", {})
+        cache = self._hash_cache
         if book_id not in cache:
             feats = self.catalog.page_features(book_id)
             hashes = {p.index: (p.content_hash, None) for p in self.catalog.pages(book_id)}
@@ -456,13 +463,13 @@ class SearchService:
                    panel if panel >= 0 else None, box, score)
 
     def _panels(self, book_id: int) -> dict:
-        cache = self.__dict__.setdefault("_panel_cache", {})
+        cache = self._panel_cache
         if book_id not in cache:
             cache[book_id] = self.catalog.panels(book_id)
         return cache[book_id]
 
     def _page_sizes(self, book_id: int) -> dict[int, tuple[int, int]]:
-        cache = self.__dict__.setdefault("_size_cache", {})
+        cache = self._size_cache
         if book_id not in cache:
             cache[book_id] = {p.index: (p.width, p.height) for p in self.catalog.pages(book_id)
                               if p.width and p.height}
