@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -42,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.qt.bridge import one_line
-from comicdesk.qt.compat import lower_thread_priority
+from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
 from comicdesk.qt.models import class_name
 
 log = logging.getLogger("comicdesk.qt")
@@ -71,7 +70,7 @@ class ExportDialog(QDialog):
         self.results: list = []
         self.running = False
         self._cancel = threading.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-export",
+        self._executor = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-export",
                                             initializer=lower_thread_priority, initargs=(10,))
         self._last_event = 0.0
 

@@ -15,11 +15,10 @@ it was writing and keeps every batch already committed, so the next scan carries
 from __future__ import annotations
 
 import itertools
-import os
 import logging
+import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -29,7 +28,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from comicdesk.core.errors import ComicdeskError
 from comicdesk.core.events import BookFailed, Progress
 from comicdesk.core.settings import Settings
-from comicdesk.qt.compat import lower_thread_priority
+from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -321,7 +320,7 @@ class AnalysisJob(Job):
         if self.runner_factory is not None:
             runner = self.runner_factory(self.cache_dir, on_event=self._event)
         else:
-            from comicdesk.pipeline.runner import RunOptions, Runner
+            from comicdesk.pipeline.runner import Runner, RunOptions
 
             runner = Runner(self.cache_dir, options=RunOptions(**self._options()), on_event=self._event)
         with self._runner_lock:
@@ -439,7 +438,7 @@ class JobsController(QObject):
         self.jobs: dict[int, Job] = {}
         self.failures: list[JobFailedBook] = []
         # Background priority; the scanner's reader threads, started from this thread, inherit it.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-jobs",
+        self._executor = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-jobs",
                                             initializer=lower_thread_priority, initargs=(10,))
         self._latest: dict[int, JobState] = {}
         self._flush = QTimer(self)

@@ -11,12 +11,11 @@ pending (the next writer applies it); the view updates when the analysis ends.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal
 
 from comicdesk.qt.bridge import one_line
-from comicdesk.qt.compat import lower_thread_priority
+from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -42,7 +41,7 @@ class Rescorer(QObject):
         super().__init__(parent)
         self.bridge = bridge
         self.fn = fn
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-relabel",
+        self._executor = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-relabel",
                                             initializer=lower_thread_priority, initargs=(10,))
         self._running = None  # the session being re-scored
         self._again = None  # a session whose labels changed meanwhile

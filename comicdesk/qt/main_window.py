@@ -13,19 +13,30 @@ import base64
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
 
 from comicdesk.qt.book_view import BookView
 from comicdesk.qt.bridge import Bridge, Tickets, one_line
-from comicdesk.qt.compat import guard_immortals
+from comicdesk.qt.compat import EagerThreadPool, guard_immortals
 from comicdesk.qt.icons import app_icon
-from comicdesk.qt.jobs import AnalysisJob, JobFinished, JobsController, JobState, analysis_available
+from comicdesk.qt.jobs import (
+    AnalysisJob,
+    JobFinished,
+    JobsController,
+    JobState,
+    analysis_available,
+)
 from comicdesk.qt.jobs_panel import JobsIndicator, JobsPanel
 from comicdesk.qt.labelling import Rescorer, describe
 from comicdesk.qt.library_view import LibraryView
@@ -59,7 +70,7 @@ class MainWindow(QMainWindow):
         self.persist_prefs = persist_prefs
         self.log_file = log_file
         self.bridge = Bridge(self)
-        self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-app")
+        self.io = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-app")
         self.jobs = JobsController(self.bridge, self)
         self.session: LibrarySession | None = None
         self.target: OpenTarget | None = None

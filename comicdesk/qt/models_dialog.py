@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from comicdesk.qt.bridge import one_line
+from comicdesk.qt.compat import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -63,7 +63,7 @@ class ModelsDialog(QDialog):
         self.rows: dict[str, tuple[bool, str]] = {}
         self.running = False
         self._stop = threading.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-models")
+        self._executor = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-models")
         self._t0 = 0.0
         self._first = 0
         self._file = None

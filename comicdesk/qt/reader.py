@@ -16,18 +16,37 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QImage, QKeySequence, QPainter, QPalette, QPen
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMenu, QScrollArea,
-                               QSlider, QToolBar, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QColor,
+    QFont,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QScrollArea,
+    QSlider,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from comicdesk.core.pages import GROUPS
 from comicdesk.qt import reading
 from comicdesk.qt.bridge import Bridge, Tickets, one_line
+from comicdesk.qt.compat import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -56,7 +75,7 @@ class PageSource:
 
     def __init__(self, path: str | Path):
         self.path = str(path)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-reader")
+        self.executor = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-reader")
         self._book = None
         self._full: OrderedDict[int, QImage] = OrderedDict()
         self._full_bytes = 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
@@ -33,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from comicdesk.core.pages import GROUPS
 from comicdesk.qt.bridge import Tickets, one_line
-from comicdesk.qt.compat import lower_thread_priority
+from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
 from comicdesk.qt.models import class_name
 from comicdesk.qt.session import SearchHit
 
@@ -49,7 +48,7 @@ class CropSource:
     few books open: results come in runs from the same books."""
 
     def __init__(self):
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-crops",
+        self.executor = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-crops",
                                            initializer=lower_thread_priority, initargs=(5,))
         self._books: OrderedDict[str, object] = OrderedDict()
         self._wanted = 0

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from comicdesk.core.settings import Settings
+from comicdesk.qt.compat import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -160,7 +161,7 @@ class LibrarySession:
         self.info = info
         self.cache_dir = settings.library_cache_dir(info.id)
         self.data_dir = settings.library_data_dir(info.id)
-        self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-io")
+        self.io = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-io")
         self.thumbs = ThumbnailCache(self.cache_dir, size=256)
         self._catalog = None
         self._user = None
@@ -168,7 +169,7 @@ class LibrarySession:
         self.closed = False
         # Similar panels/pages: their own thread (building an index must not hold up listing
         # pages), holding one SearchService (indexes stay loaded between queries).
-        self.search_exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comicdesk-search")
+        self.search_exec = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-search")
         self._search = None
         self._search_user = None
 
@@ -515,14 +516,13 @@ def is_image_folder(path: Path) -> bool:
 def classify(path: str | os.PathLike, settings: Settings, *, calibre: bool = False) -> OpenTarget:
     """Decide how to open ``path`` (runs on a worker thread; registers new libraries).
     Raises :class:`~comicdesk.core.errors.ComicdeskError` with one clear line."""
-    from comicdesk.library.calibre import is_calibre_library
-    from comicdesk.library.errors import LibraryError
-
     # What the UI thread is about to use (LibrarySession) is imported here, on the worker: an
     # import on the UI thread is disk and CPU time, and waits on the import lock.
     import comicdesk.library.catalog  # noqa: F401
     import comicdesk.library.thumbs  # noqa: F401
     import comicdesk.library.userdata  # noqa: F401
+    from comicdesk.library.calibre import is_calibre_library
+    from comicdesk.library.errors import LibraryError
 
     p = Path(path).expanduser().absolute()
     if calibre and not (p.is_dir() and is_calibre_library(p)):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Callable, Hashable
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from comicdesk.qt.bridge import Bridge, one_line
-from comicdesk.qt.compat import lower_thread_priority
+from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -86,7 +86,7 @@ class ThumbLoader(QObject):
         self._pending: OrderedDict[Hashable, Callable[[], Future]] = OrderedDict()
         self._running: set[Hashable] = set()
         # Slightly below the UI thread; ThumbnailCache's threads, started from these, inherit it.
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="comicdesk-thumbload",
+        self._pool = EagerThreadPool(max_workers=2, thread_name_prefix="comicdesk-thumbload",
                                         initializer=lower_thread_priority, initargs=(5,))
         self._closed = False
         self.requested = 0  # requests made (for tests and the benchmark)
