@@ -267,14 +267,19 @@ class EfficientNetLite0:
         fp32 = self._model
         s = self.config.image_size
         sample = torch.randn(2, 3, s, s).contiguous(memory_format=torch.channels_last)
-        low = copy.deepcopy(fp32).to(torch.bfloat16)
+        low: dict = {}  # the bfloat16 copy, made only when needed (timing it, or using it)
+
+        def bf16_model():
+            if "m" not in low:
+                low["m"] = copy.deepcopy(fp32).to(torch.bfloat16)
+            return low["m"]
 
         def run(dtype):
-            (fp32 if dtype == torch.float32 else low).features(sample.to(dtype))
+            (fp32 if dtype == torch.float32 else bf16_model()).features(sample.to(dtype))
 
         dtype = pick_cpu_dtype(run, key=f"efficientnet-lite0-{s}", preference=self.precision)
         if dtype == torch.bfloat16:
-            self._model, self._dtype = low, dtype
+            self._model, self._dtype = bf16_model(), dtype
 
     @property
     def dtype(self):
