@@ -2,8 +2,10 @@
 
 Versioned migrations: a database's ``PRAGMA user_version`` is the number of migrations applied to
 it. A migration is a function taking the connection; :func:`migrate` runs the missing ones in order,
-each in its own ``BEGIN IMMEDIATE`` transaction together with the ``user_version`` bump, so a
-crash leaves the database at a whole version. A database newer than the code is refused with a
+all in one ``BEGIN IMMEDIATE`` transaction together with the ``user_version`` bump, so a crash or a
+failing step leaves the database at the version it had, and a reader (which takes no lock) sees
+either that version or the latest, never one in between — a reader that found a half-made new
+catalogue at version 2 of 4 would think it was written by an older comicdesk. A database newer than the code is refused with a
 clear line rather than guessed at. Adding a table later is appending one function to a list.
 
 Paths are stored as TEXT; a file name that is not valid UTF-8 (possible on Linux) is stored as a
@@ -69,14 +71,15 @@ def check_version(conn: sqlite3.Connection, migrations: Sequence[Migration], wha
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], what: str) -> int:
     """Bring the database up to ``len(migrations)``; returns the version it is now at."""
     target = len(migrations)
-    current = check_version(conn, migrations, what)
-    for version in range(current, target):
-        with transaction(conn):
-            # Re-check inside the lock: another process may have migrated meanwhile.
-            if schema_version(conn) != version:
-                continue
+    if check_version(conn, migrations, what) == target:
+        return target
+    with transaction(conn):
+        # Re-read inside the write lock: another process may have migrated meanwhile.
+        current = check_version(conn, migrations, what)
+        for version in range(current, target):
             migrations[version](conn)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
+        if current < target:
+            conn.execute(f"PRAGMA user_version = {target}")
     return schema_version(conn)
 
 

@@ -125,9 +125,40 @@ def test_migrations_apply_in_order_and_a_failed_one_leaves_the_previous_version(
         raise RuntimeError("half-way")
     with pytest.raises(RuntimeError):
         db.migrate(conn, [*steps, broken], "test db")
-    assert db.schema_version(conn) == 2  # b applied, c rolled back
+    assert db.schema_version(conn) == 1  # b and c rolled back together: all pending steps or none
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    assert tables == {"a", "b"}
+    assert tables == {"a"}
+    assert db.migrate(conn, steps, "test db") == 2
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} == {"a", "b"}
+
+
+def test_a_reader_never_sees_a_catalogue_half_way_through_its_migrations(tmp_path):
+    """The first scan creates the catalogue while the app's reader may already open it: the reader
+    must see version 0 (nothing yet) or the latest, never one between — that read as 'written by an
+    older comicdesk' and stopped the app on a fresh machine."""
+    path = tmp_path / "catalog.sqlite"
+    seen = []
+
+    def watch(conn):  # runs between every two steps of the writer's migration
+        reader = db.connect(path, readonly=True)
+        try:
+            seen.append(db.schema_version(reader))
+            with Catalog(path, readonly=True) as cat:  # opens without complaint
+                seen.append(db.schema_version(cat.conn))
+        finally:
+            reader.close()
+
+    steps = []
+    for m in MIGRATIONS:
+        steps += [m, watch]
+    writer = db.connect(path)
+    writer.execute("PRAGMA user_version = 0")
+    db.migrate(writer, steps, "the catalogue")
+    assert seen and set(seen) == {0}
+    writer.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")  # steps' count differs; the real one
+    with Catalog(path, readonly=True) as cat:
+        assert cat.count_books() == 0
+    writer.close()
 
 
 def test_a_newer_catalogue_is_refused_clearly(tmp_path):
