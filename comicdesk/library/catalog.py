@@ -508,7 +508,7 @@ def _row_to_book(r: tuple) -> BookRow:
 def _upgrade_for_reader(path: Path) -> None:
     """Migrate an older catalogue a reader found, taking the library lock without waiting (a
     writer holding it has upgraded the catalogue already, or is an older comicdesk)."""
-    from comicdesk.library.errors import CatalogError, LibraryBusy
+    from comicdesk.library.errors import CatalogBeingUpgraded, CatalogError, LibraryBusy
     from comicdesk.library.lock import LibraryLock
 
     try:
@@ -519,7 +519,7 @@ def _upgrade_for_reader(path: Path) -> None:
             finally:
                 conn.close()
     except LibraryBusy:
-        raise CatalogError(f"the cache in {path.parent} is from an older comicdesk and another process is "
+        raise CatalogBeingUpgraded(f"the cache in {path.parent} is from an older comicdesk and another process is "
                            f"writing it; try again when it has finished") from None
     except (OSError, sqlite3.Error) as exc:
         raise CatalogError(f"the cache in {path.parent} is from an older comicdesk and cannot be updated "

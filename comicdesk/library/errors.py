@@ -33,3 +33,8 @@ class CatalogError(LibraryError):
     """The catalogue or the person's data file cannot be used (newer version, damaged)."""
 
     kind = "catalog"
+
+
+class CatalogBeingUpgraded(CatalogError):
+    """A reader found a catalogue written by an older comicdesk while a writer holds the library
+    lock (the writer upgrades it on open): nothing to read yet, try again when it has finished."""

@@ -182,7 +182,15 @@ class LibrarySession:
                 return None
             from comicdesk.library import db
 
-            cat = Catalog.open(self.cache_dir, readonly=True)
+            from comicdesk.library.errors import CatalogBeingUpgraded
+
+            try:
+                cat = Catalog.open(self.cache_dir, readonly=True)
+            except CatalogBeingUpgraded as exc:
+                # An older comicdesk's cache that the scan (a writer) is upgrading: like a
+                # catalogue the first scan is still making, nothing to list until it is done.
+                log.info("catalogue not readable yet: %s", exc)
+                return None
             if db.schema_version(cat.conn) == 0:  # the first scan has just created it
                 cat.close()
                 return None

@@ -186,3 +186,35 @@ def test_dropping_a_folder_or_a_book_opens_it(qtbot, window, library):
     drop(library / "Loose" / "Captain Science 099")  # a folder of images is a book
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.reader and window.reader.count == 5,
                     timeout=WAIT_MS)
+
+
+def test_a_cache_from_an_older_comicdesk_opens_while_the_scan_upgrades_it(qtbot, window, library, settings,
+                                                                          monkeypatch):
+    """A person who updated comicdesk opens their library: the app's first listing finds the older
+    catalogue while the scan (a writer) holds the lock to upgrade it. The listing waits for the
+    scan instead of failing with 'Cannot read the catalogue' (a fresh machine's setup stopped so)."""
+    from comicdesk.library import catalog as catalog_mod
+    from comicdesk.library import db
+    from comicdesk.library.catalog import Catalog
+    from comicdesk.library.lock import LibraryLock
+    from comicdesk.library.service import ScanOptions, scan_library
+
+    monkeypatch.setattr(catalog_mod, "MIGRATIONS", catalog_mod.MIGRATIONS[:3])  # an older comicdesk
+    res = scan_library(library, settings, options=ScanOptions(executor="inline"))
+    monkeypatch.undo()
+    cache = settings.library_cache_dir(res.library_id)
+    lock = LibraryLock(cache)
+    lock.acquire()  # the writer is busy: the app's scan waits for it, the listing must not fail
+    try:
+        window.open_path(str(library))
+        qtbot.waitUntil(lambda: window.session is not None and window.scan_job is not None, timeout=WAIT_MS)
+        listed = window.session.io.submit(window.session.load_books).result(timeout=30)
+        assert listed == []  # nothing to list yet, and no error
+        qtbot.wait(300)
+        assert window.last_error == ""
+    finally:
+        lock.release()
+    qtbot.waitUntil(lambda: window.library.model.total() == 14, timeout=WAIT_MS)
+    assert window.last_error == ""
+    with Catalog.open(cache, readonly=True) as cat:
+        assert db.schema_version(cat.conn) == len(catalog_mod.MIGRATIONS)
