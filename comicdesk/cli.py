@@ -249,20 +249,13 @@ def _cached_analysis(path: Path, settings):
         return None
 
 
-def models_dir(settings) -> str:
-    """Where downloaded model weights live: ``$COMICDESK_MODELS_DIR``, else ``<cache root>/models``."""
-    from comicdesk.ml.weights import default_models_dir
-
-    return str(default_models_dir(os.environ, settings.cache_root))
-
-
 def cmd_index(args, settings) -> int:
     import signal
 
     from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
     from comicdesk.library.db import clean_text
     from comicdesk.library.service import scan_library
-    from comicdesk.pipeline.runner import RunOptions, Runner, limit_malloc_arenas
+    from comicdesk.pipeline.runner import Runner, foreground_options, limit_malloc_arenas
 
     path = Path(args.path).expanduser().absolute()
     bar = ProgressBar("scanning")
@@ -309,14 +302,8 @@ def cmd_index(args, settings) -> int:
     # In the foreground the person waits for it: every core, normal priority (the app's
     # background analysis keeps its capped threads and lowered priority).
     limit_malloc_arenas()  # this process only analyses from here on
-    cores = max(1, os.cpu_count() or 1)
-    workers = min(cores, 4)  # each holds its own models (~150 MB)
     runner = Runner(settings.library_cache_dir(scan.library_id),
-                    options=RunOptions(profile=settings.profile, threads=max(1, min(8, cores // workers)),
-                                       inference_workers=workers, nice=0,
-                                       data_dir=settings.library_data_dir(scan.library_id),
-                                       models_dir=models_dir(settings)),
-                    on_event=on_event)
+                    options=foreground_options(settings, scan.library_id), on_event=on_event)
 
     def on_sigint(signum, frame):
         if runner.cancelled:

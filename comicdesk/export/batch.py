@@ -67,6 +67,9 @@ class ExportOptions:
     analyse: bool = True
     scan_options: object | None = None  # comicdesk.library.service.ScanOptions
     run_options: object | None = None  # comicdesk.pipeline.runner.RunOptions
+    #: Inference workers of the analysis (None: one per core, as ``comicdesk index``; the app's
+    #: dialog asks for one: the models load into its own process, beside the UI thread).
+    analysis_workers: int | None = None
     stages: Sequence | None = None  # analysis stages (None: the registry's for the profile)
 
 
@@ -268,7 +271,7 @@ def export_books(path: str | os.PathLike, output: str | os.PathLike, settings, o
         books = state(catalog, user)
     pending = [rec for rec in ok if rec.id in books and not books[rec.id][2]]
     if pending and options.analyse:
-        failed = _analyse(cache_dir, [rec.id for rec in pending], settings, options, emit)
+        failed = _analyse(cache_dir, [rec.id for rec in pending], settings, options, emit, scan.library_id)
         for rec in pending:
             if rec.id in failed:
                 results[rec.path].error = f"analysis failed: {failed[rec.id]}"
@@ -423,15 +426,20 @@ class _open_state:
         self.catalog.close()
 
 
-def make_runner(cache_dir: Path, options: ExportOptions, settings, on_event):
-    """The analysis runner (a function so tests and the app can see what is run)."""
-    from comicdesk.pipeline.runner import Runner, RunOptions
+def make_runner(cache_dir: Path, options: ExportOptions, settings, on_event, library_id: str | None = None):
+    """The analysis runner (a function so tests and the app can see what is run). The person waits
+    for an export, so its analysis runs as ``comicdesk index``'s does
+    (:func:`~comicdesk.pipeline.runner.foreground_options`: normal priority, the library's data and
+    models dirs) unless ``options.run_options`` says otherwise."""
+    from comicdesk.pipeline.runner import Runner, foreground_options
 
-    run_options = options.run_options or RunOptions(profile=settings.profile)
+    run_options = options.run_options or foreground_options(settings, library_id or Path(cache_dir).name,
+                                                            workers=options.analysis_workers)
     return Runner(cache_dir, stages=options.stages, options=run_options, on_event=on_event)
 
 
-def _analyse(cache_dir: Path, book_ids: list[int], settings, options: ExportOptions, emit) -> dict[int, str]:
+def _analyse(cache_dir: Path, book_ids: list[int], settings, options: ExportOptions, emit,
+             library_id: str | None = None) -> dict[int, str]:
     """Run the analysis on these books; returns ``{book_id: reason}`` for those that failed."""
     from comicdesk.core.events import BookFailed
 
@@ -442,7 +450,7 @@ def _analyse(cache_dir: Path, book_ids: list[int], settings, options: ExportOpti
             failed[event.book_id] = event.reason
         emit(event)
 
-    runner = make_runner(cache_dir, options, settings, on_event)
+    runner = make_runner(cache_dir, options, settings, on_event, library_id)
     result = runner.run(book_ids)
     if result.cancelled:
         raise KeyboardInterrupt

@@ -207,7 +207,7 @@ class ExportDialog(QDialog):
             return
         out_path = Path(out).expanduser()  # one book: a .cbz name is the file, anything else a folder
         options = ExportOptions(filter=flt, mark_only=self.mark_only.isChecked(),
-                                analyse=self.analyse.isChecked())
+                                analyse=self.analyse.isChecked(), analysis_workers=1)
         self.running = True
         self._cancel.clear()
         self.results = []

@@ -188,6 +188,40 @@ def test_book_not_analysed_is_analysed_first(tmp_path, settings):
     assert again.results[0].status == "up-to-date"
 
 
+def test_an_exports_analysis_runs_like_comicdesk_index(tmp_path, settings, monkeypatch):
+    """The person waits for an export: the analysis it needs runs at normal priority (at the
+    background's +10 a busy machine made a 3-page export take over a minute) with the library's
+    data dir, so the head learnt from the person's labels applies, as in `comicdesk index`."""
+    from comicdesk.export import batch
+    from comicdesk.library.service import locate_library
+    from comicdesk.pipeline.stages import panels
+
+    made = []
+    real = batch.make_runner
+
+    def spy(*args, **kwargs):
+        runner = real(*args, **kwargs)
+        made.append(runner.options)
+        return runner
+
+    monkeypatch.setattr(batch, "make_runner", spy)
+    lib = tmp_path / "lib"
+    book = copy_fixture(f"{CS}-cix.cbz", lib / "book.cbz")
+    summary = run_export(settings, book, tmp_path / "o.cbz", stages=[panels.SPEC])
+    assert summary.results[0].status == "written"
+    (opts,) = made
+    library_id = locate_library(book, settings, register=False).id
+    assert opts.nice == 0
+    assert Path(opts.data_dir) == settings.library_data_dir(library_id)
+    assert Path(opts.models_dir) == settings.cache_root / "models"
+    assert opts.inference_workers == min(os.cpu_count() or 1, 4)
+    # The app's dialog asks for one worker (its models load beside the UI thread).
+    made.clear()
+    book2 = copy_fixture(f"{CS}-cix.cbz", lib / "book2.cbz")
+    run_export(settings, book2, tmp_path / "o2.cbz", stages=[panels.SPEC], analysis_workers=1)
+    assert made[0].inference_workers == 1 and made[0].nice == 0
+
+
 def test_cli_json_shape_and_exit_codes(tmp_path, settings, capsys):
     lib = tmp_path / "lib"
     book = copy_fixture(f"{CS}-cix.cbz", lib / "book.cbz")
