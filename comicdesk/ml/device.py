@@ -8,7 +8,10 @@ call that survives a CUDA out-of-memory error by halving its batch.
   the CPU computes it natively (``docs/models.md`` states how far bf16 moves each model's output).
 - :func:`pick_cpu_dtype`: float32 or bfloat16 for the standard profile's small CPU models —
   bfloat16 only where the CPU has it natively *and* the model, timed on a sample, runs clearly
-  faster (``COMICDESK_CPU_PRECISION=float32|bfloat16|auto`` overrides).
+  faster (``COMICDESK_CPU_PRECISION=float32|bfloat16|auto`` overrides). The timing costs about
+  1.5 s of CPU a process (three models); :func:`remember_cpu_choices` keeps the answers in a file
+  (the runner uses ``<cache root>/cpu-precision.json``) so that only the first run on a machine
+  pays it.
 - :func:`choose_batch_size`: large batches on a GPU, small ones on a CPU (where a batch only
   costs memory and buys little).
 - :class:`Batcher` runs a function over items in batches; on an out-of-memory error (CUDA's, or
@@ -21,8 +24,10 @@ torch is imported inside the functions: importing this module is cheap.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -105,6 +110,64 @@ CPU_PRECISION_ENV = "COMICDESK_CPU_PRECISION"
 #: bfloat16 is chosen only when it runs at least this many times faster than float32.
 BF16_MIN_SPEEDUP = 1.25
 _picked: dict[str, Any] = {}
+_pick_lock = threading.Lock()  # one timing per key: inference workers load their models together
+_choices_file: list = [None]  # where auto decisions are remembered between processes
+
+
+def remember_cpu_choices(path: str | os.PathLike | None) -> None:
+    """Keep :func:`pick_cpu_dtype`'s timed decisions in this JSON file (None: this process only).
+    Entries are keyed by the CPU's model name, core count, torch version and thread count, so a
+    file copied to another machine, or a new torch, times again."""
+    from pathlib import Path
+
+    _choices_file[0] = Path(path) if path is not None else None
+
+
+def _machine_key(key: str) -> str:
+    import platform
+
+    import torch
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cpu = cpu or platform.processor() or platform.machine()
+    return f"{key}|{cpu}|{os.cpu_count()} cores|torch {torch.__version__}|{torch.get_num_threads()} threads"
+
+
+def _read_choices(path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_choice(path, machine_key: str, name: str) -> None:
+    """Add one decision (atomically: write a temporary file, then rename over the old one). A
+    cache that cannot be written only means the next process times again."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read_choices(path)
+        data[machine_key] = name
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=1, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
 
 
 def pick_cpu_dtype(run: Callable[[Any], Any], *, key: str, preference: str = "auto",
@@ -113,9 +176,8 @@ def pick_cpu_dtype(run: Callable[[Any], Any], *, key: str, preference: str = "au
     ``bfloat16`` as given (``$COMICDESK_CPU_PRECISION`` replaces ``auto``); ``auto``: bfloat16
     when :func:`cpu_has_bf16` and ``run(dtype)`` (one sample forward pass in that dtype) takes at
     most 1 / ``min_speedup`` of float32's time (thread CPU time, best of three after a warm-up),
-    else float32. An ``auto`` decision is kept per ``key`` for the process."""
-    import time
-
+    else float32. An ``auto`` decision is kept per ``key`` for the process (timed once, however
+    many threads ask together), and in the file :func:`remember_cpu_choices` names."""
     import torch
 
     pref = preference
@@ -130,26 +192,45 @@ def pick_cpu_dtype(run: Callable[[Any], Any], *, key: str, preference: str = "au
         raise DeviceError(f"unknown CPU precision {pref!r} (${CPU_PRECISION_ENV}): use float32, bfloat16 or auto")
     if key in _picked:
         return _picked[key]
-    chosen = torch.float32
-    if cpu_has_bf16():
-        def best(dtype) -> float:
-            run(dtype)  # warm-up: oneDNN builds its kernels on the first call
-            times = []
-            for _ in range(3):
-                t = time.thread_time()
-                run(dtype)
-                times.append(time.thread_time() - t)
-            return min(times)
+    with _pick_lock:
+        if key not in _picked:
+            _picked[key] = _time_cpu_dtype(run, key, min_speedup)
+    return _picked[key]
 
-        with torch.inference_mode():
-            fp32 = best(torch.float32)
-            try:
-                bf16 = best(torch.bfloat16)
-            except (RuntimeError, NotImplementedError):  # an operator this build lacks in bf16
-                bf16 = math.inf
-        if bf16 * min_speedup <= fp32:
-            chosen = torch.bfloat16
-    return _picked.setdefault(key, chosen)
+
+def _time_cpu_dtype(run: Callable[[Any], Any], key: str, min_speedup: float) -> Any:
+    import time
+
+    import torch
+
+    if not cpu_has_bf16():
+        return torch.float32
+    path = _choices_file[0]
+    machine_key = f"{_machine_key(key)}|x{min_speedup:g}"
+    if path is not None:
+        known = _read_choices(path).get(machine_key)
+        if known in ("float32", "bfloat16"):
+            return getattr(torch, known)
+
+    def best(dtype) -> float:
+        run(dtype)  # warm-up: oneDNN builds its kernels on the first call
+        times = []
+        for _ in range(3):
+            t = time.thread_time()
+            run(dtype)
+            times.append(time.thread_time() - t)
+        return min(times)
+
+    with torch.inference_mode():
+        fp32 = best(torch.float32)
+        try:
+            bf16 = best(torch.bfloat16)
+        except (RuntimeError, NotImplementedError):  # an operator this build lacks in bf16
+            bf16 = math.inf
+    chosen = torch.bfloat16 if bf16 * min_speedup <= fp32 else torch.float32
+    if path is not None:
+        _write_choice(path, machine_key, "bfloat16" if chosen == torch.bfloat16 else "float32")
+    return chosen
 
 
 def choose_dtype(device: str, preference: str | None = None) -> Any:

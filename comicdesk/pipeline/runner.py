@@ -211,6 +211,15 @@ class _Budget:
                 self._cond.notify_all()
 
 
+def cpu_choices_file(cache_dir: Path) -> Path:
+    """Where the CPU precision timings are remembered (:func:`comicdesk.ml.device.remember_cpu_choices`):
+    ``<cache root>/cpu-precision.json`` for a library cache dir ``<cache root>/libraries/<id>``,
+    else in the given cache dir. A machine's fact, shared by its libraries, written atomically."""
+    cache_dir = Path(cache_dir)
+    root = cache_dir.parent.parent if cache_dir.parent.name == "libraries" else cache_dir
+    return root / "cpu-precision.json"
+
+
 def foreground_options(settings, library_id: str, *, workers: int | None = None, **overrides) -> RunOptions:
     """Run options for an analysis the person waits for (``comicdesk index``, an export that has to
     analyse its books first): normal priority, inference workers per core (at most 4, each holding
@@ -410,6 +419,9 @@ class Runner:
         return result
 
     def _run(self, book_ids, result: RunResult, t0: float) -> None:
+        from comicdesk.ml.device import remember_cpu_choices
+
+        remember_cpu_choices(cpu_choices_file(self.cache_dir))
         catalog = self.catalog
         try:
             for s in self.stages:

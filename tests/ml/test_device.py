@@ -199,3 +199,72 @@ def test_cpu_precision_is_bfloat16_only_when_native_and_clearly_faster(monkeypat
     monkeypatch.setenv(dev.CPU_PRECISION_ENV, "fp8")
     with pytest.raises(dev.DeviceError, match="unknown CPU precision"):
         dev.pick_cpu_dtype(run_with(fast), key="e")
+
+
+def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeypatch, tmp_path):
+    """The timing costs ~1.5 s of CPU a process; the answer is kept in a file so the next process
+    (the app's next analysis, the next `comicdesk index`) does not pay it, and two inference workers
+    loading together time once."""
+    import json
+    import threading
+
+    import torch
+
+    from comicdesk.ml import device as dev
+
+    monkeypatch.delenv(dev.CPU_PRECISION_ENV, raising=False)
+    monkeypatch.setattr(dev, "_picked", {})
+    monkeypatch.setattr(dev, "_choices_file", [None])
+    monkeypatch.setattr(dev, "cpu_has_bf16", lambda: True)
+    calls = []
+
+    def run(dtype):
+        calls.append(dtype)
+        import time
+        end = time.thread_time() + (0.02 if dtype == torch.float32 else 0.004)
+        while time.thread_time() < end:
+            pass
+
+    store = tmp_path / "cache" / "cpu-precision.json"
+    dev.remember_cpu_choices(store)
+    # Two workers asking at once: one timing (4 runs per dtype), both get its answer.
+    got = []
+    workers = [threading.Thread(target=lambda: got.append(dev.pick_cpu_dtype(run, key="m"))) for _ in range(2)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert got == [torch.bfloat16, torch.bfloat16] and len(calls) == 8
+    saved = json.loads(store.read_text())
+    (entry,) = saved
+    assert entry.startswith("m|") and f"torch {torch.__version__}" in entry and saved[entry] == "bfloat16"
+    # A new process (the per-process memory cleared): read from the file, not timed.
+    monkeypatch.setattr(dev, "_picked", {})
+    calls.clear()
+    assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16 and calls == []
+    # Another thread count is another measurement.
+    monkeypatch.setattr(dev, "_picked", {})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16 and len(calls) == 8
+    finally:
+        torch.set_num_threads(threads)
+    assert len(json.loads(store.read_text())) == 2
+    # A damaged file is timed again and rewritten; a folder that cannot be written only costs time.
+    store.write_text("{not json")
+    monkeypatch.setattr(dev, "_picked", {})
+    calls.clear()
+    assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16 and len(calls) == 8
+    assert len(json.loads(store.read_text())) == 1
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    dev.remember_cpu_choices(blocked / "cpu-precision.json")
+    monkeypatch.setattr(dev, "_picked", {})
+    assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16
+    # Where the runner keeps it: the cache root, shared by the machine's libraries.
+    from comicdesk.pipeline.runner import cpu_choices_file
+
+    root = tmp_path / "cache"
+    assert cpu_choices_file(root / "libraries" / "abc") == root / "cpu-precision.json"
+    assert cpu_choices_file(tmp_path / "elsewhere") == tmp_path / "elsewhere" / "cpu-precision.json"
