@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -113,7 +114,15 @@ def test_ctrl_c_cancels_cleanly_and_the_next_run_carries_on(tmp_path):
     first = proc.stdout.readline()
     assert json.loads(first)["status"] == "done"
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    # Read the rest through the same buffered reader as readline(): communicate() reads the pipe
+    # itself and loses lines readline() had already buffered (two workers finish books together).
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        out, err = proc.stdout.read(), proc.stderr.read()
+        proc.wait()
+    finally:
+        watchdog.cancel()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "cancelled:" in err and "run it again to carry on" in err
     done_first = 1 + len(out.splitlines())
