@@ -1,5 +1,7 @@
 """Starting the app: QApplication, the log file, preferences, the main window, and the qasync
-event loop (``qasync.run(main())``, which is how Python 3.11 starts it).
+event loop (:func:`run_event_loop`: a ``qasync.QEventLoop`` on the main thread through
+``asyncio.Runner`` — not ``qasync.run``, whose loop policy makes every thread's new asyncio loop a
+Qt one, see there).
 
 Only Qt itself is imported before the window shows; the library and archive code is imported
 by the worker threads when they first need it, so the first window appears fast.
@@ -58,8 +60,6 @@ def run(path: str | None, settings, *, screenshot: str | None = None, cache_give
     and exit. ``on_shown(t)``: called with ``time.time()`` at the window's first paint (the
     benchmark's cold-start probe; the app then quits)."""
     from PySide6.QtCore import QEvent, QObject, QTimer
-
-    import qasync
 
     from comicdesk.qt.logs import route_qt_messages, setup_logging, stop_logging
     from comicdesk.qt.prefs import load_prefs
@@ -134,12 +134,30 @@ def run(path: str | None, settings, *, screenshot: str | None = None, cache_give
         return rc
 
     try:
-        rc = qasync.run(main())
+        rc = run_event_loop(main())
     finally:
         win.shutdown()
         log.info("stopped")
         stop_logging()
     return rc
+
+
+def run_event_loop(coro):
+    """Run ``coro`` to its end on a qasync ``QEventLoop`` on this (the main) thread; returns its
+    result.
+
+    Not ``qasync.run``: that installs qasync's event loop *policy* for as long as the app runs, so
+    every ``asyncio.new_event_loop()`` in any thread makes a Qt event loop — and one made off the
+    main thread never runs. Zarr makes its own asyncio loop in a thread on first use, so the app's
+    first in-process Zarr read (similar panels, the re-scoring after a relabel, an export that
+    analyses its books) waited forever. ``asyncio.Runner`` with a loop factory leaves the policy
+    alone: other threads get ordinary asyncio loops."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+        return runner.run(coro)
 
 
 def _quit_on_signals(win) -> None:

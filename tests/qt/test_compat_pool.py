@@ -36,3 +36,38 @@ def test_an_initializer_runs_in_every_thread():
         assert len(seen) == 2 and {t for t, _ in seen} == {"x"}
     finally:
         pool.shutdown(wait=True)
+
+
+def test_the_apps_event_loop_leaves_other_threads_asyncio_loops_alone(qapp, tmp_path):
+    """The app runs on a qasync loop. qasync.run installed its loop policy for the whole process:
+    Zarr's own loop (made in a thread on first use) became a Qt loop off the main thread that never
+    ran, and the app's first in-process Zarr read — similar panels, re-scoring after a relabel, an
+    export that analyses — waited forever. pytest-qt does not run qasync, so only this test sees it."""
+    import asyncio
+    import concurrent.futures
+    import time
+
+    from comicdesk.qt.app import run_event_loop
+
+    def zarr_in_a_thread():
+        import numpy as np
+        import zarr
+
+        group = zarr.open_group(str(tmp_path / "v.zarr"), mode="a")
+        arr = group.create_array("x", shape=(4, 2), dtype="float32")
+        arr[:] = np.ones((4, 2), np.float32)
+        return float(arr[:].sum()), type(asyncio.get_event_loop_policy()).__module__
+
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            fut = pool.submit(zarr_in_a_thread)
+            deadline = time.monotonic() + 30
+            while not fut.done() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert fut.done(), "a Zarr read in a worker thread hung under the app's event loop"
+            return fut.result(), type(asyncio.get_running_loop()).__module__
+
+    (total, policy_module), loop_module = run_event_loop(main())
+    assert total == 8.0
+    assert loop_module.startswith("qasync")  # the UI thread's loop is Qt's...
+    assert not policy_module.startswith("qasync")  # ...other threads' loops are asyncio's
