@@ -67,9 +67,12 @@ class ExportOptions:
     analyse: bool = True
     scan_options: object | None = None  # comicdesk.library.service.ScanOptions
     run_options: object | None = None  # comicdesk.pipeline.runner.RunOptions
-    #: Inference workers of the analysis (None: one per core, as ``comicdesk index``; the app's
-    #: dialog asks for one: the models load into its own process, beside the UI thread).
+    #: Inference workers of the analysis and threads a model may use (None: as ``comicdesk
+    #: index``, a worker per core). The app's dialog asks for one of each, as its background
+    #: analysis does: the models load into the app's own process, and its export thread runs at
+    #: lowered priority, where a model on two threads slows down badly when other programs are busy.
     analysis_workers: int | None = None
+    analysis_threads: int | None = None
     stages: Sequence | None = None  # analysis stages (None: the registry's for the profile)
 
 
@@ -433,8 +436,11 @@ def make_runner(cache_dir: Path, options: ExportOptions, settings, on_event, lib
     models dirs) unless ``options.run_options`` says otherwise."""
     from comicdesk.pipeline.runner import Runner, foreground_options
 
-    run_options = options.run_options or foreground_options(settings, library_id or Path(cache_dir).name,
-                                                            workers=options.analysis_workers)
+    run_options = options.run_options
+    if run_options is None:
+        extra = {"threads": options.analysis_threads} if options.analysis_threads else {}
+        run_options = foreground_options(settings, library_id or Path(cache_dir).name,
+                                         workers=options.analysis_workers, **extra)
     return Runner(cache_dir, stages=options.stages, options=run_options, on_event=on_event)
 
 

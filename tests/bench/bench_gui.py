@@ -1,6 +1,7 @@
 """Benchmark: is the app responsive? Three figures, printed, then one JSON line.
 
     .venv/bin/python tests/bench/bench_gui.py [--books 20] [--pages 16] [--rows 10000] [--skip-index]
+    .venv/bin/python tests/bench/bench_gui.py --export 3 [--busy 2] [--export-nice 10]
 
 1. ``timer_gap``: a 10 ms QTimer on the UI thread, under the app's own event loop (qasync), while
    the app opens a library of ``--books`` books and indexes it in the background — the scan, the
@@ -8,6 +9,9 @@
    longest gap between two ticks (goal ≤ 50 ms), the 99th percentile, and how long the work
    took. Books: CBZs of ``--pages`` JPEG pages of 1400×2100 px with drawn panels, generated once
    under ``/tmp/comicdesk-bench/gui-<books>x<pages>/``.
+   ``--export N`` measures only the export dialog instead: N of those books, not analysed yet,
+   exported (analysis first) while the timer ticks, with ``--busy`` other processes keeping the
+   cores busy — the export's time and the UI's longest gap, for the export thread's niceness.
 2. ``cold_start``: a fresh ``python`` process running the app's start-up (``comicdesk.cli`` →
    ``comicdesk.qt.app.run``) until the main window's first paint (goal ≤ 1.5 s); median and worst
    of 5, and which heavy modules were imported by then (should be none).
@@ -96,10 +100,8 @@ def bench_timer_gap(lib: Path, analyse: bool) -> dict:
 
     from PySide6.QtCore import QTimer
 
-    import qasync
-
     from comicdesk.core.settings import Settings
-    from comicdesk.qt.app import _make_app
+    from comicdesk.qt.app import _make_app, run_event_loop
     from comicdesk.qt.jobs import analysis_available
     from comicdesk.qt.main_window import MainWindow
     from comicdesk.qt.prefs import Prefs
@@ -157,7 +159,81 @@ def bench_timer_gap(lib: Path, analyse: bool) -> dict:
         await asyncio.sleep(0.1)
         win.shutdown()
 
-    qasync.run(main())
+    run_event_loop(main())
+    return out
+
+
+# -- 1b. timer gaps while exporting ---------------------------------------------------------------
+BUSY = "import time\nend = time.time() + 900\nwhile time.time() < end:\n    pass\n"
+
+
+def bench_export_gap(lib: Path, books: int, nice: int, busy: int) -> dict:
+    """The export dialog exporting ``books`` books that are not analysed yet (analysis first, then
+    the cleaned CBZs) while a 10 ms timer ticks on the UI thread; ``busy`` other processes keep
+    the cores busy meanwhile (another program the person runs); ``nice``: the export thread's."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from PySide6.QtCore import QTimer
+
+    from comicdesk.core.settings import Settings
+    from comicdesk.qt import export_dialog
+    from comicdesk.qt.app import _make_app, run_event_loop
+    from comicdesk.qt.main_window import MainWindow
+    from comicdesk.qt.prefs import Prefs
+
+    export_dialog.EXPORT_NICE = nice
+    tmp = Path(tempfile.mkdtemp(prefix="comicdesk-bench-export-"))
+    settings = Settings.resolve(tmp / "cache", tmp / "data", env={})
+    _make_app()
+    out: dict = {"books": books, "nice": nice, "busy_processes": busy}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        win = MainWindow(settings, Prefs(analyse=False), persist_prefs=False)
+        win.resize(1200, 820)
+        win.show()
+        scanned = loop.create_future()
+        win.jobs.finished.connect(lambda ev: scanned.done() or scanned.set_result(ev))
+        win.open_path(lib)
+        await asyncio.wait_for(scanned, 120)
+        await asyncio.sleep(0.5)
+        items = sorted(win.library.model.books(), key=lambda b: b.path)[:books]
+        dlg = win.open_export(items)
+        dlg.set_preset("no-ads")
+        dlg.output.setText(str(tmp / "exports"))
+        finished = loop.create_future()
+        dlg.finished_export.connect(lambda results: finished.done() or finished.set_result(results))
+        hogs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(busy)]
+        ticks: list[float] = []
+        timer = QTimer()
+        timer.setInterval(10)
+        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        timer.start()
+        t0 = time.perf_counter()
+        dlg.start()
+        try:
+            results = await asyncio.wait_for(finished, 900)
+        finally:
+            timer.stop()
+            for h in hogs:
+                h.kill()
+                h.wait()
+        gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
+        out.update({
+            "export_s": round(time.perf_counter() - t0, 2),
+            "written": sum(1 for r in results if r.status == "written"),
+            "max_gap_ms": round(gaps[-1] * 1000, 1),
+            "p99_gap_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 1),
+            "median_gap_ms": round(statistics.median(gaps) * 1000, 1),
+        })
+        dlg.close()
+        win.close()
+        await asyncio.sleep(0.1)
+        win.shutdown()
+
+    run_event_loop(main())
     return out
 
 
@@ -285,9 +361,25 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=16)
     ap.add_argument("--rows", type=int, default=10_000)
     ap.add_argument("--skip-index", action="store_true", help="measure only the scan, not analysis")
+    ap.add_argument("--export", type=int, default=0, metavar="N",
+                    help="only measure the export dialog on N unanalysed books (UI gaps, time)")
+    ap.add_argument("--export-nice", type=int, default=None, help="the export thread's niceness")
+    ap.add_argument("--busy", type=int, default=0, help="other busy processes during the export")
     args = ap.parse_args()
 
     lib = build_library(args.books, args.pages)
+    if args.export:
+        from comicdesk.qt.export_dialog import EXPORT_NICE
+
+        nice = EXPORT_NICE if args.export_nice is None else args.export_nice
+        ex = bench_export_gap(lib, args.export, nice, args.busy)
+        print(f"export of {ex['written']}/{ex['books']} unanalysed books from the dialog (export thread "
+              f"niceness {ex['nice']}, {ex['busy_processes']} busy processes beside): {ex['export_s']} s; "
+              f"UI timer gaps longest {ex['max_gap_ms']} ms, p99 {ex['p99_gap_ms']} ms, median "
+              f"{ex['median_gap_ms']} ms (goal ≤ 50 ms)")
+        print(json.dumps({"bench": "gui-export", "platform": os.environ.get("QT_QPA_PLATFORM", "display"),
+                          "export": ex}))
+        return
     gap = bench_timer_gap(lib, analyse=not args.skip_index)
     what = "scan + covers + analysis" if gap["analysed"] else "scan + covers"
     print(f"timer gap while {gap['books']} books index ({what}, {gap['work_s']} s; scan {gap['scan_s']} s): "

@@ -132,11 +132,11 @@ def label_all(settings, library_root: Path, book: Path, default: str = "story", 
 
 
 def run_export(settings, path, out, *, preset=None, keep=None, drop=None, mark_only=False,
-               analyse=True, stages=(), analysis_workers=None, **kw):
+               analyse=True, stages=(), analysis_workers=None, analysis_threads=None, **kw):
     """``export_books`` with an in-process scan and (by default) no analysis stages."""
     options = ExportOptions(filter=build_filter(preset, keep, drop), mark_only=mark_only, analyse=analyse,
                             scan_options=INLINE, stages=list(stages) if stages is not None else None,
-                            analysis_workers=analysis_workers)
+                            analysis_workers=analysis_workers, analysis_threads=analysis_threads)
     return export_books(path, out, settings, options, **kw)
 
 

@@ -215,11 +215,11 @@ def test_an_exports_analysis_runs_like_comicdesk_index(tmp_path, settings, monke
     assert Path(opts.data_dir) == settings.library_data_dir(library_id)
     assert Path(opts.models_dir) == settings.cache_root / "models"
     assert opts.inference_workers == min(os.cpu_count() or 1, 4)
-    # The app's dialog asks for one worker (its models load beside the UI thread).
+    # The app's dialog asks for one worker on one thread (its models load beside the UI thread).
     made.clear()
     book2 = copy_fixture(f"{CS}-cix.cbz", lib / "book2.cbz")
-    run_export(settings, book2, tmp_path / "o2.cbz", stages=[panels.SPEC], analysis_workers=1)
-    assert made[0].inference_workers == 1 and made[0].nice == 0
+    run_export(settings, book2, tmp_path / "o2.cbz", stages=[panels.SPEC], analysis_workers=1, analysis_threads=1)
+    assert (made[0].inference_workers, made[0].threads, made[0].nice) == (1, 1, 0)
 
 
 def test_cli_json_shape_and_exit_codes(tmp_path, settings, capsys):
