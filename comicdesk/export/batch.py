@@ -73,6 +73,10 @@ class ExportOptions:
     #: lowered priority, where a model on two threads slows down badly when other programs are busy.
     analysis_workers: int | None = None
     analysis_threads: int | None = None
+    #: Runs the analysis instead of a runner in this process: ``(cache_dir, book_ids, run_options,
+    #: on_event) -> RunResult``. The app's dialog runs it in a child process (its models would
+    #: otherwise hold the UI process's GIL: UI stalls of 70-310 ms during an export).
+    analyse_with: Callable | None = None
     stages: Sequence | None = None  # analysis stages (None: the registry's for the profile)
 
 
@@ -429,19 +433,25 @@ class _open_state:
         self.catalog.close()
 
 
-def make_runner(cache_dir: Path, options: ExportOptions, settings, on_event, library_id: str | None = None):
-    """The analysis runner (a function so tests and the app can see what is run). The person waits
-    for an export, so its analysis runs as ``comicdesk index``'s does
-    (:func:`~comicdesk.pipeline.runner.foreground_options`: normal priority, the library's data and
-    models dirs) unless ``options.run_options`` says otherwise."""
-    from comicdesk.pipeline.runner import Runner, foreground_options
+def run_options_for(cache_dir: Path, options: ExportOptions, settings, library_id: str | None = None):
+    """The analysis's run options. The person waits for an export, so its analysis runs as
+    ``comicdesk index``'s does (:func:`~comicdesk.pipeline.runner.foreground_options`: normal
+    priority, the library's data and models dirs) unless ``options.run_options`` says otherwise."""
+    from comicdesk.pipeline.runner import foreground_options
 
-    run_options = options.run_options
-    if run_options is None:
-        extra = {"threads": options.analysis_threads} if options.analysis_threads else {}
-        run_options = foreground_options(settings, library_id or Path(cache_dir).name,
-                                         workers=options.analysis_workers, **extra)
-    return Runner(cache_dir, stages=options.stages, options=run_options, on_event=on_event)
+    if options.run_options is not None:
+        return options.run_options
+    extra = {"threads": options.analysis_threads} if options.analysis_threads else {}
+    return foreground_options(settings, library_id or Path(cache_dir).name,
+                              workers=options.analysis_workers, **extra)
+
+
+def make_runner(cache_dir: Path, options: ExportOptions, settings, on_event, library_id: str | None = None):
+    """The analysis runner, in this process (a function so tests and the app can see what is run)."""
+    from comicdesk.pipeline.runner import Runner
+
+    return Runner(cache_dir, stages=options.stages, options=run_options_for(cache_dir, options, settings, library_id),
+                  on_event=on_event)
 
 
 def _analyse(cache_dir: Path, book_ids: list[int], settings, options: ExportOptions, emit,
@@ -456,8 +466,12 @@ def _analyse(cache_dir: Path, book_ids: list[int], settings, options: ExportOpti
             failed[event.book_id] = event.reason
         emit(event)
 
-    runner = make_runner(cache_dir, options, settings, on_event, library_id)
-    result = runner.run(book_ids)
+    if options.analyse_with is not None and options.stages is None:
+        # Elsewhere (the app: a child process, so the models never hold the UI process's GIL).
+        result = options.analyse_with(cache_dir, book_ids, run_options_for(cache_dir, options, settings, library_id),
+                                      on_event)
+    else:
+        result = make_runner(cache_dir, options, settings, on_event, library_id).run(book_ids)
     if result.cancelled:
         raise KeyboardInterrupt
     return failed

@@ -215,7 +215,7 @@ class ExportDialog(QDialog):
         out_path = Path(out).expanduser()  # one book: a .cbz name is the file, anything else a folder
         options = ExportOptions(filter=flt, mark_only=self.mark_only.isChecked(),
                                 analyse=self.analyse.isChecked(), analysis_workers=1,
-                                analysis_threads=1)
+                                analysis_threads=1, analyse_with=analyse_in_child)
         self.running = True
         self._cancel.clear()
         self.results = []
@@ -346,6 +346,26 @@ class ExportDialog(QDialog):
             self._cancel.set()
         self._executor.shutdown(wait=False, cancel_futures=False)
         super().done(result)
+
+
+def analyse_in_child(cache_dir, book_ids, run_options, on_event):
+    """(export thread) The analysis an export needs, in a child process as the background
+    analysis runs (``comicdesk.qt.analysis_worker``): in this process its model loading and
+    inference held the GIL for up to 310 ms at a time (``bench_gui.py --export``). Where no child
+    process can be started, it runs here."""
+    import dataclasses
+
+    from comicdesk.qt import analysis_worker
+
+    try:
+        options = {f.name: getattr(run_options, f.name) for f in dataclasses.fields(run_options)}  # shallow
+        return analysis_worker.run_child(cache_dir, options, on_event,
+                                         book_ids=list(book_ids), background=False)
+    except OSError as exc:
+        log.warning("export analysis in a child process failed to start (%s); running it here", exc)
+        from comicdesk.pipeline.runner import Runner
+
+        return Runner(cache_dir, options=run_options, on_event=on_event).run(book_ids)
 
 
 def _stem(book) -> str:

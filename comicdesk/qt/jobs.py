@@ -334,59 +334,22 @@ class AnalysisJob(Job):
 
     def _run_in_child(self):
         """The runner in a child process; returns its RunResult (raises ComicdeskError)."""
-        import multiprocessing
-        import queue
-
         from comicdesk.qt import analysis_worker
 
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        ctx = multiprocessing.get_context(method)  # never fork: this process has threads
-        events, commands = ctx.Queue(), ctx.Queue()
         with self._runner_lock:
             first = list(self._first)
-            if not self._resume.is_set():
-                commands.put(("pause",))
-            if self._cancel.is_set():
-                commands.put(("cancel",))
-            self._commands = commands
-        proc = ctx.Process(target=analysis_worker.child_main, name="comicdesk-analysis", daemon=True,
-                           args=(str(self.cache_dir), self._options(), first, events, commands))
-        proc.start()
-        outcome = None
-        try:
-            while outcome is None:
-                try:
-                    ev = events.get(timeout=0.25)
-                except queue.Empty:
-                    if proc.is_alive():
-                        continue
-                    try:  # it may have said its last word just before it ended
-                        ev = events.get(timeout=1.0)
-                    except queue.Empty:
-                        outcome = ("error", "the analysis process stopped unexpectedly "
-                                            f"(exit code {proc.exitcode})")
-                        break
-                if isinstance(ev, tuple):
-                    outcome = ev
-                else:
-                    self._event(ev)
-        finally:
+
+        def attach(commands) -> None:
             with self._runner_lock:
-                self._commands = None
-            try:
-                commands.put(None)
-            except (OSError, ValueError):
-                pass
-            proc.join(timeout=15)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5)
-            events.close()
-            commands.close()
-        kind, value = outcome
-        if kind == "error":
-            raise ComicdeskError(value)
-        return value
+                self._commands = commands
+                if commands is not None:
+                    if not self._resume.is_set():
+                        commands.put(("pause",))
+                    if self._cancel.is_set():
+                        commands.put(("cancel",))
+
+        return analysis_worker.run_child(self.cache_dir, self._options(), self._event, first=first,
+                                         attach=attach)
 
     def run(self) -> None:
         self._update(status="running", stage="index", started=time.time(), force=True)

@@ -220,8 +220,10 @@ def bench_export_gap(lib: Path, books: int, nice: int, busy: int) -> dict:
             for h in hogs:
                 h.kill()
                 h.wait()
-        gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
+        pairs = [(b - a, a - t0) for a, b in zip(ticks, ticks[1:])]
+        gaps = sorted(g for g, _at in pairs)
         out.update({
+            "worst_gaps": [[round(g * 1000, 1), round(at, 2)] for g, at in sorted(pairs, reverse=True)[:5]],
             "export_s": round(time.perf_counter() - t0, 2),
             "written": sum(1 for r in results if r.status == "written"),
             "max_gap_ms": round(gaps[-1] * 1000, 1),
