@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from comicdesk.qt.bridge import one_line
 from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
+from comicdesk.qt.jobs import IN_PROCESS_NICE
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -42,7 +43,7 @@ class Rescorer(QObject):
         self.bridge = bridge
         self.fn = fn
         self._executor = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-relabel",
-                                            initializer=lower_thread_priority, initargs=(10,))
+                                            initializer=lower_thread_priority, initargs=(IN_PROCESS_NICE,))
         self._running = None  # the session being re-scored
         self._again = None  # a session whose labels changed meanwhile
 
