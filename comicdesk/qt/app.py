@@ -134,7 +134,15 @@ def run(path: str | None, settings, *, screenshot: str | None = None, cache_give
         return rc
 
     try:
-        rc = run_event_loop(main())
+        try:
+            rc = run_event_loop(main())
+        except RuntimeError as exc:
+            if not _loop_quit_early(exc):
+                raise
+            # Qt quit by itself before the window closed (the display went away, the session
+            # ended): background work is stopped below as on a normal close.
+            log.warning("the app was stopped before its window closed: %s", exc)
+            rc = 0
     finally:
         win.shutdown()
         log.info("stopped")
@@ -158,6 +166,11 @@ def run_event_loop(coro):
     app = QApplication.instance()
     with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
         return runner.run(coro)
+
+
+def _loop_quit_early(exc: BaseException) -> bool:
+    """asyncio's error when the loop stops (QApplication quit) before ``main()`` returned."""
+    return "Event loop stopped before Future completed" in str(exc)
 
 
 def _quit_on_signals(win) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from comicdesk.qt.compat import EagerThreadPool
 
 
@@ -71,3 +73,22 @@ def test_the_apps_event_loop_leaves_other_threads_asyncio_loops_alone(qapp, tmp_
     assert total == 8.0
     assert loop_module.startswith("qasync")  # the UI thread's loop is Qt's...
     assert not policy_module.startswith("qasync")  # ...other threads' loops are asyncio's
+
+
+def test_qt_quitting_by_itself_ends_the_app_loop_without_an_internal_error(qapp):
+    """When Qt quits on its own (the X server went away, the session ended) the loop stops before
+    the app's main() returns; asyncio says so with a RuntimeError that the app recognises."""
+    import asyncio
+
+    from PySide6.QtCore import QTimer
+
+    from comicdesk.qt.app import _loop_quit_early, run_event_loop
+
+    async def main():
+        QTimer.singleShot(50, qapp.quit)
+        await asyncio.sleep(30)
+
+    with pytest.raises(RuntimeError) as err:
+        run_event_loop(main())
+    assert _loop_quit_early(err.value)
+    assert not _loop_quit_early(RuntimeError("something else"))
