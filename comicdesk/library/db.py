@@ -5,8 +5,8 @@ it. A migration is a function taking the connection; :func:`migrate` runs the mi
 all in one ``BEGIN IMMEDIATE`` transaction together with the ``user_version`` bump, so a crash or a
 failing step leaves the database at the version it had, and a reader (which takes no lock) sees
 either that version or the latest, never one in between — a reader that found a half-made new
-catalogue at version 2 of 4 would think it was written by an older comicdesk. A database newer than the code is refused with a
-clear line rather than guessed at. Adding a table later is appending one function to a list.
+catalogue at version 2 of 4 would think it was written by an older comicdesk. A database newer
+than the code is refused with a clear line rather than guessed at. Adding a table later is appending one function to a list.
 
 Paths are stored as TEXT; a file name that is not valid UTF-8 (possible on Linux) is stored as a
 BLOB of its raw bytes instead (:func:`path_to_db` / :func:`path_from_db`).

@@ -206,7 +206,7 @@ def _time_cpu_dtype(run: Callable[[Any], Any], key: str, min_speedup: float) -> 
     if not cpu_has_bf16():
         return torch.float32
     path = _choices_file[0]
-    machine_key = f"{_machine_key(key)}|x{min_speedup:g}"
+    machine_key = f"{_machine_key(key)}|x{min_speedup:g}" if path is not None else ""
     if path is not None:
         known = _read_choices(path).get(machine_key)
         if known in ("float32", "bfloat16"):
