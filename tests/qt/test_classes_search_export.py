@@ -465,44 +465,30 @@ def test_an_unsure_model_label_reads_as_a_guess_and_the_persons_never_does():
     assert badge_text(page("advertisement", "comicinfo", None)) == ("ad", False)
 
 
-def test_similar_panels_answer_under_the_apps_own_event_loop(qapp, settings, classed):
+def test_similar_panels_answer_under_the_apps_own_event_loop(qtbot, window, settings, classed):
     """The same search as above, but under the event loop `comicdesk` itself runs (pytest-qt runs
     Qt's): with `qasync.run` the search thread's first Zarr read waited forever."""
     import asyncio
     import time
 
     from comicdesk.qt.app import run_event_loop
-    from comicdesk.qt.main_window import MainWindow
-    from comicdesk.qt.prefs import Prefs
 
     root, books = classed
-
-    async def until(check, what: str, seconds: float = 30.0) -> None:
-        deadline = time.monotonic() + seconds
-        while not check():
-            assert time.monotonic() < deadline, f"{what}: nothing after {seconds} s"
-            await asyncio.sleep(0.05)
+    open_and_wait(qtbot, window, root)
+    _cache, ids = write_analysis(settings, root, books[:2])
+    panel = window.search_panel
+    answered = []
+    panel.searched.connect(lambda n, *a: answered.append(n))
 
     async def main():
-        win = MainWindow(settings, Prefs(analyse=False), persist_prefs=False)
-        win.resize(1100, 800)
-        win.show()
-        try:
-            ready = []
-            win.first_screen_ready.connect(lambda *a: ready.append(True))
-            win.open_path(str(root))
-            await until(lambda: ready, "the library")
-            _cache, ids = write_analysis(settings, root, books[:2])
-            panel = win.search_panel
-            answered = []
-            panel.searched.connect(lambda n, *a: answered.append(n))
-            win.find_similar(ids[0], 0, 0, "Saga One")
-            await until(lambda: answered, "similar panels")
-            return answered[0], [(h.book_id, h.page, h.panel) for h in panel.hits], ids
-        finally:
-            win.close()
-            win.shutdown()
+        window.find_similar(ids[0], 0, 0, "Saga One")
+        deadline = time.monotonic() + 30
+        while not answered:
+            assert time.monotonic() < deadline, "similar panels: no answer after 30 s"
+            await asyncio.sleep(0.05)
 
-    count, hits, ids = run_event_loop(main())
-    assert count == len(hits) > 0
+    run_event_loop(main())
+    hits = [(h.book_id, h.page, h.panel) for h in panel.hits]
+    assert answered[0] == len(hits) > 0
     assert hits[0] == (ids[1], 2, 1)  # as in the test above: the same panel in the other book
+    qtbot.waitUntil(lambda: panel.crops_done > 0, timeout=WAIT_MS)  # the crops' work is over here

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from comicdesk.qt.compat import EagerThreadPool
 
 
@@ -75,20 +73,30 @@ def test_the_apps_event_loop_leaves_other_threads_asyncio_loops_alone(qapp, tmp_
     assert not policy_module.startswith("qasync")  # ...other threads' loops are asyncio's
 
 
-def test_qt_quitting_by_itself_ends_the_app_loop_without_an_internal_error(qapp):
+def test_qt_quitting_by_itself_ends_the_app_loop_without_an_internal_error():
     """When Qt quits on its own (the X server went away, the session ended) the loop stops before
-    the app's main() returns; asyncio says so with a RuntimeError that the app recognises."""
-    import asyncio
+    the app's main() returns; asyncio says so with a RuntimeError that the app recognises. In a
+    child interpreter: a QApplication that has quit is no good to the tests after this one."""
+    import json
+    import os
+    import subprocess
+    import sys
 
-    from PySide6.QtCore import QTimer
-
-    from comicdesk.qt.app import _loop_quit_early, run_event_loop
-
-    async def main():
-        QTimer.singleShot(50, qapp.quit)
-        await asyncio.sleep(30)
-
-    with pytest.raises(RuntimeError) as err:
-        run_event_loop(main())
-    assert _loop_quit_early(err.value)
-    assert not _loop_quit_early(RuntimeError("something else"))
+    code = (
+        "import asyncio, json\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from comicdesk.qt.app import _loop_quit_early, _make_app, run_event_loop\n"
+        "app = _make_app()\n"
+        "async def main():\n"
+        "    QTimer.singleShot(50, app.quit)\n"
+        "    await asyncio.sleep(30)\n"
+        "try:\n"
+        "    run_event_loop(main())\n"
+        "    print(json.dumps('returned'))\n"
+        "except RuntimeError as exc:\n"
+        "    print(json.dumps([_loop_quit_early(exc), _loop_quit_early(RuntimeError('other'))]))\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [True, False]
