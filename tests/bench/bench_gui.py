@@ -94,6 +94,19 @@ def build_library(books: int, pages: int) -> Path:
     return root
 
 
+def gap_stats(ticks: list[float], t0: float) -> dict:
+    """Gaps between a 10 ms timer's ticks: longest, 99th percentile, median, the five worst."""
+    pairs = [(b - a, a - t0) for a, b in zip(ticks, ticks[1:])]
+    gaps = sorted(g for g, _at in pairs)
+    return {
+        "ticks": len(ticks),
+        "max_gap_ms": round(gaps[-1] * 1000, 1),
+        "p99_gap_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 1),
+        "median_gap_ms": round(statistics.median(gaps) * 1000, 1),
+        "worst_gaps": [[round(g * 1000, 1), round(at, 2)] for g, at in sorted(pairs, reverse=True)[:5]],  # [ms, at s]
+    }
+
+
 # -- 1. timer gaps while indexing ---------------------------------------------------------------
 def bench_timer_gap(lib: Path, analyse: bool, busy: int = 0) -> dict:
     import asyncio
@@ -144,9 +157,6 @@ def bench_timer_gap(lib: Path, analyse: bool, busy: int = 0) -> dict:
             for h in hogs:
                 h.kill()
                 h.wait()
-        pairs = [(b - a, a - t0) for a, b in zip(ticks, ticks[1:])]
-        worst = sorted(pairs, reverse=True)[:5]
-        gaps = sorted(g for g, _at in pairs)
         out.update({
             "books": win.library.model.total(),
             "analysed": analyse,
@@ -154,11 +164,7 @@ def bench_timer_gap(lib: Path, analyse: bool, busy: int = 0) -> dict:
             "work_s": round(time.perf_counter() - t0, 2),
             "scan_s": round(finished.get("scan", t0) - t0, 2),
             "status": ev.state.status,
-            "ticks": len(ticks),
-            "max_gap_ms": round(gaps[-1] * 1000, 1),
-            "p99_gap_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 1),
-            "median_gap_ms": round(statistics.median(gaps) * 1000, 1),
-            "worst_gaps": [[round(g * 1000, 1), round(at, 2)] for g, at in worst],  # [ms, at s]
+            **gap_stats(ticks, t0),
         })
         if analyse and ev.result is not None:
             out["pages_per_s"] = round(ev.result.rate or 0.0, 1)
@@ -227,15 +233,10 @@ def bench_export_gap(lib: Path, books: int, nice: int, busy: int) -> dict:
             for h in hogs:
                 h.kill()
                 h.wait()
-        pairs = [(b - a, a - t0) for a, b in zip(ticks, ticks[1:])]
-        gaps = sorted(g for g, _at in pairs)
         out.update({
-            "worst_gaps": [[round(g * 1000, 1), round(at, 2)] for g, at in sorted(pairs, reverse=True)[:5]],
             "export_s": round(time.perf_counter() - t0, 2),
             "written": sum(1 for r in results if r.status == "written"),
-            "max_gap_ms": round(gaps[-1] * 1000, 1),
-            "p99_gap_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 1),
-            "median_gap_ms": round(statistics.median(gaps) * 1000, 1),
+            **gap_stats(ticks, t0),
         })
         dlg.close()
         win.close()
