@@ -220,6 +220,16 @@ def cpu_choices_file(cache_dir: Path) -> Path:
     return root / "cpu-precision.json"
 
 
+def library_dirs(settings, library_id: str) -> dict[str, str]:
+    """``data_dir`` and ``models_dir`` of a run on this library (as strings: they also travel to
+    the app's analysis process): the page classes apply the head learnt from the person's labels
+    (a head stored while the run held the library is applied when it ends); downloaded weights."""
+    from comicdesk.ml.weights import default_models_dir
+
+    return {"data_dir": str(settings.library_data_dir(library_id)),
+            "models_dir": str(default_models_dir(os.environ, settings.cache_root))}
+
+
 def foreground_options(settings, library_id: str, *, workers: int | None = None, **overrides) -> RunOptions:
     """Run options for an analysis the person waits for (``comicdesk index``, an export that has to
     analyse its books first): normal priority, inference workers per core (at most 4, each holding
@@ -228,14 +238,10 @@ def foreground_options(settings, library_id: str, *, workers: int | None = None,
     analysis keeps :class:`RunOptions`' defaults instead: one worker, lowered priority — at +10 its
     threads get about a tenth of a core a busy program leaves (measured: a 3-page export went from
     4 s to over 60 s with two busy processes on two cores)."""
-    from comicdesk.ml.weights import default_models_dir
-
     cores = max(1, os.cpu_count() or 1)
     workers = max(1, workers if workers else min(cores, 4))
     values = dict(profile=settings.profile, threads=max(1, min(8, cores // workers)),
-                  inference_workers=workers, nice=0,
-                  data_dir=settings.library_data_dir(library_id),
-                  models_dir=str(default_models_dir(os.environ, settings.cache_root)))
+                  inference_workers=workers, nice=0, **library_dirs(settings, library_id))
     values.update(overrides)
     return RunOptions(**values)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -314,14 +313,10 @@ class AnalysisJob(Job):
             self._update(status="waiting", stage="waiting", message=ev.item, force=True)
 
     def _options(self) -> dict:
-        # The library's data dir: the page classes apply the head learnt from the person's labels,
-        # and a head stored while this run held the library is applied when it ends.
-        from comicdesk.ml.weights import default_models_dir
+        from comicdesk.pipeline.runner import library_dirs
 
-        library_id = self.cache_dir.name
         return {"profile": self.settings.profile, "threads": max(1, self.threads or 1), "device": self.device,
-                "data_dir": str(self.settings.library_data_dir(library_id)),
-                "models_dir": str(default_models_dir(os.environ, self.settings.cache_root))}
+                **library_dirs(self.settings, self.cache_dir.name)}
 
     def _run_here(self):
         if self.runner_factory is not None:
