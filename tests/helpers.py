@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,3 +63,25 @@ def one_line(exc: BaseException) -> str:
 def book_entries(jpegs: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """The five Captain Science pages under a folder, plus a ComicInfo.xml that must not become a page."""
     return [(f"Captain Science 001/{n}", d) for n, d in jpegs] + [("ComicInfo.xml", b"<ComicInfo/>")]
+
+
+@contextmanager
+def older_catalogue(version: int):
+    """Inside, catalogues are written as by a comicdesk that knew only the first ``version`` schema
+    steps (a person's cache from before an update)."""
+    from comicdesk.library import catalog
+
+    saved = catalog.MIGRATIONS
+    catalog.MIGRATIONS = saved[:version]
+    try:
+        yield
+    finally:
+        catalog.MIGRATIONS = saved
+
+
+def scan_as_older(root: Path, settings, version: int):
+    """``scan_library`` (in process) as that older comicdesk: its catalogue stays at ``version``."""
+    from comicdesk.library.service import ScanOptions, scan_library
+
+    with older_catalogue(version):
+        return scan_library(root, settings, options=ScanOptions(executor="inline"))

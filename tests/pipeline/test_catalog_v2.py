@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fakes import simple_library, whole_page_stage
+from helpers import older_catalogue
 from test_runner import run
 
 from comicdesk.library import catalog as catalog_mod
@@ -22,18 +23,17 @@ def test_migrations_are_ordered_and_version_1_is_untouched():
     assert [m.__name__ for m in catalog_mod.MIGRATIONS][:2] == ["_v1", "_v2"]
 
 
-def test_a_version_1_catalogue_made_by_this_code_is_upgraded_in_place(tmp_path, settings, monkeypatch):
+def test_a_version_1_catalogue_made_by_this_code_is_upgraded_in_place(tmp_path, settings):
     root = tmp_path / "lib"
     simple_library(root, books=3, pages=2)
     # A scan by the current code, with the catalogue held at schema version 1.
-    monkeypatch.setattr(catalog_mod, "MIGRATIONS", catalog_mod.MIGRATIONS[:1])
-    first = scan_library(root, settings, options=ScanOptions(executor="inline"))
-    cache = settings.library_cache_dir(first.library_id)
-    with Catalog.open(cache, readonly=True) as cat:
-        assert db.schema_version(cat.conn) == 1 and not V2_TABLES & tables(cat.conn)
-        before = [(b.id, b.path, b.content_key) for b in cat.all_books()]
-        pages_before = {b.id: cat.pages(b.id) for b in cat.all_books()}
-    monkeypatch.undo()
+    with older_catalogue(1):
+        first = scan_library(root, settings, options=ScanOptions(executor="inline"))
+        cache = settings.library_cache_dir(first.library_id)
+        with Catalog.open(cache, readonly=True) as cat:
+            assert db.schema_version(cat.conn) == 1 and not V2_TABLES & tables(cat.conn)
+            before = [(b.id, b.path, b.content_key) for b in cat.all_books()]
+            pages_before = {b.id: cat.pages(b.id) for b in cat.all_books()}
     # A reader of a version-1 catalogue upgrades it (the lock is free) and sees no analysis yet.
     from comicdesk.pipeline.results import read_book_analysis
 

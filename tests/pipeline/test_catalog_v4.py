@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from fakes import simple_library
+from helpers import older_catalogue, scan_as_older
 
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.library import catalog as catalog_mod
@@ -77,36 +78,35 @@ def test_schema_4_round_trips_what_the_analysis_stores(tmp_path, settings):
         assert [r[3] for r in cat.vector_rows("standard-1", "page_image")] == [5, 6, 7]
 
 
-def test_a_schema_3_catalogue_with_analysis_is_upgraded_keeping_it(tmp_path, settings, monkeypatch):
+def test_a_schema_3_catalogue_with_analysis_is_upgraded_keeping_it(tmp_path, settings):
     root = tmp_path / "lib"
     simple_library(root, books=2, pages=2)
-    monkeypatch.setattr(catalog_mod, "MIGRATIONS", catalog_mod.MIGRATIONS[:3])
-    res = scan_library(root, settings, options=ScanOptions(executor="inline"))
-    cache = settings.library_cache_dir(res.library_id)
-    with Catalog.open(cache) as cat:
-        assert db.schema_version(cat.conn) == 3
-        a, b = [x.id for x in cat.all_books()]
-        # Schema-3 rows, written the way schema-3 code wrote them.
-        with cat.transaction():
-            for m, arr in (("standard-1", "page_image"), ("standard-1", "panel_emb")):
-                cat.conn.execute("INSERT INTO vector_arrays(model_id, array, dims, dtype) VALUES (?,?,4,'float16')",
-                                 (m, arr))
-            cat.conn.executemany(
-                "INSERT INTO vector_rows(model_id, array, book_id, page, panel, row, generation) VALUES (?,?,?,?,?,?,0)",
-                [("standard-1", "page_image", a, 0, -1, 0), ("standard-1", "page_image", a, 1, -1, 1),
-                 ("standard-1", "page_image", b, 0, -1, 2), ("standard-1", "panel_emb", a, 0, 0, 0),
-                 ("standard-1", "panel_emb", a, 0, 1, 1), ("standard-1", "panel_emb", b, 0, 0, 2)])
-            cat.conn.executemany(
-                "INSERT INTO text_lines(book_id, page, idx, x, y, w, h, score, panel, text, conf) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(a, 0, 0, 1, 2, 30, 8, 0.9, 2, "BUY NOW", 0.97), (a, 0, 1, 1, 12, 40, 8, 0.8123, -1, "only 10 cents", 0.9),
-                 (a, 0, 2, 3, 30, 9, 9, 0.5, -1, None, None)])
-            cat.conn.executemany("INSERT INTO page_features(book_id, page, phash, stats) VALUES (?,?,?,?)",
-                                 [(a, 0, -5, json.dumps(STATS, sort_keys=True)), (a, 1, 7, '{"mean": 0.5}')])
-            for page, m, probs in ((0, "standard-1", PROBS), (1, "other", {"story": 0.5, "odd": 0.5})):
-                cat.conn.execute("INSERT INTO page_outputs(book_id, page, model_id, version, label, probs, source, "
-                                 "created_at) VALUES (?,?,?,'v','x',?,'model',1.0)", (a, page, m, json.dumps(probs)))
-    monkeypatch.undo()
+    with older_catalogue(3):
+        res = scan_library(root, settings, options=ScanOptions(executor="inline"))
+        cache = settings.library_cache_dir(res.library_id)
+        with Catalog.open(cache) as cat:
+            assert db.schema_version(cat.conn) == 3
+            a, b = [x.id for x in cat.all_books()]
+            # Schema-3 rows, written the way schema-3 code wrote them.
+            with cat.transaction():
+                for m, arr in (("standard-1", "page_image"), ("standard-1", "panel_emb")):
+                    cat.conn.execute("INSERT INTO vector_arrays(model_id, array, dims, dtype) VALUES (?,?,4,'float16')",
+                                     (m, arr))
+                cat.conn.executemany(
+                    "INSERT INTO vector_rows(model_id, array, book_id, page, panel, row, generation) VALUES (?,?,?,?,?,?,0)",
+                    [("standard-1", "page_image", a, 0, -1, 0), ("standard-1", "page_image", a, 1, -1, 1),
+                     ("standard-1", "page_image", b, 0, -1, 2), ("standard-1", "panel_emb", a, 0, 0, 0),
+                     ("standard-1", "panel_emb", a, 0, 1, 1), ("standard-1", "panel_emb", b, 0, 0, 2)])
+                cat.conn.executemany(
+                    "INSERT INTO text_lines(book_id, page, idx, x, y, w, h, score, panel, text, conf) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [(a, 0, 0, 1, 2, 30, 8, 0.9, 2, "BUY NOW", 0.97), (a, 0, 1, 1, 12, 40, 8, 0.8123, -1, "only 10 cents", 0.9),
+                     (a, 0, 2, 3, 30, 9, 9, 0.5, -1, None, None)])
+                cat.conn.executemany("INSERT INTO page_features(book_id, page, phash, stats) VALUES (?,?,?,?)",
+                                     [(a, 0, -5, json.dumps(STATS, sort_keys=True)), (a, 1, 7, '{"mean": 0.5}')])
+                for page, m, probs in ((0, "standard-1", PROBS), (1, "other", {"story": 0.5, "odd": 0.5})):
+                    cat.conn.execute("INSERT INTO page_outputs(book_id, page, model_id, version, label, probs, source, "
+                                     "created_at) VALUES (?,?,?,'v','x',?,'model',1.0)", (a, page, m, json.dumps(probs)))
     with Catalog.open(cache) as cat:
         assert db.schema_version(cat.conn) == len(catalog_mod.MIGRATIONS) >= 4
         _check(cat, a, b)
@@ -130,7 +130,7 @@ def test_the_catalogue_lists_the_statistics_page_stats_computes():
     assert catalog_mod.STATS_NAMES == page_stats.NAMES
 
 
-def test_a_reader_upgrades_an_older_catalogue_or_says_why_it_cannot(tmp_path, settings, monkeypatch):
+def test_a_reader_upgrades_an_older_catalogue_or_says_why_it_cannot(tmp_path, settings):
     import pytest
 
     from comicdesk.library.errors import CatalogError
@@ -138,10 +138,8 @@ def test_a_reader_upgrades_an_older_catalogue_or_says_why_it_cannot(tmp_path, se
 
     root = tmp_path / "lib"
     simple_library(root, books=1, pages=2)
-    monkeypatch.setattr(catalog_mod, "MIGRATIONS", catalog_mod.MIGRATIONS[:3])
-    res = scan_library(root, settings, options=ScanOptions(executor="inline"))
+    res = scan_as_older(root, settings, 3)
     cache = settings.library_cache_dir(res.library_id)
-    monkeypatch.undo()
     # Another process writing it (an older comicdesk): one clear line, nothing changed.
     with LibraryLock(cache), pytest.raises(CatalogError, match="older comicdesk and another process"):
         Catalog.open(cache, readonly=True)

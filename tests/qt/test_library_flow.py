@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from helpers import tree_digest
+from helpers import scan_as_older, tree_digest
 from PySide6.QtCore import Qt
 from qthelpers import WAIT_MS, open_and_wait, titles
 
@@ -188,8 +188,7 @@ def test_dropping_a_folder_or_a_book_opens_it(qtbot, window, library):
                     timeout=WAIT_MS)
 
 
-def test_a_cache_from_an_older_comicdesk_opens_while_the_scan_upgrades_it(qtbot, window, library, settings,
-                                                                          monkeypatch):
+def test_a_cache_from_an_older_comicdesk_opens_while_the_scan_upgrades_it(qtbot, window, library, settings):
     """A person who updated comicdesk opens their library: the app's first listing finds the older
     catalogue while the scan (a writer) holds the lock to upgrade it. The listing waits for the
     scan instead of failing with 'Cannot read the catalogue' (a fresh machine's setup stopped so)."""
@@ -197,11 +196,8 @@ def test_a_cache_from_an_older_comicdesk_opens_while_the_scan_upgrades_it(qtbot,
     from comicdesk.library import db
     from comicdesk.library.catalog import Catalog
     from comicdesk.library.lock import LibraryLock
-    from comicdesk.library.service import ScanOptions, scan_library
 
-    monkeypatch.setattr(catalog_mod, "MIGRATIONS", catalog_mod.MIGRATIONS[:3])  # an older comicdesk
-    res = scan_library(library, settings, options=ScanOptions(executor="inline"))
-    monkeypatch.undo()
+    res = scan_as_older(library, settings, 3)  # the cache an older comicdesk left
     cache = settings.library_cache_dir(res.library_id)
     lock = LibraryLock(cache)
     lock.acquire()  # the writer is busy: the app's scan waits for it, the listing must not fail
