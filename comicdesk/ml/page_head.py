@@ -103,11 +103,14 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LabelledBook:
-    """One book's pages, its base probabilities, and the person's labels ``{page index: class}``."""
+    """One book's pages, its base probabilities, and the person's labels ``{page index: class}``;
+    ``weights`` gives a labelled page a weight other than 1 (labels read from a book's ComicInfo
+    count less than the person's own)."""
 
     pages: list[PageSignals]
     probs: list[dict[str, float]]
     labels: dict[int, str]
+    weights: dict[int, float] | None = None
 
 
 @dataclass
@@ -217,8 +220,9 @@ def train_head(books: Sequence[LabelledBook], *, l2: float = L2, anchor: float |
             else:
                 protos.append(None)
                 proto_y.append(-1)
+        w = np.array([float((bk.weights or {}).get(i, 1.0)) for i in idx])
         blocks.append(("lab", logp[idx], feats[idx], vecs[idx] if vecs is not None else None,
-                       list(range(start, start + len(idx))), np.eye(K)[y], 1.0))
+                       list(range(start, start + len(idx))), np.eye(K)[y], w))
         if rest and anchor > 0:
             blocks.append(("anchor", logp[rest], feats[rest], vecs[rest] if vecs is not None else None,
                            None, np.exp(logp[rest]), anchor))
@@ -234,7 +238,7 @@ def train_head(books: Sequence[LabelledBook], *, l2: float = L2, anchor: float |
     proto = np.concatenate([
         head.proto_matrix(b[3], exclude=b[4], n=len(b[1])) if dims else np.zeros((len(b[1]), K)) for b in blocks])
     target = np.concatenate([b[5] for b in blocks])
-    weight = np.concatenate([np.full(len(b[1]), b[6]) for b in blocks])
+    weight = np.concatenate([np.broadcast_to(np.asarray(b[6], dtype=float), (len(b[1]),)) for b in blocks])
     lab = np.concatenate([np.full(len(b[1]), b[0] == "lab") for b in blocks])
     head.mean = x[lab].mean(0)
     head.std = np.maximum(x[lab].std(0), 0.1)
