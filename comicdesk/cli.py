@@ -110,7 +110,7 @@ def cmd_pages(args, settings) -> int:
             row = {"index": index, "name": page.name, "width": None, "height": None,
                    "bytes": page.size if page.size >= 0 else None, "bad": False,
                    "label": labels.get(index), "probs": None,
-                   "source": "comicinfo" if index in labels else None, "panels": None}
+                   "source": "comicinfo" if index in labels else None, "sure": None, "panels": None}
             if isinstance(data, Exception):
                 row["bad"] = True
                 note(f"page {index} ({page.name}): {getattr(data, 'reason', data)}")
@@ -138,6 +138,10 @@ def cmd_pages(args, settings) -> int:
                 row["probs"] = out[2]
                 if row["label"] is None and out[1] is not None:
                     row["label"], row["source"] = out[1], "model"
+    from comicdesk.core.pages import label_is_sure
+
+    for row in rows:  # null until classified; the person's and ComicInfo's labels are always sure
+        row["sure"] = label_is_sure(row["label"], row["probs"], row["source"])
     if args.json:
         for row in rows:
             emit_json(row)
@@ -146,6 +150,8 @@ def cmd_pages(args, settings) -> int:
         for r in rows:
             size = "BAD" if r["bad"] else f"{r['width']}x{r['height']}"
             label = r["label"] or "-"
+            if r["sure"] is False:  # a guess: "advertisement?"
+                label += "?"
             if r["source"] == "model" and r["probs"]:
                 label = f"{label} {r['probs'].get(r['label'], 0):.0%}"
             print(f"{r['index']:>4}  {size:>11}  {r['bytes'] or 0:>9}  {label:<18}  {r['source'] or '-':<9}  {r['name']}")
@@ -517,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--drop", metavar="C,..")
     p.add_argument("--mark-only", action="store_true")
     p.add_argument("--no-analyse", action="store_true")
+    p.add_argument("--drop-unsure", action="store_true",
+                   help="also drop (mark) pages whose class the model is not sure of (kept by default)")
 
     p = sub.add_parser("models", parents=[common], help="list, download or locate models")
     p.add_argument("action", nargs="?", default="list", choices=("list", "download", "path"))

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import REPO, comicbox_dir, tree_digest
 
-PAGE_KEYS = ["index", "name", "width", "height", "bytes", "bad", "label", "probs", "source", "panels"]
+PAGE_KEYS = ["index", "name", "width", "height", "bytes", "bad", "label", "probs", "source", "sure", "panels"]
 SAMPLE_CBZ = REPO / "resources" / "sample-library" / "Captain Science" / "Captain Science #001 (1950).cbz"
 
 
@@ -40,6 +40,8 @@ def test_pages_json_shape_for_the_sample_book(tmp_path):
     # The sample's ComicInfo marks page 0 as FrontCover: read as the label "cover".
     assert rows[0]["label"] == "cover" and rows[0]["source"] == "comicinfo"
     assert rows[1]["label"] is None and rows[1]["source"] is None
+    # ComicInfo's label is always sure; a page not classified yet has no `sure` (null).
+    assert rows[0]["sure"] is True and rows[1]["sure"] is None
 
 
 def test_pages_human_output_and_summary(tmp_path):

@@ -1,8 +1,13 @@
 """``comicdesk export BOOK|PATH -o OUT [--preset story-only|no-ads] [--keep C,..|--drop C,..]
-[--mark-only] [--no-analyse]``: cleaned CBZ files (see ``docs/export.md``).
+[--mark-only] [--no-analyse] [--drop-unsure]``: cleaned CBZ files (see ``docs/export.md``).
+
+A page the filter does not keep is dropped only when its label is sure (the person's,
+ComicInfo's, or the model's with p(dropped classes) >= ``comicdesk.core.pages.SURE_AT``); unsure
+pages are kept and listed (``kept_unsure``), or dropped anyway with ``--drop-unsure``.
 
 Output: one line per book on stdout (``--json``: one object per book, ``{"book", "output",
-"status", "pages_kept", "pages_dropped", "pages_marked", "unlabelled", "rendered", "error"}``),
+"status", "pages_kept", "pages_dropped", "pages_marked", "unlabelled", "rendered", "error",
+"kept_unsure"}``),
 progress bars and a summary line on stderr. Exit 0 when it ran (per-book errors are data), 1 when
 nothing could be done: bad options, an output refused, nothing found, the one book asked for
 failed, or every book of a batch failed.
@@ -21,6 +26,8 @@ def _line(res) -> str:
     counts = f"{res.pages_kept:>4} kept {res.pages_dropped:>4} dropped"
     if res.pages_marked:
         counts += f" {res.pages_marked:>4} marked"
+    if res.kept_unsure:
+        counts += f" {len(res.kept_unsure):>4} kept unsure"
     if res.rendered:
         counts += f" ({len(res.rendered)} rendered: pages {','.join(str(i) for i in res.rendered)})"
     status = "up-to-date" if res.status == "up-to-date" else "written"
@@ -34,6 +41,7 @@ def run(args, settings) -> int:
 
     page_filter = build_filter(args.preset, args.keep, args.drop)
     options = ExportOptions(filter=page_filter, mark_only=bool(args.mark_only),
+                            drop_unsure=bool(getattr(args, "drop_unsure", False)),
                             analyse=not bool(args.no_analyse))
     bars = {"scan": ProgressBar("scanning"), "index": ProgressBar("analysing pages"),
             "export": ProgressBar("exporting")}
@@ -89,8 +97,10 @@ def run(args, settings) -> int:
         if res.status == "failed":
             note(f"comicdesk: {res.error}")
             return EXIT_FAIL
+        unsure = len(res.kept_unsure)
         note(f"{res.pages_kept} page{'s' if res.pages_kept != 1 else ''} kept, {res.pages_dropped} dropped ({page_filter.description}"
-             f"{', mark only' if options.mark_only else ''}) → {res.output}")
+             f"{', mark only' if options.mark_only else ''}{', unsure dropped too' if options.drop_unsure else ''})"
+             f"{f', {unsure} kept unsure' if unsure else ''} → {res.output}")
         return EXIT_OK
     note(summary.summary())
     if summary.results and not summary.anything_done:

@@ -15,6 +15,10 @@
    ``on_event``) unless ``analyse=False``, in which case each such book fails with one line
    saying so. Pages still without a label after analysis are kept and counted ``unlabelled``.
 5. **Export**: per book, the pages the filter keeps, into a CBZ (:func:`~.writer.write_cbz`).
+   A page the filter does not keep is dropped only when its label is sure
+   (:func:`comicdesk.core.pages.page_drop`: the person's, ComicInfo's, or the model's with
+   p(dropped classes) >= :data:`~comicdesk.core.pages.SURE_AT`); an unsure one is kept and listed
+   in ``kept_unsure`` (``drop_unsure=True``: dropped anyway).
    A batch mirrors the folder tree under the output folder (``A/B/book.cbr`` →
    ``OUT/A/B/book.cbz``; an image-folder book ``A/Book 3/`` → ``OUT/A/Book 3.cbz``); two sources
    that would get one name (``x.cbr`` and ``x.cbz``) keep their source extension in the name
@@ -22,7 +26,9 @@
 6. **Up to date**: an output is skipped (status ``up-to-date``) when it exists, is not older than
    its source, and its ZIP comment holds the same *fingerprint*: a hash of the exporter's format
    version, the source's content key, every page's label/keep/Deleted decision and the metadata
-   written. A changed label, filter, mark-only flag, Calibre title or source re-exports the book.
+   written. A changed label, filter, mark-only flag, Calibre title or source re-exports the book,
+   and so does a page whose sureness changed the decision (kept unsure vs dropped): the kept and
+   Deleted flags are in the fingerprint.
 7. A bad book (unreadable, a page that cannot be read, a full disk, ...) is a result with an
    ``error``; the batch carries on with the next one.
 
@@ -64,6 +70,9 @@ EXPORTER_VERSION = "1"
 class ExportOptions:
     filter: PageFilter
     mark_only: bool = False
+    #: Drop (or in mark-only, mark Deleted) pages whose label the filter does not keep even when
+    #: the model is not sure of it (``--drop-unsure``); by default they are kept.
+    drop_unsure: bool = False
     analyse: bool = True
     scan_options: object | None = None  # comicdesk.library.service.ScanOptions
     run_options: object | None = None  # comicdesk.pipeline.runner.RunOptions
@@ -94,12 +103,15 @@ class BookResult:
     rendered: list[int] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: source page indexes the filter would drop but kept because their label was not sure
+    kept_unsure: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"book": self.book, "output": self.output, "status": self.status,
                 "pages_kept": self.pages_kept, "pages_dropped": self.pages_dropped,
                 "pages_marked": self.pages_marked, "unlabelled": self.unlabelled,
-                "rendered": list(self.rendered), "error": self.error}
+                "rendered": list(self.rendered), "error": self.error,
+                "kept_unsure": list(self.kept_unsure)}
 
 
 @dataclass
@@ -123,9 +135,11 @@ class ExportSummary:
         kept = sum(r.pages_kept for r in self.results if r.status != "failed")
         dropped = sum(r.pages_dropped for r in self.results if r.status != "failed")
         rendered = sum(len(r.rendered) for r in self.results if r.status != "failed")
+        unsure = sum(len(r.kept_unsure) for r in self.results if r.status != "failed")
         return (f"{n} book{'s' if n != 1 else ''}: {self.count('written')} written, "
                 f"{self.count('up-to-date')} up to date, {self.count('failed')} failed; {kept} pages "
-                f"kept, {dropped} dropped, {rendered} rendered → {self.output} ({self.elapsed:.1f} s)")
+                f"kept, {dropped} dropped, {unsure} kept unsure, {rendered} rendered → {self.output} "
+                f"({self.elapsed:.1f} s)")
 
 
 def _fingerprint(content_key: str | None, choices: list[PageChoice], metadata: Metadata | None) -> str:
@@ -135,24 +149,31 @@ def _fingerprint(content_key: str | None, choices: list[PageChoice], metadata: M
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def decide_pages(labels: dict, page_count: int, page_filter: PageFilter, mark_only: bool
-                 ) -> tuple[list[PageChoice], int]:
-    """Per page, whether it is written and whether it is marked Deleted; and how many pages have
-    no label. A page ComicInfo marks Deleted (hidden) is dropped unless the person labelled it."""
+def decide_pages(labels: dict, page_count: int, page_filter: PageFilter, mark_only: bool,
+                 drop_unsure: bool = False) -> tuple[list[PageChoice], int, list[int]]:
+    """Per page, whether it is written and whether it is marked Deleted; how many pages have no
+    label; and the pages kept (not marked, in mark-only) only because their label is not sure
+    (:meth:`PageFilter.decide`; ``drop_unsure``: dropped anyway, and none listed). A page
+    ComicInfo marks Deleted (hidden) is dropped unless the person labelled it."""
     choices = []
     unlabelled = 0
+    unsure: list[int] = []
     for i in range(page_count):
         lab = labels.get(i)
         label = getattr(lab, "label", None)
-        hidden = bool(getattr(lab, "hidden", False)) and getattr(lab, "source", None) != "user"
+        source = getattr(lab, "source", None)
+        hidden = bool(getattr(lab, "hidden", False)) and source != "user"
         if label is None:
             unlabelled += 1
-        wanted = page_filter.keeps(label) and not hidden
+        verdict = page_filter.decide(label, getattr(lab, "probs", None), source)
+        if verdict == "unsure" and not hidden and not drop_unsure:
+            unsure.append(i)
+        wanted = not hidden and (verdict == "keep" or (verdict == "unsure" and not drop_unsure))
         if mark_only:
             choices.append(PageChoice(i, label, True, not wanted))
         else:
             choices.append(PageChoice(i, label, wanted, False))
-    return choices, unlabelled
+    return choices, unlabelled, unsure
 
 
 def _analysed(labels: dict, runs: dict, row, stage_names: set[str]) -> bool:
@@ -331,8 +352,10 @@ def _export_one(rec, row, labels, dest: Path, options: ExportOptions, calibre_bo
                 res: BookResult, single: bool, export_root: Path) -> None:
     from comicdesk.archive import open_book
 
-    choices, unlabelled = decide_pages(labels, row.pages or len(labels), options.filter, options.mark_only)
+    choices, unlabelled, unsure = decide_pages(labels, row.pages or len(labels), options.filter,
+                                               options.mark_only, options.drop_unsure)
     res.unlabelled = unlabelled
+    res.kept_unsure = unsure
     metadata = calibre_books.get(row.calibre_id) if row.calibre_id is not None else None
     fp = _fingerprint(row.content_key, choices, metadata)
     src = Path(row.path)

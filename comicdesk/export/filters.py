@@ -15,6 +15,11 @@ How the options combine (the kept set of classes):
 
 A page without a label is always kept: an export never throws away a page it knows nothing
 about (the report counts such pages as ``unlabelled``).
+
+A page whose label the filter does not keep is dropped only when that is *sure*
+(:func:`comicdesk.core.pages.page_drop`): the person's or ComicInfo's label, or a model's whose
+probability of the dropped classes reaches :data:`~comicdesk.core.pages.SURE_AT`. Otherwise it is
+kept and reported (``kept_unsure``), unless the export asks to drop unsure pages too.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from comicdesk.core.errors import ComicdeskError
-from comicdesk.core.pages import GROUPS, PAGE_CLASSES
+from comicdesk.core.pages import GROUPS, PAGE_CLASSES, page_drop
 
 DEFAULT_PRESET = "no-ads"
 
@@ -78,6 +83,11 @@ class PageFilter:
     def keeps(self, label: str | None) -> bool:
         """True when a page with this label stays (an unlabelled page always stays)."""
         return label is None or label in self.keep
+
+    def decide(self, label: str | None, probs=None, source: str | None = None, t: float | None = None) -> str:
+        """``"keep"``, ``"drop"`` (sure) or ``"unsure"`` (not kept by the filter, but the model is
+        not sure enough to drop it) for one page; see :func:`comicdesk.core.pages.page_drop`."""
+        return page_drop(label, probs, source, self.keep, t)
 
     @property
     def drops(self) -> frozenset[str]:

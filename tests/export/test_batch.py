@@ -231,7 +231,7 @@ def test_cli_json_shape_and_exit_codes(tmp_path, settings, capsys):
     assert _cli(settings, "export", str(lib), "-o", str(out), "--json", "--drop", "ads,advertisement".replace("ads,", "")) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [set(r) for r in rows] == [{"book", "output", "status", "pages_kept", "pages_dropped", "pages_marked",
-                                       "unlabelled", "rendered", "error"}] * 2
+                                       "unlabelled", "rendered", "error", "kept_unsure"}] * 2
     by = {Path(r["book"]).name: r for r in rows}
     assert by["book.cbz"]["pages_dropped"] == 1 and by["book.cbz"]["error"] is None
     assert by["bad.cbz"]["status"] == "failed" and by["bad.cbz"]["output"] is None and by["bad.cbz"]["error"]

@@ -44,9 +44,13 @@ def test_decide_pages():
               2: PageLabel("advertisement", None, "comicinfo"), 3: PageLabel(None, None, None),
               4: PageLabel("story", None, "comicinfo", hidden=True), 5: PageLabel("story", None, "user", hidden=True)}
     f = build_filter("story-only")
-    choices, unlabelled = decide_pages(labels, 6, f, mark_only=False)
+    choices, unlabelled, unsure = decide_pages(labels, 6, f, mark_only=False)
     assert unlabelled == 1
-    assert [c.keep for c in choices] == [False, True, False, True, False, True]
-    marked, _ = decide_pages(labels, 6, f, mark_only=True)
+    # page 0: a model's "cover" without probabilities is not sure: kept, and listed
+    assert [c.keep for c in choices] == [True, True, False, True, False, True]
+    assert unsure == [0]
+    marked, _, unsure = decide_pages(labels, 6, f, mark_only=True)
     assert all(c.keep for c in marked)
-    assert [c.deleted for c in marked] == [True, False, True, False, True, False]
+    assert [c.deleted for c in marked] == [False, False, True, False, True, False] and unsure == [0]
+    dropped, _, unsure = decide_pages(labels, 6, f, mark_only=False, drop_unsure=True)
+    assert [c.keep for c in dropped] == [False, True, False, True, False, True] and unsure == []
