@@ -1,5 +1,6 @@
 """Rebuild resources/sample-library/ from the public-domain Captain Science #001 pages in the
-shared fixtures. Run: python packaging/make_sample_library.py [FIXTURES_DIR]
+shared fixtures, plus Science Comics #001 (public domain; the shared fixtures' real book, copied
+as it is). Run: python packaging/make_sample_library.py [FIXTURES_DIR]
 
 The page images are public domain (Captain Science #1, Youthful Magazines, 1950). The containers
 and the ComicInfo.xml are written here by comicdesk, so the whole sample is free of other
@@ -74,6 +75,10 @@ def main(fixtures: Path) -> None:
                 z.write(p, f"{i + 1:03d}.jpg")
     except ImportError:
         print("py7zr not installed: no CB7 sample", file=sys.stderr)
+    # A whole real book (36 pages, public domain), byte for byte: see LICENSE.md.
+    real = OUT / "Science Comics" / "Science Comics #001 (1946).cbz"
+    real.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(fixtures / "real" / "science-comics-001" / "science_comics_001.cbz", real)
     print(f"sample library written to {OUT}")
 
 
