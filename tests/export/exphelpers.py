@@ -132,12 +132,32 @@ def label_all(settings, library_root: Path, book: Path, default: str = "story", 
 
 
 def run_export(settings, path, out, *, preset=None, keep=None, drop=None, mark_only=False,
-               analyse=True, stages=(), analysis_workers=None, analysis_threads=None, **kw):
+               analyse=True, stages=(), analysis_workers=None, analysis_threads=None, drop_unsure=False, **kw):
     """``export_books`` with an in-process scan and (by default) no analysis stages."""
     options = ExportOptions(filter=build_filter(preset, keep, drop), mark_only=mark_only, analyse=analyse,
+                            drop_unsure=drop_unsure,
                             scan_options=INLINE, stages=list(stages) if stages is not None else None,
                             analysis_workers=analysis_workers, analysis_threads=analysis_threads)
     return export_books(path, out, settings, options, **kw)
+
+
+def model_labels(settings, book: Path, outputs: dict[int, tuple[str, dict[str, float] | None]],
+                 model_id: str = "standard-1") -> None:
+    """The model's labels and probabilities for pages of ``book``, written into the catalogue as
+    the classifier stage writes them (the book is scanned first)."""
+    import time
+
+    from comicdesk.library.catalog import Catalog
+    from comicdesk.library.service import locate_library, scan_library
+
+    scan = scan_library(book, settings, options=INLINE)
+    target = locate_library(book, settings, register=False)
+    with Catalog.open(settings.library_cache_dir(target.id)) as cat:
+        row = cat.book_by_path(book)
+        with cat.transaction():
+            for page, (label, probs) in outputs.items():
+                cat.set_page_output(row.id, page, model_id, "test", label, probs, "model", time.time())
+    assert scan.books
 
 
 def cbz_pages(path: Path) -> list[tuple[str, bytes]]:
@@ -171,5 +191,5 @@ def source_pages(book_path: Path) -> list[bytes]:
 
 
 __all__ = ["CS", "INLINE", "captain_science_pages", "cbz_comicinfo", "cbz_pages", "copy_fixture", "epub",
-           "image_pdf", "jpeg", "label_all", "label_pages", "make_cbz", "png", "run_export", "sha",
+           "image_pdf", "jpeg", "label_all", "label_pages", "make_cbz", "model_labels", "png", "run_export", "sha",
            "source_pages", "xsd_errors"]
