@@ -176,6 +176,43 @@ def decide_pages(labels: dict, page_count: int, page_filter: PageFilter, mark_on
     return choices, unlabelled, unsure
 
 
+def preview_unsure(paths: Sequence[str | os.PathLike], settings, page_filter: PageFilter,
+                   mark_only: bool = False) -> dict[str, list[int]]:
+    """For each book already catalogued, the pages an export with ``page_filter`` would keep only
+    because their label is not sure (what ``kept_unsure`` would list), from the labels the cache
+    holds now. Reads only (the catalogue and the person's data, read-only); a book not catalogued
+    yet, or whose library cannot be read, is left out. For the app's export dialog."""
+    import sqlite3
+
+    from comicdesk.library.catalog import CATALOG_FILE
+    from comicdesk.library.service import locate_library
+
+    by_library: dict[str, tuple[Path, list[Path]]] = {}
+    for path in paths:
+        p = Path(path).expanduser().absolute()
+        try:
+            target = locate_library(p, settings, register=False, calibre_timeout=5.0)
+        except ComicdeskError:
+            continue
+        by_library.setdefault(target.id, (settings.library_cache_dir(target.id), []))[1].append(p)
+    out: dict[str, list[int]] = {}
+    for library_id, (cache_dir, books) in by_library.items():
+        if not (Path(cache_dir) / CATALOG_FILE).is_file():
+            continue
+        try:
+            with _open_state(cache_dir, settings, library_id) as (catalog, user):
+                for p in books:
+                    row = catalog.book_by_path(p)
+                    if row is None:
+                        continue
+                    labels = _labels(catalog, row, user)
+                    _c, _u, unsure = decide_pages(labels, row.pages or len(labels), page_filter, mark_only)
+                    out[str(p)] = unsure
+        except (ComicdeskError, sqlite3.Error, OSError):
+            continue
+    return out
+
+
 def _analysed(labels: dict, runs: dict, row, stage_names: set[str]) -> bool:
     if labels and all(getattr(lab, "label", None) is not None for lab in labels.values()):
         return True
@@ -509,5 +546,6 @@ __all__ = [
     "export_books",
     "library_roots",
     "make_runner",
+    "preview_unsure",
     "resolve_loose",
 ]

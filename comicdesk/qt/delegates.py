@@ -8,6 +8,7 @@ from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from comicdesk.core.pages import label_is_sure
 from comicdesk.qt.models import (CLASS_LOOK, BadgeRole, ErrorRole, ItemRole, ProgressRole, SubtitleRole,
                                  class_name, item_data)
 from comicdesk.qt.thumbnails import display_size
@@ -180,19 +181,17 @@ class PageDelegate(CoverDelegate):
                          fm.elidedText(text, Qt.TextElideMode.ElideRight, badge.width() - 6))
 
 
-#: Below this probability the model's label is shown as a guess: "ad?" on a greyed badge.
-UNSURE_BELOW = 0.5
-
-
 def badge_text(page) -> tuple[str, bool]:
-    """What a page's class badge says, and whether it is the model's unsure guess (its
-    probability below :data:`UNSURE_BELOW`). The person's labels get a pencil; ComicInfo's and the
-    person's labels are never unsure."""
+    """What a page's class badge says, and whether it is the model's unsure guess ("ad?" on a
+    greyed badge): the rule every destructive action uses
+    (:func:`comicdesk.core.pages.label_is_sure`, threshold
+    :data:`~comicdesk.core.pages.SURE_AT`), so a page shown as a guess is one that export, the
+    reader's story-only mode and the Story chip keep. The person's labels get a pencil; ComicInfo's
+    and the person's labels are never unsure; a model's label without probabilities is."""
     name = class_name(page.label)
     if page.source == "user":
         return "✎ " + name, False
-    prob = page.prob if page.source == "model" else None
-    unsure = prob is not None and prob < UNSURE_BELOW
+    unsure = label_is_sure(page.label, page.probs, page.source) is False
     return name + ("?" if unsure else ""), unsure
 
 

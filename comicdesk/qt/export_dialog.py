@@ -2,7 +2,10 @@
 (:func:`comicdesk.export.batch.export_books`, as ``comicdesk export`` does).
 
 Which pages: the presets *Story only* and *No ads*, or chosen classes; *mark only* keeps every page
-and marks the dropped ones ``Deleted`` in ComicInfo.xml. One book goes to a file the person names;
+and marks the dropped ones ``Deleted`` in ComicInfo.xml. A page is left out only when its class is
+sure (:func:`comicdesk.core.pages.page_drop`); the dialog says how many pages it will keep because
+the model is not sure of them (counted from the labels the cache holds, on the export thread) and
+offers to leave those out too (``--drop-unsure``). One book goes to a file the person names;
 several go into a folder (``<book name>.cbz`` each). Books not analysed yet are analysed first
 (the checkbox), as the command line does. The export runs on its own background thread, book by
 book; progress (scan, analysis, writing) and the per-book report come back through the bridge.
@@ -108,6 +111,15 @@ class ExportDialog(QDialog):
         for cb in self.class_boxes.values():
             cb.toggled.connect(lambda _on: self._update())
         self.mark_only = QCheckBox("Keep every page; mark the left-out ones Deleted in ComicInfo.xml (mark only)", self)
+        self.mark_only.toggled.connect(lambda _on: self._update())
+        # Pages the filter would leave out but the model is not sure of ("ad?"): kept unless asked.
+        self.unsure_note = QLabel("", self)
+        self.unsure_note.setWordWrap(True)
+        self.unsure_note.hide()
+        self.drop_unsure = QCheckBox("Leave out those guessed pages too", self)
+        self.drop_unsure.hide()
+        self.unsure_pages: dict[str, list[int]] | None = None  # the last count, per book path
+        self._preview_ticket = 0
         self.analyse = QCheckBox("Analyse books that are not analysed yet (pages without a class are kept)", self)
         self.analyse.setChecked(True)
 
@@ -150,6 +162,8 @@ class ExportDialog(QDialog):
         lay.addWidget(head)
         lay.addWidget(box)
         lay.addWidget(self.mark_only)
+        lay.addWidget(self.unsure_note)
+        lay.addWidget(self.drop_unsure)
         lay.addWidget(self.analyse)
         lay.addLayout(out_row)
         lay.addWidget(self.progress)
@@ -189,6 +203,43 @@ class ExportDialog(QDialog):
             self.status.setText("Choose at least one class to keep")
         elif not self.running and not self.results:
             self.status.setText("")
+        if not self.running:
+            self._count_unsure()
+
+    def _count_unsure(self) -> None:
+        """Count, on the export thread, the pages the chosen filter would keep only because the
+        model is not sure of them; the note under the choices says it."""
+        flt = self.page_filter() if self.books else None
+        self._preview_ticket += 1
+        ticket = self._preview_ticket
+        if flt is None:
+            self._show_unsure(None)
+            return
+        from comicdesk.export.batch import preview_unsure
+
+        paths = [b.path for b in self.books]
+        self.bridge.run(self._executor, preview_unsure, paths, self.settings, flt, self.mark_only.isChecked(),
+                        on_done=lambda found: ticket == self._preview_ticket and self._show_unsure(found),
+                        on_error=lambda e: log.info("counting unsure pages failed: %s", one_line(e)),
+                        owner=self)
+
+    def _show_unsure(self, found: dict[str, list[int]] | None) -> None:
+        self.unsure_pages = found
+        n = sum(len(v) for v in (found or {}).values())
+        if not n:  # nothing to offer: the option is off
+            self.unsure_note.hide()
+            self.drop_unsure.hide()
+            self.drop_unsure.setChecked(False)
+            self.unsure_note.setText("")
+            return
+        books = sum(1 for v in found.values() if v)
+        what = "marked Deleted" if self.mark_only.isChecked() else "left out"
+        self.unsure_note.setText(
+            f"{n} page{'s' if n != 1 else ''}{f' in {books} books' if books > 1 else ''} will be kept because "
+            f"the model is not sure of {'their' if n != 1 else 'its'} class (shown as a guess, e.g. “ad?”); "
+            f"only sure pages are {what}.")
+        self.unsure_note.show()
+        self.drop_unsure.show()
 
     def _browse(self) -> None:
         if len(self.books) == 1:
@@ -214,6 +265,7 @@ class ExportDialog(QDialog):
             return
         out_path = Path(out).expanduser()  # one book: a .cbz name is the file, anything else a folder
         options = ExportOptions(filter=flt, mark_only=self.mark_only.isChecked(),
+                                drop_unsure=self.drop_unsure.isChecked(),
                                 analyse=self.analyse.isChecked(), analysis_workers=1,
                                 analysis_threads=1, analyse_with=analyse_in_child)
         self.running = True
@@ -301,6 +353,8 @@ class ExportDialog(QDialog):
             pages = f"{res.pages_kept} kept, {res.pages_dropped} left out"
             if res.pages_marked:
                 pages = f"{res.pages_kept} kept, {res.pages_marked} marked"
+            if res.kept_unsure:
+                pages += f", {len(res.kept_unsure)} kept unsure"
             where = res.output or ""
         item = QTreeWidgetItem([title, {"written": "written", "up-to-date": "up to date"}.get(res.status, "failed"),
                                 pages, where])
@@ -322,6 +376,9 @@ class ExportDialog(QDialog):
             bits.append(f"{failed} failed")
         if left:
             bits.append(f"{left} not exported (stopped)")
+        unsure = sum(len(r.kept_unsure) for r in results if r.status != "failed")
+        if unsure:
+            bits.append(f"{unsure} page{'s' if unsure != 1 else ''} kept because not sure")
         self.status.setText("Done: " + ", ".join(bits))
         self.cancel_button.setText("Close")
         self._update()

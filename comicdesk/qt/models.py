@@ -247,15 +247,17 @@ def filter_classes(key: str) -> frozenset[str] | None:
 
 def page_passes(p: PageItem, key: str) -> bool:
     """Whether filter ``key`` shows page ``p``. "Story only" keeps pages without a label yet (we
-    never hide what we know nothing about, as the export does) and drops pages ComicInfo marks
-    Deleted unless the person labelled them; a class chip shows only pages with that label."""
+    never hide what we know nothing about, as the export does) and pages whose non-story label is
+    not sure (:attr:`PageItem.sure`: an "ad?" stays, as the export keeps it), and drops pages
+    ComicInfo marks Deleted unless the person labelled them; a class chip shows only pages with
+    that label (sure or a guess)."""
     if key == "all":
         return True
     classes = filter_classes(key)
     if key == "story":
         if p.hidden and p.source != "user":
             return False
-        return p.label is None or p.label in classes
+        return p.label is None or p.label in classes or not p.sure
     return p.label in classes
 
 
@@ -267,6 +269,8 @@ def page_tooltip(p: PageItem) -> str:
             p.source or "", p.source or "")
         prob = p.prob
         lines.append(f"{class_name(p.label)} — {whose}" + (f" ({prob * 100:.0f} %)" if prob is not None else ""))
+        if not p.sure:
+            lines.append("a guess: not sure enough to skip or drop this page")
         if p.probs:
             top = sorted(p.probs.items(), key=lambda kv: -kv[1])[:3]
             lines.append("model: " + ", ".join(f"{class_name(c)} {v * 100:.0f} %" for c, v in top))

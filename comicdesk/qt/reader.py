@@ -284,7 +284,7 @@ class ReaderView(QWidget):
         # from the analysis (the session's I/O thread): panels per page, labels per page
         self.book_id: int | None = None
         self.panels: dict[int, list[tuple[int, int, int, int]]] = {}
-        self.labels: dict[int, tuple[str | None, bool]] = {}
+        self.labels: dict[int, tuple[str | None, bool, bool | None]] = {}  # (label, hidden, sure)
         self.show_panels = False
         self.story_only = False
         self.guided = False
@@ -521,15 +521,23 @@ class ReaderView(QWidget):
 
     def visible_pages(self) -> list[int]:
         """The pages shown: every page, or in story-only mode the story pages (and pages not
-        classified yet: nothing is skipped that we know nothing about)."""
+        classified yet, and pages whose non-story label is not sure: nothing is skipped that we
+        are not sure of)."""
         if not self.story_only or not self.labels:
             return list(range(self.count))
         keep = [i for i in range(self.count) if self._is_story(i)]
         return keep or list(range(self.count))
 
     def _is_story(self, i: int) -> bool:
-        label, hidden = self.labels.get(i, (None, False))
-        return not hidden and (label is None or label in STORY)
+        """Whether story-only mode shows page ``i``: it is skipped only when ComicInfo hides it or
+        its label is a sure non-story one (:func:`comicdesk.core.pages.label_is_sure`)."""
+        label, hidden, sure = self.labels.get(i, (None, False, None))
+        return not hidden and (label is None or label in STORY or not sure)
+
+    def unsure_kept(self) -> list[int]:
+        """Pages story-only mode shows although their label is not story: the model is not sure."""
+        return [i for i, (label, hidden, sure) in sorted(self.labels.items())
+                if label is not None and label not in STORY and not hidden and not sure and i < self.count]
 
     def _regroup(self) -> None:
         double = self.double and not self.guided
@@ -798,11 +806,13 @@ class ReaderView(QWidget):
         self._relayout(scroll_to_page=True)
         self._update_where()
         if on and self.meta is not None:
-            if not self.labels or not any(lab for lab, _h in self.labels.values()):
+            if not self.labels or not any(lab for lab, _h, _s in self.labels.values()):
                 self.message.emit("This book's pages are not classified yet: every page is shown")
             else:
                 skipped = self.count - len(self.visible_pages())
-                self.message.emit(f"Story only: {skipped} page{'s' if skipped != 1 else ''} skipped")
+                unsure = len(self.unsure_kept())
+                self.message.emit(f"Story only: {skipped} page{'s' if skipped != 1 else ''} skipped"
+                                  + (f", {unsure} shown that may not be story (not sure)" if unsure else ""))
 
     def set_highlight(self, page: int, box) -> None:
         """Mark one panel (a search result) on its page."""

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from comicdesk.core.pages import label_is_sure
 from comicdesk.core.settings import Settings
 from comicdesk.qt.compat import EagerThreadPool
 
@@ -87,6 +88,12 @@ class PageItem:
         if self.label is None or not self.probs:
             return None
         return self.probs.get(self.label)
+
+    @property
+    def sure(self) -> bool | None:
+        """Whether the label is sure enough to act on (:func:`comicdesk.core.pages.label_is_sure`:
+        the person's and ComicInfo's always; the model's by probability); None without a label."""
+        return label_is_sure(self.label, self.probs, self.source)
 
 
 @dataclass(frozen=True)
@@ -277,10 +284,12 @@ class LibrarySession:
             log.info("labels unavailable for book %s: %s", book_id, exc)
             return {}
 
-    def page_labels(self, book_id: int) -> dict[int, tuple[str | None, bool]]:
-        """``{page: (label, hidden)}`` for the reader's story-only mode (``hidden``: ComicInfo
-        marks it Deleted and the person did not label it)."""
-        return {p: (lab.label, bool(lab.hidden) and lab.source != "user")
+    def page_labels(self, book_id: int) -> dict[int, tuple[str | None, bool, bool | None]]:
+        """``{page: (label, hidden, sure)}`` for the reader's story-only mode (``hidden``: ComicInfo
+        marks it Deleted and the person did not label it; ``sure``:
+        :func:`comicdesk.core.pages.label_is_sure`, None without a label)."""
+        return {p: (lab.label, bool(lab.hidden) and lab.source != "user",
+                    label_is_sure(lab.label, lab.probs, lab.source))
                 for p, lab in self._labels(book_id).items()}
 
     def book_analysis(self, path: str, book_id: int | None = None) -> tuple[int | None, dict, dict]:

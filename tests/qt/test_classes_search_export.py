@@ -451,9 +451,12 @@ def test_the_sidebar_shows_folded_copies_and_the_query_in_other_copies(qtbot, wi
     assert panel.status.text() == "2 results · this panel is also in 2 other copies"
 
 
-def test_an_unsure_model_label_reads_as_a_guess_and_the_persons_never_does():
+def test_an_unsure_model_label_reads_as_a_guess_and_the_persons_never_does(monkeypatch):
+    from comicdesk.core import pages as core_pages
     from comicdesk.qt.delegates import badge_text
     from comicdesk.qt.session import PageItem
+
+    monkeypatch.setattr(core_pages, "SURE_AT", 0.9)  # the rule's threshold, whatever it ships as
 
     def page(label, source, p):
         return PageItem(0, "0.jpg", 10, 10, label=label, source=source,
