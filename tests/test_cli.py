@@ -161,6 +161,45 @@ def test_label_is_the_persons_and_wins_then_clears(tmp_path):
     assert not any((tmp_path / "cache").rglob("user.sqlite"))  # the person's data is never in the cache
 
 
+def test_pages_says_whether_each_label_is_sure(tmp_path):
+    """`sure` (issue 16): the person's and ComicInfo's labels always; a model's by the
+    probability of its side (story kinds or not) against comicdesk.core.pages.SURE_AT; null
+    without a label. Text output shows an unsure label as a guess ("advertisement?")."""
+    import shutil
+    import time
+
+    from comicdesk.core.settings import Settings
+    from comicdesk.library.catalog import Catalog
+    from comicdesk.library.service import locate_library
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    book = lib / "book.cbz"
+    shutil.copyfile(SAMPLE_CBZ, book)
+    run("scan", lib, tmp_path=tmp_path)
+    run("label", book, 4, "advertisement", tmp_path=tmp_path)
+    settings = Settings.resolve(tmp_path / "cache", tmp_path / "data", env={})
+    sure_ad = {"advertisement": 0.97, "cover": 0.02, "story": 0.01}
+    guess_ad = {"advertisement": 0.35, "art": 0.05, "story": 0.6}  # p(not story) = 0.4
+    guess_story = {"story": 0.3, "textstory": 0.1, "advertisement": 0.6}  # p(story kinds) = 0.4
+    outputs = {0: ("story", guess_story), 1: ("advertisement", sure_ad), 2: ("advertisement", guess_ad),
+               4: ("story", {"story": 1.0})}
+    with Catalog.open(settings.library_cache_dir(locate_library(lib, settings, register=False).id)) as cat:
+        row = cat.book_by_path(book)
+        with cat.transaction():
+            for page, (label, probs) in outputs.items():
+                cat.set_page_output(row.id, page, "standard-1", "t", label, probs, "model", time.time())
+    rows = [json.loads(x) for x in run("pages", book, "--json", tmp_path=tmp_path).stdout.splitlines()]
+    assert [list(r) for r in rows] == [PAGE_KEYS] * 5
+    assert [(r["label"], r["source"], r["sure"]) for r in rows] == [
+        ("cover", "comicinfo", True),  # ComicInfo's FrontCover wins over the model's unsure "story"
+        ("advertisement", "model", True), ("advertisement", "model", False), (None, None, None),
+        ("advertisement", "user", True)]  # the person's label is sure whatever the model says
+    assert rows[0]["probs"] == guess_story
+    text = run("pages", book, tmp_path=tmp_path).stdout.splitlines()
+    assert "advertisement? 35%" in text[3] and "advertisement 97%" in text[2] and "?" not in text[1]
+
+
 def test_label_refuses_bad_input_in_one_line(tmp_path):
     proc = run("label", SAMPLE_CBZ, 0, "splash", tmp_path=tmp_path, check_rc=1)
     assert proc.stderr.count("\n") == 1 and "unknown class 'splash'" in proc.stderr
