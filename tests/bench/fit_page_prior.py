@@ -1,0 +1,236 @@
+"""Fit the page classifier's position prior and transitions on the CoSMo page-stream labels.
+
+    python tests/bench/fit_page_prior.py [--labels ../shared/fixtures/real/cosmo-labels] [--write]
+
+Data: ``comics_train.json`` (301 Golden Age books, MIT, from mserra0/CoSMo-ComicsPSS) for the fit,
+``comics_val.json`` (43 books) for the report; each record's own ``split`` field is ignored.
+Reading a record: the first page of a story range is ``first-page``, the rest ``story``; text
+story ranges ``textstory``; ad ranges ``advertisement``; a cover range page at the book's last
+labelled index is ``back_cover``, any other cover page ``cover``. Pages in no range are unlabelled
+and left out of every count and every likelihood. The book's length is its last labelled index
++ 1 (the scans' trailing pages are often unlabelled). ``credits``, ``art`` and ``text`` are not
+labelled in these records: their prior (and the hand-set position weights for them) stays as it
+was, and the six fitted classes share the rest of the probability.
+
+Fitted:
+- ``prior[bin][class]``: the class shares in each position bin (:func:`comicdesk.ml.page_prior.
+  position_bin`: first page, pages 2 and 3, the last three pages, and five bins of relative
+  position for the rest), with add-``ALPHA`` smoothing towards the overall shares;
+- ``transitions[a][b]``: P(next labelled class | class) over consecutive labelled pages, add-0.5.
+
+Shipped (``--write``) as ``comicdesk/ml/page_prior.json``; the classifier mixes each bin with the
+inner pages' shares (``page_prior.END_MIX``) so a Golden Age habit — the last pages are ads —
+does not decide a modern book's last page by itself. Reported on validation: per-page
+log-likelihood and accuracy of the position-only model (and of the position-only chain: the
+prior plus the transitions, no page cues), fitted vs today's hand-set ``PRIOR``/position
+weights/``TRANSITIONS``, probabilities renormalised over the six labelled classes. Ends with one
+JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from comicdesk.core.pages import PAGE_CLASSES  # noqa: E402
+from comicdesk.ml import page_prior as pp  # noqa: E402
+
+LABELLED = ("cover", "advertisement", "story", "first-page", "textstory", "back_cover")
+#: add-ALPHA smoothing of each position bin towards the overall shares (in pages)
+ALPHA = 2.0
+DEFAULT_LABELS = REPO.parent / "shared" / "fixtures" / "real" / "cosmo-labels"
+
+
+def book_labels(record: dict) -> tuple[dict[int, str], int]:
+    """``({page index: class}, book length)`` of one CoSMo record, read as the module says."""
+    lab: dict[int, str] = {}
+    for s in record.get("stories", ()):
+        for i in range(s["page_start"], s["page_end"] + 1):
+            lab[i] = "first-page" if i == s["page_start"] else "story"
+    for s in record.get("textstories", ()):
+        for i in range(s["page_start"], s["page_end"] + 1):
+            lab[i] = "textstory"
+    for s in record.get("advertisements", ()):
+        for i in range(s["page_start"], s["page_end"] + 1):
+            lab[i] = "advertisement"
+    for s in record.get("covers", ()):
+        for i in range(s["page_start"], s["page_end"] + 1):
+            lab[i] = "cover"
+    if not lab:
+        return {}, 0
+    last = max(lab)
+    if lab[last] == "cover":
+        lab[last] = "back_cover"
+    return lab, last + 1
+
+
+def load(path: Path) -> list[tuple[dict[int, str], int]]:
+    return [b for b in (book_labels(r) for r in json.loads(path.read_text())) if b[1] > 0]
+
+
+def fit(books) -> dict:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    overall: Counter = Counter()
+    pairs: dict[str, Counter] = defaultdict(Counter)
+    for lab, n in books:
+        for i, c in lab.items():
+            counts[pp.position_bin(i, n)][c] += 1
+            overall[c] += 1
+            if i + 1 in lab:
+                pairs[c][lab[i + 1]] += 1
+    total = sum(overall.values())
+    base = {c: overall[c] / total for c in LABELLED}
+    prior = {}
+    for b in pp.BINS:
+        m = sum(counts[b].values())
+        prior[b] = {c: max(1e-5, round((counts[b][c] + ALPHA * base[c]) / (m + ALPHA), 6)) for c in LABELLED}
+    trans = {}
+    for a in LABELLED:
+        m = sum(pairs[a].values())
+        trans[a] = {c: round((pairs[a][c] + 0.5) / (m + 0.5 * len(LABELLED)), 5) for c in LABELLED}
+    out = {"source": "CoSMo page-stream labels (MIT, mserra0/CoSMo-ComicsPSS), comics_train.json",
+            "books": len(books), "pages": total, "alpha": ALPHA, "overall": {c: round(base[c], 5) for c in LABELLED},
+            "bin_pages": {b: sum(counts[b].values()) for b in pp.BINS}, "prior": prior, "transitions": trans}
+    # the pair potential's weight: the position-only chain's log-likelihood on the training books
+    table = pp.Prior(out)
+    pair = np.log(table.transition_matrix()) - np.log(table.marginal())[None, :]
+    grid = [round(0.1 * k, 1) for k in range(11)]
+    lls = [_score(books, lambda n: np.log(np.stack([table.probs(i, n) for i in range(n)])),
+                  lambda u, w=w: _smooth(u, pair, w))["loglik_per_page"] for w in grid]
+    out["pair_weight"] = grid[int(np.argmax(lls))]
+    out["pair_weight_train_loglik"] = dict(zip(map(str, grid), lls))
+    return out
+
+
+def _smooth(u, pair, w):
+    from comicdesk.ml import page_classes as pc
+
+    return pc.smooth(u, pair=pair, pair_weight=w, temperature=1.0)
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+SIX = [PAGE_CLASSES.index(c) for c in LABELLED]
+
+
+def _score(books, unary_fn, chain_fn=None) -> dict:
+    ll, right, n = 0.0, 0, 0
+    for lab, length in books:
+        u = unary_fn(length)
+        probs = chain_fn(u) if chain_fn is not None else np.exp(u - u.max(1, keepdims=True))
+        probs = probs[:, SIX]
+        probs = probs / probs.sum(1, keepdims=True)
+        for i, c in lab.items():
+            k = LABELLED.index(c)
+            ll += float(np.log(max(probs[i, k], 1e-9)))
+            right += int(np.argmax(probs[i]) == k)
+            n += 1
+    return {"pages": n, "loglik_per_page": round(ll / n, 4), "accuracy": round(right / n, 4)}
+
+
+# Today's (standard-classes-1) hand-set position model, kept here for the comparison.
+HAND_PRIOR = {"advertisement": 0.15, "cover": 0.04, "story": 0.58, "textstory": 0.02, "first-page": 0.05,
+              "credits": 0.03, "art": 0.04, "text": 0.05, "back_cover": 0.04}
+HAND_POSITION = {
+    "first": dict(cover=5.0, first_page=0.8, credits=-0.5, back_cover=-4.0, story=-1.0, advertisement=-1.0),
+    "last": dict(back_cover=5.0, cover=-3.0, first_page=-3.0, story=-1.0, advertisement=-2.0, art=-1.0),
+    "inner": dict(cover=-3.0, back_cover=-5.0),
+    "early": dict(first_page=1.2, credits=0.8, advertisement=0.3),
+    "late": dict(first_page=-1.2, credits=-0.6, text=0.6, textstory=0.4, art=0.3),
+}
+HAND_T = {
+    "advertisement": dict(advertisement=0.45, story=0.25, first_page=0.10, text=0.05, art=0.04, credits=0.03,
+                          textstory=0.02, back_cover=0.06),
+    "cover": dict(advertisement=0.25, story=0.15, first_page=0.30, credits=0.15, art=0.06, text=0.05,
+                  textstory=0.02, cover=0.02),
+    "story": dict(story=0.82, advertisement=0.09, first_page=0.02, text=0.02, textstory=0.01, art=0.02,
+                  credits=0.005, back_cover=0.015),
+    "textstory": dict(textstory=0.55, story=0.1, advertisement=0.15, text=0.08, art=0.05, first_page=0.04,
+                      back_cover=0.03),
+    "first-page": dict(story=0.88, advertisement=0.07, text=0.01, art=0.01, textstory=0.02, credits=0.01),
+    **pp.HAND_T_ROWS,
+}
+HAND_PAIR_WEIGHT, HAND_TEMPERATURE = 0.7, 1.3
+
+
+def _vec(d: dict) -> np.ndarray:
+    out = np.zeros(len(PAGE_CLASSES))
+    for c, v in d.items():
+        out[PAGE_CLASSES.index(pp._name(c))] = v
+    return out
+
+
+def hand_unary(length: int) -> np.ndarray:
+    """Today's hand-set position model: log PRIOR + the position cues' weights."""
+    out = np.tile(np.log(_vec(HAND_PRIOR)), (length, 1))
+    for i in range(length):
+        n, cues = length, {}
+        if n > 1:
+            cues = {"first": i == 0, "last": i == n - 1, "inner": 0 < i < n - 1,
+                    "early": 1 <= i <= 3 and i < n - 1,
+                    "late": min(1.0, max(0.0, (i / (n - 1) - 0.25) / 0.35)) if 0 < i < n - 1 else 0.0}
+        for name, v in cues.items():
+            out[i] += float(v) * _vec(HAND_POSITION[name])
+    return out
+
+
+def hand_pair() -> np.ndarray:
+    t = np.full((len(PAGE_CLASSES),) * 2, 1e-3)
+    for a, row in HAND_T.items():
+        for b, p in row.items():
+            t[PAGE_CLASSES.index(a), PAGE_CLASSES.index(pp._name(b))] = p
+    t /= t.sum(1, keepdims=True)
+    return np.log(t) - np.log(_vec(HAND_PRIOR))[None, :]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
+    ap.add_argument("--write", action="store_true", help=f"write {pp.PRIOR_FILE.relative_to(REPO)}")
+    args = ap.parse_args()
+    train = load(args.labels / "comics_train.json")
+    val = load(args.labels / "comics_val.json")
+    fitted = fit(train)
+    if args.write:
+        pp.PRIOR_FILE.write_text(json.dumps(fitted, indent=1) + "\n")
+        pp.load_prior.cache_clear()
+        print(f"wrote {pp.PRIOR_FILE}")
+    from comicdesk.ml import page_classes as pc
+
+    table = pp.Prior(fitted)
+    results = {}
+    for name, mix in (("fitted, no mix", 0.0), (f"fitted, END_MIX {pp.END_MIX}", pp.END_MIX)):
+        def unary(length, mix=mix):
+            return np.log(np.stack([table.probs(i, length, end_mix=mix) for i in range(length)]))
+
+        pair = np.log(table.transition_matrix()) - np.log(table.marginal())[None, :]
+        results[name] = {
+            "position": _score(val, unary),
+            "chain": _score(val, unary, lambda u: _smooth(u, pair, fitted["pair_weight"])),
+        }
+    results["hand-set"] = {
+        "position": _score(val, hand_unary),
+        "chain": _score(val, hand_unary, lambda u: pc.smooth(u, pair=hand_pair(), pair_weight=HAND_PAIR_WEIGHT,
+                                                              temperature=HAND_TEMPERATURE)),
+    }
+    print(f"pair weight (fitted on train): {fitted['pair_weight']}")
+    print(f"train: {fitted['books']} books, {fitted['pages']} labelled pages; "
+          f"validation: {len(val)} books, {sum(len(lab) for lab, _ in val)} labelled pages")
+    print("overall shares (train): " + ", ".join(f"{c} {v:.3f}" for c, v in fitted["overall"].items()))
+    print(f"\n{'model (validation)':<28} {'pos. loglik':>11} {'pos. acc':>9} {'chain loglik':>13} {'chain acc':>10}")
+    for name, r in results.items():
+        print(f"{name:<28} {r['position']['loglik_per_page']:>11.3f} {r['position']['accuracy']:>9.3f} "
+              f"{r['chain']['loglik_per_page']:>13.3f} {r['chain']['accuracy']:>10.3f}")
+    print(json.dumps({"bench": "fit_page_prior", "train_books": fitted["books"], "val_books": len(val),
+                      "val": results}))
+
+
+if __name__ == "__main__":
+    main()
