@@ -3,7 +3,7 @@
 Stages run in registration order within each pass (a stage must come after the stages whose
 outputs it needs). Built-in stages, in the order ``ARCHITECTURE.md`` gives for pass 1 — decode →
 page image features → panels → text detection → page classes → panel embeddings — and pass 2 —
-text recognition → text embeddings → refined classes. Today only the panel detector exists;
+text recognition → lines to panels → text embeddings → refined classes. Today only the panel detector exists;
 the others land as ``comicdesk/pipeline/stages/<name>.py`` with a ``SPEC`` and one line below.
 
 Importing this module imports no model code: each stage's ``load`` does that on the inference
@@ -72,6 +72,7 @@ from comicdesk.pipeline.stages import page_classes as _page_classes  # noqa: E40
 from comicdesk.pipeline.stages import page_image as _page_image  # noqa: E402
 from comicdesk.pipeline.stages import panel_emb as _panel_emb  # noqa: E402
 from comicdesk.pipeline.stages import panels as _panels  # noqa: E402
+from comicdesk.pipeline.stages import text_assign as _text_assign  # noqa: E402
 from comicdesk.pipeline.stages import text_detect as _text_detect  # noqa: E402
 from comicdesk.pipeline.stages import text_embed as _text_embed  # noqa: E402
 from comicdesk.pipeline.stages import text_read as _text_read  # noqa: E402
@@ -82,6 +83,7 @@ register(_text_detect.SPEC)
 register(_page_classes.SPEC)  # book level, pass 1
 register(_panel_emb.SPEC)
 register(_text_read.SPEC)
+register(_text_assign.SPEC)  # lines to panels: re-runs alone when the panels change
 register(_text_embed.SPEC)
 register(_page_classes.SPEC_TEXT)  # book level, pass 2: refined with the words
 from comicdesk.pipeline.stages import cosmo as _cosmo  # noqa: E402

@@ -48,7 +48,8 @@ from typing import Any, Callable, Iterable, Sequence
 from comicdesk.core.errors import ComicdeskError, one_line
 from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
 from comicdesk.pipeline.stage import (CONTEXT_KINDS, IMAGE, PAGE_CLASS, PAGE_REPEATS, PAGE_STATS, PANELS,
-                                      TEXT_BOXES, TEXT_LINES, BookData, PageData, StageContext, StageSpec)
+                                      TEXT_BOXES, TEXT_LINES, TEXT_PANELS, BookData, PageData, StageContext,
+                                      StageSpec)
 
 #: Failure kinds that are not the book's fault: not recorded, tried again next run.
 PASSING_FAILURES = frozenset({"missing", "changed", "unreadable"})
@@ -311,9 +312,14 @@ def _load_text_lines(catalog, book_id: int) -> dict[int, Any]:
     return out
 
 
+def _load_text_panels(catalog, book_id: int) -> dict[int, Any]:
+    """Each line's panel per page (the assignment stored with the lines)."""
+    return {page: [ln["panel"] for ln in lines] for page, lines in _load_text_lines(catalog, book_id).items()}
+
+
 LOADERS: dict[str, Callable[[Any, int], dict[int, Any]]] = {
     PANELS: _load_panels, PAGE_STATS: _load_page_stats, TEXT_BOXES: _load_text_boxes,
-    TEXT_LINES: _load_text_lines,
+    TEXT_LINES: _load_text_lines, TEXT_PANELS: _load_text_panels,
 }  # PAGE_REPEATS (library context) is read by Runner._load_repeats
 
 
@@ -454,6 +460,7 @@ class Runner:
             if jobs:
                 first_jobs.append(jobs[0])
                 self._later[book.id] = jobs[1:]
+        self._write_upgrades()
         self._open_vectors(first_jobs + [j for js in self._later.values() for j in js])
         for job in first_jobs:
             self._push(job)
@@ -508,6 +515,91 @@ class Runner:
     def _by_name(self, name: str) -> StageSpec:
         return next(s for s in self.stages if s.name == name)
 
+    # Records written by an earlier comicdesk, whose stages were cut differently (docs/pipeline.md,
+    # "Records of earlier versions"): recognition needed the panels and assigned the lines itself.
+    _WILD = "\x00"  # a former need's fingerprint, whatever it was
+
+    def _host(self, s: StageSpec) -> StageSpec | None:
+        """The stage that did ``s``'s work in an earlier comicdesk, while ``s`` is at the version it
+        had when it was split off (else None: records from then do not describe its output)."""
+        if s.former_host is None:
+            return None
+        name, version = s.former_host
+        if s.resolve_version() != version or not any(x.name == name for x in self.stages):
+            return None
+        return self._by_name(name)
+
+    def _former_fingerprint(self, s: StageSpec, wild: bool = False) -> str | None:
+        """``s``'s fingerprint as the earlier comicdesk computed it, from today's versions: former
+        needs are needed again, a stage split off from a host is its host. ``wild``: the former
+        needs' fingerprints are left open (:attr:`_WILD`). None: no earlier shape can match (a
+        stage split off since has a new version)."""
+        cache = self.__dict__.setdefault("_former_fps", {})
+        key = (s.name, wild)
+        if key in cache:
+            return cache[key]
+        host = self._host(s)
+        if host is not None:
+            fp = self._former_fingerprint(host, wild)
+        elif s.former_host is not None:
+            fp = None
+        else:
+            deps: dict[str, str | None] = {}
+            for n in s.needs + s.former_needs:
+                u = self._producers.get(n)
+                if n == IMAGE or u is None or u is s:
+                    continue
+                u = self._host(u) or u
+                if wild and n in s.former_needs and n not in s.needs:
+                    deps[u.name] = self._WILD
+                else:
+                    deps.setdefault(u.name, self._former_fingerprint(u))
+            fp = s.resolve_version()
+            if any(v is None for v in deps.values()):
+                fp = None
+            elif deps:
+                fp += " (" + ", ".join(f"{d}={deps[d]}" for d in sorted(deps)) + ")"
+                if len(fp) > 200 and self._WILD not in fp:
+                    fp = s.resolve_version() + " #" + hashlib.blake2b(fp.encode(), digest_size=8).hexdigest()
+        cache[key] = fp
+        return fp
+
+    def _former_record(self, s: StageSpec, runs: dict, book):
+        """A record the earlier comicdesk wrote that stands for ``s``'s current work on this book
+        (same content), else None."""
+        r = runs.get(s.name)
+        host = self._host(s)
+        if r is None and host is not None:
+            h = runs.get(host.name)
+            if h is not None and h.content_key == book.content_key \
+                    and h.version == self._former_fingerprint(host):
+                return h
+            return None
+        if r is None or r.content_key != book.content_key:
+            return None
+        former = self._former_fingerprint(s)
+        if former is not None and former != self._fingerprint(s) and r.version == former:
+            return r
+        if s.former_needs:
+            wild = self._former_fingerprint(s, wild=True)
+            if wild is not None and wild.count(self._WILD) == 1:
+                head, tail = wild.split(self._WILD)
+                if len(r.version) > len(head) + len(tail) and r.version.startswith(head) \
+                        and r.version.endswith(tail):
+                    return r
+        return None
+
+    def _write_upgrades(self) -> None:
+        """Rewrite the earlier comicdesk's records that planning took for current ones, under
+        today's fingerprints (so a later change of a former need cannot unmatch them)."""
+        todo, self._upgrades = self.__dict__.get("_upgrades") or [], []
+        if not todo:
+            return
+        with self.catalog.transaction():
+            for book, s, r in todo:
+                self.catalog.set_run(book.id, s.name, self._fingerprint(s), s.pass_no, r.status,
+                                     r.content_key, r.error, r.finished_at)
+
     def _plan_book(self, book, runs: dict, result: RunResult) -> list[_Job]:
         """The jobs (one per pass with work) for a book; reports skips and known failures."""
         self._known.add(book.id)
@@ -517,13 +609,18 @@ class Runner:
             return []
         will_be_done: set[str] = set()  # pass-1 work of this run, done by the time pass 2 starts
 
+        upgraded: dict[str, Any] = {}
+
         def current(s: StageSpec):
             if s.name in will_be_done:
                 return "done"
             r = runs.get(s.name)
-            if r is None or r.version != self._fingerprint(s) or r.content_key != book.content_key:
-                return None
-            return r.status
+            if r is not None and r.version == self._fingerprint(s) and r.content_key == book.content_key:
+                return r.status
+            if s.name not in upgraded:
+                upgraded[s.name] = self._former_record(s, runs, book)
+            r = upgraded[s.name]
+            return r.status if r is not None else None
 
         jobs = []
         for pass_no in (1, 2):
@@ -573,6 +670,8 @@ class Runner:
             will_be_done.update(s.name for s in stages)
         for j in jobs[:-1]:
             j.final = False
+        self.__dict__.setdefault("_upgrades", []).extend(
+            (book, self._by_name(name), r) for name, r in upgraded.items() if r is not None)
         if not jobs:
             result.skipped += 1
             page_rows = self.catalog.pages(book.id)
@@ -619,6 +718,7 @@ class Runner:
             self._jobs.prioritise(row.id)
             if row.id not in self._known:  # not part of this run: plan it now
                 jobs = self._plan_book(row, self.catalog.runs([row.id]).get(row.id, {}), result)
+                self._write_upgrades()
                 if jobs:
                     self._open_vectors(jobs)
                     self._later[row.id] = jobs[1:]
@@ -1008,6 +1108,7 @@ class Runner:
                     pending.append(self.store.write(v.model_id, v.array, np.stack(rows), keys))
         now = time.time()
         panel_count = None
+        written: set[str] = set()
         with cat.transaction():
             if job.needs_image:
                 for p in pages:
@@ -1026,10 +1127,19 @@ class Runner:
                     cat.replace_text_boxes(book.id, {
                         i: ([tuple(b) for b in v["boxes"]], list(v["scores"]), v.get("coverage") or 0.0)
                         for i, v in found.items()})
-                if TEXT_LINES in s.produces:
+                if TEXT_LINES in s.produces and TEXT_LINES not in written:
+                    # Once per job: recognition and the assignment both produce the lines (the
+                    # pages hold the assigned ones by now).
+                    written.add(TEXT_LINES)
                     read = {p.index: p.outputs[TEXT_LINES] for p in pages if p.outputs.get(TEXT_LINES) is not None}
                     cat.set_text(book.id, {i: [(n, ln.get("text"), ln.get("conf"), ln.get("panel", -1))
                                                for n, ln in enumerate(v)] for i, v in read.items()})
+                if TEXT_PANELS in s.produces and not any(TEXT_LINES in x.produces for x in job.stages):
+                    # Panels for stored lines, from a stage that does not hand the lines back.
+                    stored = cat.text_lines(book.id)
+                    cat.set_text(book.id, {p.index: [(r.index, r.text, r.conf, int(j)) for r, j in
+                                                     zip(stored.get(p.index, []), p.outputs[TEXT_PANELS])]
+                                           for p in pages if p.outputs.get(TEXT_PANELS) is not None})
                 if PANELS in s.produces:
                     cat.replace_panels(book.id, {p.index: [tuple(getattr(b, "box", b)) for b in
                                                            (p.outputs.get(PANELS) or [])] for p in pages})

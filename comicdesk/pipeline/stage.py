@@ -18,6 +18,10 @@ across books, threads, priorities, cancelling, progress, and persisting what sta
 - ``version`` changes whenever the output for the same input may change. A stage's *fingerprint*
   is its version plus the fingerprints of the stages it needs, so a new panel detector also
   re-runs whatever reads panels. Work recorded with the same fingerprint is never redone.
+- ``former_needs`` / ``former_host`` describe records written by an earlier comicdesk whose
+  stages were cut differently (text recognition needed the panels and assigned lines to them
+  itself): the runner takes such a record for the current one, and rewrites it, instead of
+  redoing work whose output did not change (docs/pipeline.md, "Records of earlier versions").
 
 Outputs the runner persists (other names live only in memory during one book's run):
 
@@ -25,8 +29,8 @@ Outputs the runner persists (other names live only in memory during one book's r
   pixels of the decoded page → catalogue ``panels``.
 - :data:`PAGE_CLASS` — ``{"label": str | None, "probs": {class: p}}`` → ``page_outputs`` under the
   stage's ``model_id`` (source ``model``).
-- :data:`PAGE_STATS`, :data:`TEXT_BOXES`, :data:`TEXT_LINES` — page features and text → catalogue
-  ``page_features`` / ``text_lines`` (shapes below).
+- :data:`PAGE_STATS`, :data:`TEXT_BOXES`, :data:`TEXT_LINES`, :data:`TEXT_PANELS` — page features
+  and text → catalogue ``page_features`` / ``text_lines`` (shapes below).
 - ``vectors:<model id>/<array>`` (declared with :class:`VectorOutput`) — page level: one
   ``(dims,)`` row per page; panel level: ``(n_panels, dims)`` in the page's panel order →
   ``vectors.zarr`` rows mapped from the catalogue.
@@ -46,8 +50,14 @@ PAGE_STATS = "page_stats"
 #: → catalogue ``text_lines`` (text NULL) + ``page_features.text_count/text_coverage``
 TEXT_BOXES = "text_boxes"
 #: ``[{"box": (x, y, w, h), "text": str | None, "conf": float | None, "panel": int}, ...]``, one per
-#: detected box, same order → catalogue ``text_lines.text/conf/panel``
+#: detected box, same order → catalogue ``text_lines.text/conf/panel``. Recognition (``text_read``)
+#: fills ``text``/``conf`` with ``panel`` -1; the assignment (``text_assign``) fills ``panel``.
 TEXT_LINES = "text_lines"
+#: ``[panel index (-1: none), ...]``, one per text line in ``TEXT_LINES`` order: the panel each line
+#: falls in (``text_assign``, which also writes it into the lines' ``panel``) → catalogue
+#: ``text_lines.panel``. A stage that reads the lines' panels needs it, so that a new assignment
+#: (or new panels) re-runs the stage while new text alone does not re-run the assignment's work.
+TEXT_PANELS = "text_panels"
 #: Library context, never produced by a stage; the runner loads it from the catalogue for the
 #: stages that need it: ``{"other_books": n, "within_book": n}`` — how many other books hold a
 #: near-identical page (perceptual hash), and how many other pages of this book do.
@@ -156,6 +166,15 @@ class StageSpec:
     image_size: int | None = None
     vectors: tuple[VectorOutput, ...] = ()
     profiles: tuple[str, ...] = ("standard", "cosmo")
+    #: Kinds the stage needed in an earlier comicdesk and no longer reads: its records from then
+    #: name their producers' fingerprints, whatever those were; such a record counts as this
+    #: stage's when the rest of it matches (``text_read`` once needed the panels).
+    former_needs: tuple[str, ...] = ()
+    #: ``(stage name, version)``: an earlier comicdesk did this stage's work inside that stage.
+    #: While this stage's version is the given one, a record of that stage from then (whose
+    #: fingerprint matches with today's inputs) counts as this stage's too (``text_assign`` was
+    #: part of ``text_read``).
+    former_host: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.pass_no not in (1, 2):

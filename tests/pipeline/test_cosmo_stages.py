@@ -23,7 +23,7 @@ from helpers import one_line
 from comicdesk.library.catalog import Catalog
 from comicdesk.library.service import ScanOptions, scan_library
 from comicdesk.pipeline.runner import RunError, Runner, RunOptions
-from comicdesk.pipeline.stage import IMAGE, PANELS, StageSpec
+from comicdesk.pipeline.stage import IMAGE, PANELS, TEXT_PANELS, StageSpec
 from comicdesk.pipeline.stages import cosmo as stages
 
 torch.set_num_threads(2)
@@ -43,11 +43,14 @@ def ocr_stage(seen: list | None = None) -> StageSpec:
                 n = len(p.outputs[PANELS])
                 out.append({stages.TEXT_LINES: [
                     {"box": [1, 1, 10, 5], "text": WORDS[p.index % 5], "conf": 0.9, "panel": 0},
-                    {"box": [1, 20, 10, 5], "text": "pow", "conf": 0.8, "panel": n - 1}]})
+                    {"box": [1, 20, 10, 5], "text": "pow", "conf": 0.8, "panel": n - 1}],
+                    TEXT_PANELS: [0, n - 1]})
             return out
         return run
 
-    return StageSpec("ocr", 2, (IMAGE, PANELS), (stages.TEXT_LINES,), load, "ocr-fake-1", batchable=True)
+    # Reads and assigns in one (the standard profile splits it: text_read, then text_assign).
+    return StageSpec("ocr", 2, (IMAGE, PANELS), (stages.TEXT_LINES, TEXT_PANELS), load, "ocr-fake-1",
+                     batchable=True)
 
 
 def tiny_specs():

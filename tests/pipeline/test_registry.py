@@ -20,9 +20,9 @@ def test_the_built_in_panel_stage_is_registered_lazily():
     assert (panels.name, panels.pass_no, panels.needs, panels.level) == ("panels", 1, (IMAGE,), "page")
     standard = [s.name for s in registry.stages("standard")]
     # ARCHITECTURE.md's order: page image features, panels, text detection, (page classes,)
-    # panel embeddings; pass 2: text recognition, text embeddings, (refined classes).
+    # panel embeddings; pass 2: text recognition, lines to panels, text embeddings, (refined classes).
     assert [n for n in standard if n != "page_classes" and n != "page_classes_text"] == [
-        "page_image", "panels", "text_detect", "panel_emb", "text_read", "text_embed"]
+        "page_image", "panels", "text_detect", "panel_emb", "text_read", "text_assign", "text_embed"]
     assert panels in registry.stages("cosmo")
     registry.validate(registry.stages("standard"))
     import subprocess

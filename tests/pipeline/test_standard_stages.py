@@ -24,7 +24,7 @@ from comicdesk.pipeline import registry  # noqa: E402
 from comicdesk.pipeline.runner import RunOptions, Runner  # noqa: E402
 from comicdesk.pipeline.stage import STANDARD_MODEL  # noqa: E402
 
-FEATURE_STAGES = ("page_image", "panels", "text_detect", "panel_emb", "text_read", "text_embed")
+FEATURE_STAGES = ("page_image", "panels", "text_detect", "panel_emb", "text_read", "text_assign", "text_embed")
 W, H = 1000, 1500  # JPEG pages over 2x the panel detector's size: decoded at 1/2 scale in pass 1
 
 

@@ -51,6 +51,7 @@ from comicdesk.pipeline.stage import (
     IMAGE,
     PAGE_CLASS,
     PANELS,
+    TEXT_PANELS,
     BookData,
     PageData,
     StageContext,
@@ -374,7 +375,8 @@ def build_specs(*, visual_dim: int = 1152, text_dim: int = 1024, classes: int = 
                   produces=(PAGE_CLASS, logits.kind), load=_load_classes(visual, text, logits),
                   version=CLASSES_VERSION, level="book", model_id=COSMO_MODEL, vectors=(logits,),
                   profiles=PROFILES),
-        StageSpec(name="panel-encoder", pass_no=2, needs=(IMAGE, PANELS, TEXT_LINES), produces=(panel.kind,),
+        StageSpec(name="panel-encoder", pass_no=2, needs=(IMAGE, PANELS, TEXT_LINES, TEXT_PANELS),
+                  produces=(panel.kind,),
                   load=_load_panels(panel), version=PANEL_VERSION, level="page", batchable=True,
                   batch_size=8, model_id=PANEL_MODEL, vectors=(panel,), profiles=PROFILES),
     ]

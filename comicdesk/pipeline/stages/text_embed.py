@@ -4,7 +4,7 @@ panel's text (``panel_text``), and the panel search vectors with their text bloc
 
 from __future__ import annotations
 
-from comicdesk.pipeline.stage import PANELS, TEXT_LINES, StageContext, StageSpec
+from comicdesk.pipeline.stage import PANELS, TEXT_LINES, TEXT_PANELS, StageContext, StageSpec
 from comicdesk.pipeline.stages.standard import PAGE_TEXT, PANEL_EMB, PANEL_TEXT, PROFILES, set_torch_threads
 
 NAME = "text_embed"
@@ -73,7 +73,7 @@ def _load(ctx: StageContext):
     return run
 
 
-SPEC = StageSpec(name=NAME, pass_no=2, needs=(TEXT_LINES, PANELS, PANEL_EMB.kind),
+SPEC = StageSpec(name=NAME, pass_no=2, needs=(TEXT_LINES, TEXT_PANELS, PANELS, PANEL_EMB.kind),
                  produces=(PAGE_TEXT.kind, PANEL_TEXT.kind, PANEL_EMB.kind), load=_load, version=_version,
                  level="page", batchable=True, batch_size=16, vectors=(PAGE_TEXT, PANEL_TEXT, PANEL_EMB),
                  profiles=PROFILES)
