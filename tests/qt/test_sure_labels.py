@@ -14,7 +14,6 @@ from qthelpers import WAIT_MS, make_book, open_and_wait, wait_reader
 
 from comicdesk.core import pages as core_pages
 from comicdesk.core.pages import PAGE_CLASSES
-from comicdesk.qt.models import ItemRole
 
 
 def probs(**kw) -> dict[str, float]:
