@@ -465,44 +465,59 @@ HANDLERS: dict[str, Callable] = {
 
 
 # -- parsing ----------------------------------------------------------------------------------
+#: The options every command takes, before or after its name; the first three take a value.
+COMMON_VALUE_OPTIONS = ("--cache-dir", "--data-dir", "--profile")
+
+
+def _common_options(sub: bool) -> argparse.ArgumentParser:
+    """The common options. The top-level parser holds their defaults; a command's copy of them
+    sets a value only when the option is written after the command name (``SUPPRESS``), so an
+    option written before the name is never reset by the command's copy."""
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    unset = {"default": argparse.SUPPRESS} if sub else {}
+    common.add_argument("--cache-dir", metavar="DIR", **unset,
+                        help="cache root (default: the platform cache dir; $COMICDESK_CACHE_DIR)")
+    common.add_argument("--data-dir", metavar="DIR", **unset,
+                        help="data root for your own labels and positions (default: the platform data dir; $COMICDESK_DATA_DIR)")
+    common.add_argument("--profile", choices=("standard", "cosmo"), **unset, help="model profile (default: standard)")
+    common.add_argument("--json", action="store_true", **unset, help="one JSON object per line on stdout")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--cache-dir", metavar="DIR", help="cache root (default: the platform cache dir; $COMICDESK_CACHE_DIR)")
-    common.add_argument("--data-dir", metavar="DIR", help="data root for your own labels and positions (default: the platform data dir; $COMICDESK_DATA_DIR)")
-    common.add_argument("--profile", choices=("standard", "cosmo"), help="model profile (default: standard)")
-    common.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
+    top, common = _common_options(False), _common_options(True)
 
     parser = argparse.ArgumentParser(
-        prog="comicdesk", parents=[common],
+        prog="comicdesk", parents=[top], allow_abbrev=False,
         description="A comic library browser: page classes, story-only reading, similar panels, cleaned CBZ export.",
     )
     parser.add_argument("--version", action="version", version=f"comicdesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("gui", parents=[common], help="open the app (a library, or one book)")
+    p = sub.add_parser("gui", parents=[common], allow_abbrev=False, help="open the app (a library, or one book)")
     p.add_argument("path", nargs="?", metavar="PATH|BOOK")
     p.add_argument("--screenshot", metavar="FILE", help="render the first screen to a PNG and exit")
 
-    p = sub.add_parser("scan", parents=[common], help="catalogue a library folder or Calibre library")
+    p = sub.add_parser("scan", parents=[common], allow_abbrev=False, help="catalogue a library folder or Calibre library")
     p.add_argument("path", metavar="PATH")
 
-    p = sub.add_parser("index", parents=[common], help="scan, then analyse what is not analysed yet")
+    p = sub.add_parser("index", parents=[common], allow_abbrev=False, help="scan, then analyse what is not analysed yet")
     p.add_argument("path", metavar="PATH")
 
-    p = sub.add_parser("pages", parents=[common], help="list a book's pages")
+    p = sub.add_parser("pages", parents=[common], allow_abbrev=False, help="list a book's pages")
     p.add_argument("book", metavar="BOOK")
 
-    p = sub.add_parser("panels", parents=[common], help="detect panels (no cache)")
+    p = sub.add_parser("panels", parents=[common], allow_abbrev=False, help="detect panels (no cache)")
     p.add_argument("path", metavar="IMAGE|BOOK")
     p.add_argument("--rtl", action="store_true",
                    help="read right to left (manga); a book whose ComicInfo says Manga=YesAndRightToLeft is read so anyway")
 
-    p = sub.add_parser("label", parents=[common], help="set your own label for a page")
+    p = sub.add_parser("label", parents=[common], allow_abbrev=False, help="set your own label for a page")
     p.add_argument("book", metavar="BOOK")
     p.add_argument("page", type=int, metavar="PAGE")
     p.add_argument("cls", metavar="CLASS")
 
-    p = sub.add_parser("similar", parents=[common], help="find similar panels or pages")
+    p = sub.add_parser("similar", parents=[common], allow_abbrev=False, help="find similar panels or pages")
     p.add_argument("book", nargs="?", metavar="BOOK")
     p.add_argument("page", nargs="?", type=int, metavar="PAGE")
     p.add_argument("panel", nargs="?", type=int, metavar="PANEL")
@@ -511,10 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--other-books", action="store_true")
     p.add_argument("--classes", nargs="+")
 
-    p = sub.add_parser("duplicates", parents=[common], help="pages repeated within and across books")
+    p = sub.add_parser("duplicates", parents=[common], allow_abbrev=False, help="pages repeated within and across books")
     p.add_argument("path", nargs="?", metavar="PATH")
 
-    p = sub.add_parser("export", parents=[common], help="write cleaned CBZ files")
+    p = sub.add_parser("export", parents=[common], allow_abbrev=False, help="write cleaned CBZ files")
     p.add_argument("path", metavar="BOOK|PATH")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--preset", choices=("story-only", "no-ads"))
@@ -526,17 +541,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-unsure", action="store_true",
                    help="also drop (mark) pages whose class the model is not sure of (kept by default)")
 
-    p = sub.add_parser("models", parents=[common], help="list, download or locate models")
+    p = sub.add_parser("models", parents=[common], allow_abbrev=False, help="list, download or locate models")
     p.add_argument("action", nargs="?", default="list", choices=("list", "download", "path"))
     p.add_argument("name", nargs="?")
     p.add_argument("--yes", action="store_true")
     return parser
 
 
+def _first_positional(argv: Sequence[str]) -> str | None:
+    """The first word that is not an option nor an option's value (``--cache-dir DIR``)."""
+    takes_value = (*COMMON_VALUE_OPTIONS, "--screenshot")
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return next(words, None)
+        if word in takes_value:
+            next(words, None)
+            continue
+        if word.startswith("-") and word != "-":
+            continue
+        return word
+    return None
+
+
 def normalise_argv(argv: Sequence[str]) -> list[str]:
-    """``comicdesk PATH`` and a bare ``comicdesk`` mean ``comicdesk gui ...``."""
+    """``comicdesk PATH`` and a bare ``comicdesk`` mean ``comicdesk gui ...``. The common options
+    may come before the command name (``comicdesk --cache-dir DIR scan LIB``): their values are
+    never taken for the command or the path."""
     argv = list(argv)
-    first = next((a for a in argv if not a.startswith("-")), None)
+    first = _first_positional(argv)
     if "-h" in argv or "--help" in argv or "--version" in argv:
         if first is None or first in COMMANDS:
             return argv
