@@ -11,7 +11,9 @@ cleared. Schema version 1:
 
 Schema version 2 (:func:`_v2`) adds ``heads(model_id, version, data, n_labels, labels_digest,
 trained_at)``: the per-library page-class head learnt from the labels
-(``comicdesk.ml.page_head``, serialised ``.npz`` bytes), one row per model id.
+(``comicdesk.ml.page_head``, serialised ``.npz`` bytes), one row per model id (``standard-1``,
+and ``cosmo-v4`` once the cosmo profile classified a book); ``labels_digest`` says which
+training labels (the person's and ComicInfo's) and which analyses it learnt from.
 
 Each write is its own transaction.
 """
@@ -157,9 +159,41 @@ def sqlite_blob(data: bytes):
     return sqlite3.Binary(data)
 
 
+#: :func:`head_state` answers.
+HEAD_NONE, HEAD_CURRENT, HEAD_STALE = "none", "current", "stale"
+
+
+def head_state(data_dir: Path, model_id: str = "standard-1") -> str:
+    """Whether the library has a stored head for this model that this comicdesk can apply:
+    :data:`HEAD_NONE` (none stored, or no data yet), :data:`HEAD_CURRENT`, or :data:`HEAD_STALE`
+    (made by another ``HEAD_VERSION``, with other features or classes, or unreadable).
+    ``comicdesk.pipeline.rescore`` retrains a stale head from the stored labels on the next index
+    run or relabel; until then :func:`load_head` gives None for it."""
+    path = Path(data_dir) / USER_FILE
+    if not path.is_file():
+        return HEAD_NONE
+    from comicdesk.ml.page_head import HEAD_VERSION, PageHead
+
+    try:
+        with UserData(data_dir, readonly=True) as user:
+            stored = user.head(model_id)
+    except Exception:  # noqa: BLE001 - an older file without the table: nothing stored
+        return HEAD_NONE
+    if stored is None:
+        return HEAD_NONE
+    if stored[0] != HEAD_VERSION:
+        return HEAD_STALE
+    try:
+        PageHead.from_bytes(stored[1])
+    except ValueError:
+        return HEAD_STALE
+    return HEAD_CURRENT
+
+
 def load_head(data_dir: Path, model_id: str = "standard-1"):
     """The library's page-class head (``comicdesk.ml.page_head.PageHead``), or None when there is
-    none, it learnt nothing, or another version made it (the next relabel retrains it)."""
+    none, it learnt nothing, or another version made it (:func:`head_state` says "stale": the
+    next index run or relabel retrains it)."""
     path = Path(data_dir) / USER_FILE
     if not path.is_file():
         return None

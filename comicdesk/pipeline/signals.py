@@ -84,20 +84,26 @@ def signals_from_book(book: BookData) -> list[PageSignals]:
     return out
 
 
-def _vectors(store, array: str, book_id: int, pages: Iterable[int]) -> dict[int, Any]:
-    """``{page: row}`` for the pages that have a row in ``standard-1/<array>``."""
+def page_vectors(store, model_id: str, array: str, book_id: int, pages: Iterable[int]) -> dict[int, Any]:
+    """``{page: row}`` (float32) for the pages of a book that have a row in ``<model_id>/<array>``
+    (none without a store or such an array)."""
     if store is None:
         return {}
     try:
-        mapped = {p for _, p, panel, _ in store.rows(STANDARD_MODEL, array, book_ids=[book_id],
+        mapped = {p for _, p, panel, _ in store.rows(model_id, array, book_ids=[book_id],
                                                       include_removed=True) if panel == -1}
     except Exception:  # noqa: BLE001 - no such array yet
         return {}
     wanted = [p for p in pages if p in mapped]
     if not wanted:
         return {}
-    rows = store.read_keys(STANDARD_MODEL, array, [(book_id, p) for p in wanted])
+    rows = store.read_keys(model_id, array, [(book_id, p) for p in wanted])
     return {p: rows[i].astype("float32") for i, p in enumerate(wanted)}
+
+
+def _vectors(store, array: str, book_id: int, pages: Iterable[int]) -> dict[int, Any]:
+    """``{page: row}`` for the pages that have a row in ``standard-1/<array>``."""
+    return page_vectors(store, STANDARD_MODEL, array, book_id, pages)
 
 
 def signals_from_cache(catalog, book_id: int, store=None, *,

@@ -11,7 +11,9 @@ there is one. Stages are pure, so the head comes from a *head provider*: a calla
 ``provider(ctx) -> PageHead | None`` called once in ``load``. :func:`make_specs` takes one (tests
 inject theirs); :data:`SPECS` use :func:`default_head_provider`, which reads the head from the
 library's data dir when the runner passes it in the context (``ctx.data_dir``; until then no head
-is applied by a run, and ``comicdesk.library.relabel`` re-scores the library after each change).
+is applied by a run, and ``comicdesk.pipeline.rescore.relabel`` re-scores the library after each
+change). A stored head that cannot be applied (another version, other features) gives None here;
+the run's end retrains it (``comicdesk.pipeline.rescore.rescore_pending``).
 """
 
 from __future__ import annotations
@@ -39,10 +41,18 @@ HeadProvider = Callable[[StageContext], Any]
 
 
 def _version() -> str:
-    from comicdesk.ml.page_classes import VERSION
-    from comicdesk.ml.page_head import HEAD_VERSION
+    """The classifier's version and the head's: ``HEAD_VERSION`` and its features. A head of
+    another version or with other features cannot be applied (``load_head`` gives None); with
+    them in the fingerprint, the first run after such a change re-classifies every book, and
+    that run's end (``comicdesk.pipeline.rescore.rescore_pending``) retrains the head from the
+    stored labels and re-scores the library with it."""
+    import hashlib
 
-    return f"{VERSION}/head{HEAD_VERSION}"
+    from comicdesk.ml import page_head
+    from comicdesk.ml.page_classes import VERSION
+
+    features = hashlib.sha256(",".join(page_head.FEATURES).encode()).hexdigest()[:8]
+    return f"{VERSION}/head{page_head.HEAD_VERSION}-{features}"
 
 
 def default_head_provider(ctx: StageContext):
