@@ -482,8 +482,8 @@ def _unheaded_books(catalog, model: str, head) -> list[int]:
     suffix = _head_suffix(head)
     out = []
     for book in _classified_books(catalog, model):
-        rows = [rows[0] for rows in catalog.page_outputs(book.id).values() if rows]
-        mine = [o for o in rows if o.model_id == model and o.source == "model"]
+        mine = [o for rows in catalog.page_outputs(book.id).values() for o in rows
+                if o.model_id == model and o.source == "model"]
         if any(not o.version.endswith(suffix) or (not suffix and _HEAD_SUFFIX in o.version) for o in mine):
             out.append(book.id)
     return out
