@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-1"
+DETECTOR_VERSION = "classic-2"
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,19 @@ class PanelParams:
     #: Tilts below this (degrees) are left alone; above ``max_skew`` they are not a scan's tilt.
     min_skew: float = 0.2
     max_skew: float = 5.0
+    #: Cut along a single frame line that two panels share (no gutter between them): a run of
+    #: at most ``line_thick`` (fraction of the long side) lines that ink covers over at least
+    #: ``line_cover`` of the region's width (a pixel of wobble allowed), with panel room on both
+    #: sides, and beside which ink covers at most ``line_side_low`` on one side and
+    #: ``line_side_high`` on the other (a line, not a dark stretch of art).
+    shared_lines: bool = True
+    line_thick: float = 0.008
+    line_cover: float = 0.9
+    line_side_low: float = 0.5
+    line_side_high: float = 0.9
+    #: ... unless art runs on across it: the same ink colour on both sides along more than this
+    #: share of its length.
+    line_crossed: float = 0.1
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -318,6 +331,7 @@ class _Detector:
             mask, matrix = self._rotate(mask, angle)
             ink, _ = self._rotate(ink, angle)
         self.mask, self.ink = mask, ink
+        self.small = small if matrix is None else self._rotate_image(small, matrix, mask.shape)
         self._components: np.ndarray | None = None
         self._blobs: np.ndarray | None = None
         self.ii = cv2.integral(mask, sdepth=cv2.CV_32S)
@@ -522,6 +536,11 @@ class _Detector:
         out = cv2.warpAffine(mask, m, (nw, nh), flags=cv2.INTER_NEAREST, borderValue=0)
         return out, m
 
+    def _rotate_image(self, img: np.ndarray, m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        out = self.cv2.warpAffine(img, m, (shape[1], shape[0]), flags=self.cv2.INTER_NEAREST,
+                                  borderValue=0)
+        return out if out.ndim == 3 else out[:, :, None]
+
     # -- mask queries (integral image) --------------------------------------------------------
     def _profile(self, pc: _Piece, axis: int, ink: bool = False) -> np.ndarray:
         """Content (or ink) per line: per row (axis 0) or per column (axis 1) of the piece."""
@@ -578,6 +597,11 @@ class _Detector:
                 return out
             if len(pieces) == 1 and (pieces[0].h, pieces[0].w) != (region.h, region.w):
                 return self._split(pieces[0], depth + 1)  # specks dropped: look again
+        if self.p.shared_lines:
+            for axis in (0, 1):  # a frame line two panels share, no gutter between them
+                pieces = self._cut(region, axis, self._line_gaps(region, axis))
+                if len(pieces) >= 2:
+                    return self._descend(pieces, axis, depth)
         blocked = [(depth_, axis, gap) for axis in (0, 1)
                    for gap, depth_ in self._blocked_gaps(region, axis)]
         for _, axis, gap in sorted(blocked):
@@ -645,6 +669,104 @@ class _Detector:
             if outer >= p.solid_flank:
                 out.append(((a, b), float(band.mean()) / outer))
         return [(g, d) for g, d in out if not self._crossed(region, axis, g)]
+
+    def _line_gaps(self, region: _Piece, axis: int) -> list[tuple[int, int]]:
+        """Single frame lines that two panels share (no gutter between them): a thin run of
+        lines that ink covers from end to end (give or take a pixel of wobble), with panel-sized
+        room on both sides."""
+        cv2, p = self.cv2, self.p
+        sub = self.ink[region.y0:region.y1, region.x0:region.x1]
+        if axis == 1:
+            sub = sub.T
+        n, length = sub.shape
+        if n < 2 * self.min_side or length < 4:
+            return []
+        thick = max(3, int(round(p.line_thick * self.long_side)))
+        if self._boxed(sub, thick):
+            return []  # a closed frame: one panel (a caption or a horizon may cross it)
+        band = cv2.dilate(np.ascontiguousarray(sub), np.ones((3, 1), np.uint8))
+        cover = band.mean(axis=1)
+        margin = int(0.7 * self.min_side)
+        out = []
+        for s, e in _runs(cover >= p.line_cover):
+            if e - s > thick or s < margin or e > n - margin:
+                continue
+            # A line, not a dark stretch of art: beside it the ink thins out, clearly on one
+            # side and at least a little on the other.
+            before = float(cover[s - 2 - thick:s - 2].mean())
+            after = float(cover[e + 2:e + 2 + thick].mean())
+            if min(before, after) > p.line_side_low or max(before, after) > p.line_side_high:
+                continue
+            if self._art_crosses(region, axis, s, e):
+                continue
+            out.append((s, e))
+        if not out:
+            return out
+        # A caption box spanning the panel has a full-width line too: what lies between two
+        # lines (or a line and the region's end) must be more than lettering.
+        bounds = [(0, 0)] + out + [(n, n)]
+        for k in range(1, len(bounds) - 1):
+            for lo, hi in ((bounds[k - 1][1], bounds[k][0]), (bounds[k][1], bounds[k + 1][0])):
+                if self._lettering_band(region, axis, lo + thick, hi - thick):
+                    out[k - 1] = (-1, -1)
+        return [g for g in out if g[0] >= 0]
+
+    @staticmethod
+    def _boxed(sub: np.ndarray, thick: int) -> bool:
+        """Whether lines of ink run along all four sides of ``sub`` (a framed panel)."""
+        h, w = sub.shape
+        if h <= 2 * thick or w <= 2 * thick:
+            return False
+        sides = (sub[:thick].max(axis=0).mean(), sub[-thick:].max(axis=0).mean(),
+                 sub[:, :thick].max(axis=1).mean(), sub[:, -thick:].max(axis=1).mean())
+        return min(float(v) for v in sides) >= 0.9
+
+    def _lettering_band(self, region: _Piece, axis: int, lo: int, hi: int) -> bool:
+        """Whether the marks lying wholly inside a band of ``region`` are mostly letters."""
+        if hi <= lo:
+            return True
+        pad = max(2, int(0.01 * self.long_side))
+        if axis == 0:
+            y0, y1, x0, x1 = region.y0 + lo, region.y0 + hi, region.x0 + pad, region.x1 - pad
+        else:
+            y0, y1, x0, x1 = region.y0 + pad, region.y1 - pad, region.x0 + lo, region.x0 + hi
+        st = self._ink_components()
+        x, y, w, h, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
+        inside = (x >= x0) & (y >= y0) & (x + w <= x1) & (y + h <= y1)
+        sub = self.ink[y0:y1, x0:x1]
+        if sub.size == 0:
+            return True
+        # Without lines running across or along the band (a caption box's sides).
+        keep = sub.astype(bool).copy()
+        keep[:, sub.sum(axis=0) >= 0.8 * sub.shape[0]] = False
+        keep[sub.sum(axis=1) >= 0.8 * sub.shape[1], :] = False
+        total = int(keep.sum())
+        if total <= 0:
+            return True
+        letter = self.p.letter_size * self.long_side
+        small = inside & (h <= letter)  # letters, words, lines of text
+        return int(area[small].sum()) >= 0.5 * total
+
+    def _art_crosses(self, region: _Piece, axis: int, s: int, e: int) -> bool:
+        """Whether art runs on across a line (the same colour just before and just after it
+        along much of its length): a horizon or an edge drawn inside a panel, not a border."""
+        d = 2
+        if axis == 0:
+            a0, b0 = region.y0 + s - d - 1, region.y0 + e + d
+            if a0 < 0 or b0 >= self.small.shape[0]:
+                return False
+            one = self.small[a0, region.x0:region.x1].astype(np.int16)
+            two = self.small[b0, region.x0:region.x1].astype(np.int16)
+            i1, i2 = self.ink[a0, region.x0:region.x1], self.ink[b0, region.x0:region.x1]
+        else:
+            a0, b0 = region.x0 + s - d - 1, region.x0 + e + d
+            if a0 < 0 or b0 >= self.small.shape[1]:
+                return False
+            one = self.small[region.y0:region.y1, a0].astype(np.int16)
+            two = self.small[region.y0:region.y1, b0].astype(np.int16)
+            i1, i2 = self.ink[region.y0:region.y1, a0], self.ink[region.y0:region.y1, b0]
+        same = (np.abs(one - two).max(axis=-1) <= 24) & (i1 > 0) & (i2 > 0)
+        return float(same.mean()) > self.p.line_crossed
 
     def _crossed(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
         """Whether a straight line of ink crosses the band and runs on well past both sides."""
