@@ -61,9 +61,16 @@ def default_head_provider(ctx: StageContext):
     data_dir = getattr(ctx, "data_dir", None)
     if data_dir is None:
         return None
-    from comicdesk.library.userdata import load_head
+    from comicdesk.library.userdata import HEAD_STALE, head_state, load_head
 
-    return load_head(data_dir)
+    head = load_head(data_dir)
+    if head is None and head_state(data_dir) == HEAD_STALE:
+        import logging
+
+        logging.getLogger(__name__).info(
+            "the library's page-class head was made by another version: this run classifies without it, "
+            "and its end retrains it from your labels")
+    return head
 
 
 def classify(book: BookData, head=None) -> list[dict[str, Any]]:
