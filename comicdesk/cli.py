@@ -548,6 +548,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands whose path names the library they may catalogue (a folder: its root; a book: its folder).
+_LIBRARY_COMMANDS = ("gui", "scan", "index", "label", "export")
+
+
+def _resolved(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: not a library anyway
+        return None
+
+
+def refuse_dirs_inside_libraries(args, settings) -> None:
+    """An explicit cache or data folder (flag or environment) may not lie inside the library the
+    command works on, nor inside any registered library: comicdesk writes nothing into a library.
+    Checked before anything is created. (The platform's default folders are only skipped by the
+    scan: the person did not choose them.)"""
+    env = os.environ
+    explicit = []
+    if args.cache_dir or env.get("COMICDESK_CACHE_DIR"):
+        explicit.append(("cache", settings.cache_root))
+    if args.data_dir or env.get("COMICDESK_DATA_DIR"):
+        explicit.append(("data", settings.data_root))
+    if not explicit:
+        return
+    roots: list[Path] = []
+    target = getattr(args, "path", None) or getattr(args, "book", None)
+    if args.command in _LIBRARY_COMMANDS and target:
+        given = _resolved(Path(target).expanduser().absolute())
+        if given is not None and given.exists():
+            roots.append(given if given.is_dir() else given.parent)
+    from comicdesk.library.registry import LibraryRegistry
+
+    try:
+        roots.extend(LibraryRegistry(settings).load())
+    except OSError:
+        pass
+    for what, folder in explicit:
+        real = _resolved(folder)
+        if real is None:
+            continue
+        for root in roots:
+            if real == root or real.is_relative_to(root):
+                raise CommandError(f"the {what} folder {folder} is inside the library {root}; choose one "
+                                   f"outside it (comicdesk never writes into a library)")
+
+
 def _first_positional(argv: Sequence[str]) -> str | None:
     """The first word that is not an option nor an option's value (``--cache-dir DIR``)."""
     takes_value = (*COMMON_VALUE_OPTIONS, "--screenshot")
@@ -589,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings.resolve(args.cache_dir, args.data_dir, args.profile)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        refuse_dirs_inside_libraries(args, settings)
         handler = command_handler(args.command)
         return handler(args, settings)
     except ComicdeskError as exc:
