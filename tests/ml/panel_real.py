@@ -85,7 +85,7 @@ def golden_age(fixtures: Path) -> list[RealPage]:
                     return Image.open(io.BytesIO(z.read(member))).convert("RGB")
         else:
             load = _open(path)
-        out.append(RealPage("golden-age", key, load, [list(b) for b in entry["panels"]],
+        out.append(RealPage("golden-age", key, load, [list(b) for b in entry],
                             rtl=False))
     return out
 
