@@ -60,6 +60,8 @@ _SIG_PREFIX = b"Rar!\x1a\x07"
 SFX_SEARCH_BYTES = 4 * 1024 * 1024
 #: Largest legacy (RAR 1.5-2.x with file comments) archive we copy into memory to repair.
 LEGACY_COPY_LIMIT = 256 * 1024 * 1024
+#: Characters of an archive comment read (RAR caps comments at 64 KiB; a longer one is ignored).
+COMMENT_CHARS = 65536
 
 PASSWORD_REASON = "password-protected RAR archive"
 TRUNCATED_REASON = "damaged RAR archive: the file is truncated (incomplete download or copy?)"
@@ -439,10 +441,12 @@ class _SkipFailed(Exception):
 class _Unrar:
     """One open UnRAR archive handle, read strictly forwards."""
 
-    def __init__(self, path: str, mode: int):
+    def __init__(self, path: str, mode: int, comment_chars: int = 0):
         ffi, lib = _unrar()
         self._ffi, self._lib = ffi, lib
         self._handle = None
+        #: The archive comment (when ``comment_chars`` > 0 and the archive has one).
+        self.comment: str | None = None
         self.sink: Callable[[bytes], bool] | None = None
         self.volumes: list[str] = []  # later volumes UnRAR moved on to
         self.missing_volume: str | None = None
@@ -458,8 +462,15 @@ class _Unrar:
         request.OpenMode = mode
         request.Callback = ffi.cast("int(*)(unsigned int, long, long, long)", lib.PyUNRARCALLBACKStub)
         request.UserData = ffi.cast("long", self._userdata)
+        comment = ffi.new("wchar_t[]", comment_chars) if comment_chars > 0 else None
+        if comment is not None:
+            request.CmtBufW = comment
+            request.CmtBufSize = comment_chars
         handle = lib.RAROpenArchiveEx(request)
         self.flags = request.Flags
+        if comment is not None and request.CmtState == 1 and request.CmtSize > 0:
+            # CmtState 1: read in full (absent, damaged or too long for the buffer: no comment).
+            self.comment = ffi.string(comment, min(request.CmtSize, comment_chars))
         if handle == ffi.NULL or request.OpenResult != 0:
             if handle != ffi.NULL:
                 lib.RARCloseArchive(handle)
@@ -612,6 +623,13 @@ class RarReader(Reader):
         self._memfd: int | None = None
         self._cursor: _Unrar | None = None
         self._lock = threading.Lock()
+        self._comment: str | None = None
+
+    def archive_comment(self) -> bytes | None:
+        """The archive comment (UTF-8), read with the listing; None when there is none. Where
+        ComicBookInfo keeps its JSON in a CBR (:mod:`comicdesk.archive.comicbookinfo`)."""
+        self.members()
+        return self._comment.encode("utf-8", "surrogatepass") if self._comment else None
 
     # -- listing ------------------------------------------------------------------------------
     def members(self) -> list[Member]:
@@ -644,7 +662,8 @@ class RarReader(Reader):
         if layout.legacy_comments:
             self._use_repaired_copy(layout)
 
-        arc = self._open(_OM_LIST)
+        arc = _Unrar(self._unrar_path, _OM_LIST, COMMENT_CHARS)
+        self._comment = arc.comment
         try:
             self._solid = bool(arc.flags & _ROADF_SOLID)
             if arc.flags & _ROADF_ENCHEADERS:

@@ -92,6 +92,11 @@ class ZipReader(Reader):
                                  f"with an unsafe path ({unsafe[0]})")
         return out
 
+    def archive_comment(self) -> bytes | None:
+        """The ZIP comment (raw bytes, at most 65,535), or None when it is empty. Where
+        ComicBookInfo keeps its JSON (:mod:`comicdesk.archive.comicbookinfo`)."""
+        return self._open().comment or None
+
     def read(self, member: Member) -> bytes:
         self.check_size(member)
         try:

@@ -24,7 +24,8 @@
    that would get one name (``x.cbr`` and ``x.cbz``) keep their source extension in the name
    (``x.cbr.cbz``), the ``.cbz`` one keeps ``x.cbz``.
 6. **Up to date**: an output is skipped (status ``up-to-date``) when it exists, is not older than
-   its source, and its ZIP comment holds the same *fingerprint*: a hash of the exporter's format
+   its source, and its ZIP comment (the ComicBookInfo JSON's ``comicdesk-export`` key; the text
+   comment of exports written before it is still recognised) holds the same *fingerprint*: a hash of the exporter's format
    version, the source's content key, every page's label/keep/Deleted decision and the metadata
    written. A changed label, filter, mark-only flag, Calibre title or source re-exports the book,
    and so does a page whose sureness changed the decision (kept unsure vs dropped): the kept and
@@ -63,7 +64,9 @@ from comicdesk.export.writer import (
 )
 
 #: Bumped when the same decisions would give a different file: outputs are then re-exported.
-EXPORTER_VERSION = "1"
+#: 2: the ComicBookInfo ZIP comment (exports of version 1 are still recognised as ours, and are
+#: re-exported to gain it).
+EXPORTER_VERSION = "2"
 
 
 @dataclass
@@ -462,10 +465,13 @@ def _calibre_books(target) -> dict[int, Metadata]:
     lib = read_library(target.root)
     out = {}
     for b in lib.books:
+        # Calibre keeps no role for an author (metadata.db's authors and books_authors_link hold
+        # names and their order only): every author is written as a writer.
+        authors = tuple(a for a in b.authors if a)
         out[b.id] = Metadata(
             title=b.title or None, series=b.series or None,
             number=format_series_index(b.series_index) if b.series else None,
-            writer=", ".join(a for a in b.authors if a) or None)
+            writer=", ".join(authors) or None, authors=authors)
     return out
 
 

@@ -15,9 +15,14 @@ What goes in:
   from its label (the ARCHITECTURE mapping; ``Deleted`` added for a page the filter drops in
   mark-only mode), ``ImageSize``, ``ImageWidth``/``ImageHeight`` (from the image header) and
   ``DoublePage`` (wider than tall); a source page's ``Key``/``Bookmark`` are kept. Metadata given
-  in :class:`Metadata` (from Calibre) replaces title, series, number and writer.
-- the ZIP comment: ``comicdesk-export 1 fp=<fingerprint> rendered=<indexes>``, how a later batch
-  run knows this output is up to date.
+  in :class:`Metadata` (from Calibre) replaces title, series, number and writer; fields still
+  empty are filled from the source's own ComicBookInfo (its archive comment), if it has one.
+- the ZIP comment: ComicBookInfo/1.0 (:mod:`comicdesk.archive.comicbookinfo`) with the same
+  title, series, number, creators (each with its role), ... as the ComicInfo.xml, for the readers
+  that read only that form (Calibre), plus our own key ``comicdesk-export``
+  (``{"version", "fp", "rendered"}``): how a later batch run knows this output is up to date.
+  Exports written before (a ``comicdesk-export 1 fp=... rendered=...`` text comment) are still
+  recognised (:func:`read_export_comment`).
 
 How it is written:
 
@@ -51,13 +56,19 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from comicdesk import __version__ as _comicdesk_version
 from comicdesk.core.errors import ComicdeskError, PageError, one_line
 from comicdesk.export.zipwrite import ZipStreamWriter
 
-EXPORT_FORMAT_VERSION = "1"
+#: Version of the export marker in the ZIP comment (1: the text line of earlier exports; 2: the
+#: ``comicdesk-export`` key of the ComicBookInfo JSON).
+EXPORT_FORMAT_VERSION = "2"
 #: A file in folders the exporter created: the library scanner never enters such a folder.
 MARKER = ".comicdesk-export"
+#: How the comment of an export written before ComicBookInfo starts (still recognised).
 COMMENT_PREFIX = "comicdesk-export"
+#: ComicBookInfo's ``appID``.
+APP_ID = f"comicdesk/{_comicdesk_version}"
 TEMP_SUFFIX = ".comicdesk-partial"
 COMICINFO_NAME = "ComicInfo.xml"
 #: Bytes of a page read for its header on the kernel-copy path.
@@ -95,15 +106,20 @@ class PageChoice:
 
 @dataclass(frozen=True)
 class Metadata:
-    """Values that replace the source ComicInfo's (from Calibre); None leaves a field alone."""
+    """Values that replace the source ComicInfo's (from Calibre); None leaves a field alone.
+    ``authors``: the writers one by one (a name may hold a comma: ``writer`` is them joined with
+    ", " for ComicInfo's ``Writer``); ComicBookInfo gets one ``Writer`` credit each, the first
+    marked ``primary``."""
 
     title: str | None = None
     series: str | None = None
     number: str | None = None
     writer: str | None = None
+    authors: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {"title": self.title, "series": self.series, "number": self.number, "writer": self.writer}
+        return {"title": self.title, "series": self.series, "number": self.number, "writer": self.writer,
+                "authors": list(self.authors)}
 
 
 @dataclass
@@ -183,29 +199,37 @@ def write_marker(folder: Path) -> None:
         raise ExportError(f"cannot write {marker}: {exc.strerror or exc}") from None
 
 
-# -- fingerprints in the ZIP comment ---------------------------------------------------------------
-def make_comment(fingerprint: str, rendered: list[int]) -> bytes:
-    return (f"{COMMENT_PREFIX} {EXPORT_FORMAT_VERSION} fp={fingerprint} "
-            f"rendered={','.join(str(i) for i in rendered)}").encode("ascii")
+# -- the ZIP comment: ComicBookInfo and our marker --------------------------------------------------
+def last_modified(mtime: float | None) -> str:
+    """ComicBookInfo's ``lastModified`` (``2009-10-25 14:51:31 +0000``, UTC): the source's
+    modification time, so the same input gives the same file."""
+    t = time.gmtime(mtime if mtime is not None else time.time())
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000", t)
+
+
+def make_comment(fingerprint: str, rendered: list[int], cbi=None, mtime: float | None = None) -> bytes:
+    """The export's ZIP comment: the ComicBookInfo document of ``cbi`` (an empty one when None)
+    with our marker ``"comicdesk-export": {"version", "fp", "rendered"}`` as an extra top-level
+    key. ASCII JSON, at most 65,535 bytes."""
+    from comicdesk.archive.comicbookinfo import EXPORT_KEY, ComicBookInfo, serialise
+
+    marker = {"version": int(EXPORT_FORMAT_VERSION), "fp": fingerprint, "rendered": list(rendered)}
+    return serialise(cbi if cbi is not None else ComicBookInfo(), APP_ID, last_modified(mtime),
+                     {EXPORT_KEY: marker})
 
 
 def read_export_comment(path: Path) -> dict | None:
-    """``{"fingerprint", "rendered"}`` from a CBZ written by this exporter; None for any other file
-    (or one that cannot be read)."""
+    """``{"version", "fingerprint", "rendered"}`` from a CBZ written by this exporter (the
+    ComicBookInfo comment with our key, or the text comment of earlier exports); None for any
+    other file (or one that cannot be read)."""
+    from comicdesk.archive.comicbookinfo import export_marker
+
     try:
         with zipfile.ZipFile(path) as zf:
-            comment = zf.comment.decode("ascii", "replace")
+            comment = zf.comment
     except (OSError, zipfile.BadZipFile, ValueError):
         return None
-    parts = comment.split()
-    if len(parts) < 3 or parts[0] != COMMENT_PREFIX:
-        return None
-    fields = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
-    try:
-        rendered = [int(x) for x in fields.get("rendered", "").split(",") if x]
-    except ValueError:
-        rendered = []
-    return {"version": parts[1], "fingerprint": fields.get("fp"), "rendered": rendered}
+    return export_marker(comment)
 
 
 # -- ComicInfo ----------------------------------------------------------------------------------
@@ -222,9 +246,18 @@ def _page_types(choice: PageChoice, source_page) -> list[str]:
 
 
 def build_comicinfo(source, written: list[tuple[PageChoice, int, int | None, int | None]],
-                    metadata: Metadata | None) -> bytes:
+                    metadata: Metadata | None, source_cbi=None) -> bytes:
     """The output's ComicInfo.xml (strict v2.0). ``written``: per output page, in order, the
     choice, the byte size and the pixel size (None when the header could not be read)."""
+    return output_comicinfo(source, written, metadata, source_cbi).to_bytes(strict=True)
+
+
+def output_comicinfo(source, written: list[tuple[PageChoice, int, int | None, int | None]],
+                     metadata: Metadata | None, source_cbi=None):
+    """The output's :class:`~comicdesk.archive.comicinfo.ComicInfo`: the source's with the pages
+    rewritten, Calibre's values (``metadata``) replacing title, series, number and writer, and
+    fields still empty filled from the source's ComicBookInfo (``source_cbi``)."""
+    from comicdesk.archive.comicbookinfo import fill_comicinfo
     from comicdesk.archive.comicinfo import ComicInfo, ComicPageInfo
 
     base = source if source is not None else ComicInfo()
@@ -244,7 +277,22 @@ def build_comicinfo(source, written: list[tuple[PageChoice, int, int | None, int
             value = getattr(metadata, attr)
             if value:
                 setattr(ci, attr, value)
-    return ci.to_bytes(strict=True)
+    fill_comicinfo(ci, source_cbi)
+    return ci
+
+
+def output_comicbookinfo(ci, metadata: Metadata | None, source_cbi=None):
+    """The output's ComicBookInfo: what its ComicInfo (``ci``, from :func:`output_comicinfo`)
+    says, each creator a credit with its ComicInfo role (Calibre's authors: ``Writer``, one
+    credit per author, the first ``primary``), plus what only the source's ComicBookInfo held.
+    From Calibre, ``volume`` is left out: Calibre (by default) reads its series index from
+    ``volume`` before ``issue``, and Calibre's number is the issue."""
+    from comicdesk.archive.comicbookinfo import from_comicinfo
+
+    calibre_writers = list(metadata.authors) if metadata is not None and metadata.authors else None
+    return from_comicinfo(ci, source_cbi, writers=calibre_writers,
+                          primary_writer=calibre_writers is not None,
+                          volume=metadata is None)
 
 
 # -- the write --------------------------------------------------------------------------------------
@@ -385,10 +433,11 @@ def page_names(book, choices: list[PageChoice]) -> list[tuple[PageChoice, str]]:
 
 
 def write_cbz(book, choices: list[PageChoice], output: Path, *, metadata: Metadata | None = None,
-              fingerprint: str = "", source_comicinfo=None, on_page=None) -> WriteReport:
+              fingerprint: str = "", source_comicinfo=None, source_cbi=None, on_page=None) -> WriteReport:
     """Write ``book`` (an open :class:`~comicdesk.archive.book.Book`) as a CBZ at ``output``
     following ``choices`` (one per source page, in page order). ``source_comicinfo``: the parsed
-    source ComicInfo (read from the book when not given). ``on_page(done, total)`` after each page.
+    source ComicInfo, ``source_cbi`` the source's ComicBookInfo (both read from the book when not
+    given). ``on_page(done, total)`` after each page.
     Raises :class:`ExportError` (one line); on any failure nothing is left at ``output``."""
     output = Path(output)
     if len(choices) != len(book.pages) or [c.index for c in choices] != list(range(len(book.pages))):
@@ -411,6 +460,10 @@ def write_cbz(book, choices: list[PageChoice], output: Path, *, metadata: Metada
                          pages_marked=sum(c.keep and c.deleted for c in choices))
     if source_comicinfo is None:
         source_comicinfo = book.comicinfo()
+    if source_cbi is None:
+        from comicdesk.archive.comicbookinfo import from_book
+
+        source_cbi = from_book(book)
     try:
         mtime = os.stat(book.path).st_mtime
     except OSError:
@@ -465,9 +518,10 @@ def write_cbz(book, choices: list[PageChoice], output: Path, *, metadata: Metada
                     os.close(src_fd)
             report.rendered.sort()
             written = [(choice_of[c.index], *sizes[c.index]) for c, _ in named]
-            xml = build_comicinfo(source_comicinfo, written, metadata)
-            expected[COMICINFO_NAME] = zw.add_bytes(COMICINFO_NAME, xml, compress=True)
-            zw.comment = make_comment(fingerprint, report.rendered)
+            ci = output_comicinfo(source_comicinfo, written, metadata, source_cbi)
+            expected[COMICINFO_NAME] = zw.add_bytes(COMICINFO_NAME, ci.to_bytes(strict=True), compress=True)
+            zw.comment = make_comment(fingerprint, report.rendered,
+                                      output_comicbookinfo(ci, metadata, source_cbi), mtime)
             zw.close()
             stream.flush()
             raw.flush()
@@ -486,7 +540,7 @@ def write_cbz(book, choices: list[PageChoice], output: Path, *, metadata: Metada
             syncer.start()
             try:
                 _before_verify(tmp)
-                verify_cbz(tmp, expected, len(named), order)
+                verify_cbz(tmp, expected, len(named), order, zw.comment)
             finally:
                 syncer.join()
             if synced and synced[0] is not None:
@@ -523,11 +577,12 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def verify_cbz(path: Path, expected: dict[str, tuple[int, int]], page_count: int,
-               order: list[str] | None = None) -> None:
+               order: list[str] | None = None, comment: bytes | None = None) -> None:
     """Re-open ``path`` from disk and check it holds exactly the ``expected`` entries
     (``{name: (crc32, size)}``), each recorded with that CRC-32 and size and read back in full
-    (:mod:`zipfile` recomputes the CRC of what it reads and fails on a mismatch), and that its
-    ComicInfo.xml says ``PageCount`` = ``page_count``. Raises :class:`VerifyError`."""
+    (:mod:`zipfile` recomputes the CRC of what it reads and fails on a mismatch), that its
+    ComicInfo.xml says ``PageCount`` = ``page_count`` and (when given) that its ZIP comment is
+    ``comment``. Raises :class:`VerifyError`."""
     from comicdesk.archive.comicinfo import ComicInfo
 
     def fail(why: str) -> VerifyError:
@@ -553,6 +608,8 @@ def verify_cbz(path: Path, expected: dict[str, tuple[int, int]], page_count: int
             ci = ComicInfo.from_bytes(zf.read(COMICINFO_NAME))
             if ci.page_count != page_count or len(ci.pages) != page_count:
                 raise fail("ComicInfo.xml PageCount does not match the pages")
+            if comment is not None and zf.comment != comment:
+                raise fail("the ZIP comment (ComicBookInfo) reads back differently")
     except VerifyError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ComicdeskError, ValueError, EOFError) as exc:

@@ -135,8 +135,12 @@ def test_calibre_metadata_is_filled_in(tmp_path, settings):
     assert (ci.title, ci.series, ci.number, ci.writer) == (
         "The Beginning (Calibre)", "Captain Science", "2.5", "Orlando, Joe, Wally Wood")
     assert ci.penciller == "Wally Wood"  # the rest of the book's ComicInfo carried over
-    ci2 = cbz_comicinfo(Path(by["Nobody"].output))  # a CBR without ComicInfo gets one
-    assert (ci2.title, ci2.series, ci2.number, ci2.writer, ci2.page_count) == ("Plain", None, None, "Nobody", 5)
+    # A CBR without ComicInfo gets one: Calibre's values, and what Calibre leaves empty from the
+    # CBR's own ComicBookInfo comment (series, number, penciller, ...).
+    ci2 = cbz_comicinfo(Path(by["Nobody"].output))
+    assert (ci2.title, ci2.series, ci2.number, ci2.writer, ci2.page_count) == (
+        "Plain", "Captain Science", "1", "Nobody", 5)
+    assert (ci2.penciller, ci2.publisher, ci2.year, ci2.month) == ("Wally Wood", "Youthful Adventure Stories", 1950, 11)
     for r in summary.results:
         assert xsd_errors(r.output) == []
     # The Calibre library is a library: exporting into it is refused.
