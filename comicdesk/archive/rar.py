@@ -441,12 +441,13 @@ class _SkipFailed(Exception):
 class _Unrar:
     """One open UnRAR archive handle, read strictly forwards."""
 
-    def __init__(self, path: str, mode: int, comment_chars: int = 0):
+    def __init__(self, path: str, mode: int):
         ffi, lib = _unrar()
         self._ffi, self._lib = ffi, lib
         self._handle = None
-        #: The archive comment (when ``comment_chars`` > 0 and the archive has one).
+        #: The archive comment (read when listing, if the archive has one).
         self.comment: str | None = None
+        comment_chars = COMMENT_CHARS if mode == _OM_LIST else 0
         self.sink: Callable[[bytes], bool] | None = None
         self.volumes: list[str] = []  # later volumes UnRAR moved on to
         self.missing_volume: str | None = None
@@ -662,7 +663,7 @@ class RarReader(Reader):
         if layout.legacy_comments:
             self._use_repaired_copy(layout)
 
-        arc = _Unrar(self._unrar_path, _OM_LIST, COMMENT_CHARS)
+        arc = self._open(_OM_LIST)
         self._comment = arc.comment
         try:
             self._solid = bool(arc.flags & _ROADF_SOLID)
