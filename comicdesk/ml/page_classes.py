@@ -36,8 +36,9 @@ import numpy as np
 
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.core.signals import PageSignals
+from comicdesk.ml import page_prior as pp
 
-VERSION = "standard-classes-1"
+VERSION = "standard-classes-2"
 K = len(PAGE_CLASSES)
 IDX = {c: i for i, c in enumerate(PAGE_CLASSES)}
 
@@ -209,6 +210,8 @@ def page_cues(p: PageSignals) -> dict[str, float]:
     if n > 1:
         c["first"] = float(i == 0)
         c["last"] = float(i == n - 1)
+        # the last page is an outside back cover when it looks like a cover (one picture, ink to
+        # the edges), not because it is last: modern books end on story (set below)
         c["inner"] = float(0 < i < n - 1)
         c["early"] = float(1 <= i <= 3 and i < n - 1)
         c["late"] = _ramp(i / (n - 1), 0.25, 0.6) if 0 < i < n - 1 else 0.0
@@ -234,7 +237,9 @@ def page_cues(p: PageSignals) -> dict[str, float]:
     if cov is None and boxes:
         cov = min(1.0, sum(w * h for x, y, w, h in boxes) / area)
     cov = cov or 0.0
-    c["text_none"] = float(n_lines <= 1) * seen
+    # "no text": at most one line found and almost no page covered by text (a title the detector
+    # read as one box still covers the page)
+    c["text_none"] = float(n_lines <= 1) * (1 - _ramp(cov, 0.01, 0.04)) * seen
     c["text_some"] = _ramp(n_lines, 2, 8) * (1 - _ramp(n_lines, 25, 45)) * seen
     c["text_dense"] = max(_ramp(n_lines, 25, 50), _ramp(cov, 0.15, 0.3)) * seen
     c["text_block"] = _ramp(cov, 0.06, 0.12) * (1 - _ramp(cov, 0.25, 0.4)) * seen
@@ -260,6 +265,8 @@ def page_cues(p: PageSignals) -> dict[str, float]:
     if colour is not None:
         c["colourful"] = _ramp(colour, 0.25, 0.7)
         c["grey"] = 1.0 - _ramp(colour, 0.08, 0.2)
+    if c.get("last") and "panel_single" in c and "no_white" in c:
+        c["last_cover_look"] = c["panel_single"] * c["no_white"]
     # repetition (pass 2: loaded from the library)
     if p.repeats_other_books:
         c["repeated"] = _ramp(p.repeats_other_books, 0, 2)
@@ -277,7 +284,14 @@ def page_cues(p: PageSignals) -> dict[str, float]:
         c["credits_words"] = _ramp(counts["credits"], 1, 4)
         c["letters"] = _ramp(counts["letters"], 1, 5)
         c["story_end"] = _ramp(counts["story_end"], 0, 1)
+        # plenty of text read and not one price, order or coupon word: not an ad (captions and
+        # one-page features are text-heavy too, but they sell nothing)
+        c["no_ad_words"] = _ramp(words, 30, 100) * (1 - max(c["price"], c["order"], c["form"]))
         c["prose"] = _ramp(words, 120, 300)
+        # few words read from a page with a moderate number of lines: titles and captions, not
+        # the columns of a letters page or a text story (a page with many lines but few words is
+        # one the OCR could not read, and says nothing)
+        c["few_words"] = (1 - _ramp(words, 60, 150)) * (1 - _ramp(n_lines, 30, 60))
         c["exclaim"] = _ramp(text.count("!") + text.count("?"), 2, 8) * (1 - _ramp(words, 200, 400))
         sims = _class_similarity(p, words)
         if sims is not None:
@@ -311,19 +325,26 @@ def _w(**kw: float) -> np.ndarray:
     return out
 
 
-#: Class frequencies inside a typical Western comic book (priors before any cue).
-PRIOR = {"advertisement": 0.15, "cover": 0.04, "story": 0.58, "textstory": 0.02, "first-page": 0.05,
-         "credits": 0.03, "art": 0.04, "text": 0.05, "back_cover": 0.04}
+#: The class prior by position (``page_prior``: fitted on 301 real Golden Age books; credits, art
+#: and text keep hand-set shares) replaces a constant bias; ``PRIOR`` is its overall shares.
+PRIOR = {c: float(p) for c, p in zip(PAGE_CLASSES, pp.load_prior().marginal())}
 BIAS = np.log(np.array([PRIOR[c] for c in PAGE_CLASSES]))
+
+
+def position_bias(i: int, n: int) -> np.ndarray:
+    """(K,) log prior of page ``i`` of an ``n``-page book (fitted per position bin)."""
+    return np.log(pp.load_prior().probs(i, n))
+
 
 #: cue -> per-class weight (nats). Read as "this cue makes these classes likelier/unlikelier".
 WEIGHTS: dict[str, np.ndarray] = {
-    # position: covers open the book, the back cover closes it; first pages come early
-    "first": _w(cover=5.0, first_page=0.8, credits=-0.5, back_cover=-4.0, story=-1.0, advertisement=-1.0),
-    "last": _w(back_cover=5.0, cover=-3.0, first_page=-3.0, story=-1.0, advertisement=-2.0, art=-1.0),
-    "inner": _w(cover=-3.0, back_cover=-5.0),
-    "early": _w(first_page=1.2, credits=0.8, advertisement=0.3),
-    "late": _w(first_page=-1.2, credits=-0.6, text=0.6, textstory=0.4, art=0.3),
+    # position: the fitted prior (``position_bias``) says where covers, ads, first pages and text
+    # stories fall; these hand-set weights remain only for the classes the fit has no labels for
+    "first": _w(credits=-0.5),
+    "last": _w(art=-1.0),
+    "last_cover_look": _w(back_cover=3.0),
+    "early": _w(credits=0.8),
+    "late": _w(credits=-0.6, text=0.6, art=0.3),
     # panel layout
     "panels_many": _w(story=2.5, first_page=1.5, textstory=-1.0, text=-1.5, art=-2.5, cover=-2.0,
                       credits=-1.5, back_cover=-1.5, advertisement=-0.5),
@@ -337,11 +358,14 @@ WEIGHTS: dict[str, np.ndarray] = {
     "text_dense": _w(textstory=1.5, text=1.5, credits=0.5, advertisement=0.3, story=-0.5, art=-3.0,
                      cover=-2.5, first_page=-0.3),
     "text_regular": _w(textstory=1.0, text=1.0, credits=0.3, story=-0.5),
-    "text_block": _w(advertisement=0.8, credits=0.3, back_cover=0.3, story=-0.8),
-    "text_wide": _w(text=1.5, textstory=1.5, credits=1.0, advertisement=1.0, back_cover=0.5, cover=0.3,
-                    story=-1.5, first_page=-0.3),
+    # (caption boxes and one-page features cover as much of a real story page as ad copy does)
+    "text_block": _w(advertisement=0.4, credits=0.3, back_cover=0.3, story=-0.3),
+    # (balloon lines are short, but the caption boxes of older books run wide)
+    "text_wide": _w(text=1.5, textstory=1.5, credits=1.0, advertisement=0.6, back_cover=0.5, cover=0.3,
+                    story=-1.0, first_page=-0.3),
     "text_big": _w(cover=0.8, first_page=0.8, advertisement=0.6, back_cover=0.4),
-    "text_huge": _w(cover=1.0, advertisement=0.4, first_page=0.3),
+    # (a story's title splash has the biggest letters inside a book; pin-ups have hardly any)
+    "text_huge": _w(cover=1.0, advertisement=0.4, first_page=1.0, art=-0.5),
     # image statistics
     "white": _w(text=1.0, textstory=1.0, credits=1.0, cover=-1.5, back_cover=-0.5, art=-0.3),
     "no_white": _w(cover=0.8, art=0.5, back_cover=0.5, text=-1.0, textstory=-1.0, credits=-1.0),
@@ -354,58 +378,34 @@ WEIGHTS: dict[str, np.ndarray] = {
     # words (pass 2)
     # (an outside back cover is most often an ad: ad words are nearly as likely there, and its
     # position decides)
-    "price": _w(advertisement=1.5, back_cover=1.3, cover=0.3),
-    "order": _w(advertisement=2.0, back_cover=1.8, text=-0.2),
-    "form": _w(advertisement=1.0, back_cover=0.9),
+    # (prose tells stories, it does not quote prices or ask for a name and address)
+    "price": _w(advertisement=1.5, back_cover=1.3, cover=0.3, textstory=-0.8, text=-0.3),
+    "order": _w(advertisement=2.0, back_cover=1.8, text=-0.2, textstory=-0.5),
+    "form": _w(advertisement=1.0, back_cover=0.9, textstory=-0.5, text=-0.3),
     "indicia": _w(credits=3.5, advertisement=-1.0, back_cover=-0.5),
     "credits_words": _w(credits=1.5, first_page=1.5, story=-0.3),
     "letters": _w(text=2.0, credits=0.2),
     "story_end": _w(story=0.8, textstory=0.8),
+    "no_ad_words": _w(advertisement=-3.0, back_cover=-1.5),
     "prose": _w(textstory=1.0, text=1.0, story=-1.0),
+    "few_words": _w(text=-1.5, textstory=-1.5),
     "exclaim": _w(story=0.6, first_page=0.4, advertisement=0.2),
 }
 #: The sentence-similarity cue: nats per unit of cosine above the classes' mean.
 SIM_WEIGHT = 10.0
 
 # -- sequence model -------------------------------------------------------------------------------------
-#: P(next class | class), rows in PAGE_CLASSES order (rows sum to 1). Ads come in runs, a first
-#: page is followed by story, story continues, text and letters pages run together.
-_T = {
-    "advertisement": dict(advertisement=0.45, story=0.25, first_page=0.10, text=0.05, art=0.04, credits=0.03,
-                          textstory=0.02, back_cover=0.06),
-    "cover": dict(advertisement=0.25, story=0.15, first_page=0.30, credits=0.15, art=0.06, text=0.05,
-                  textstory=0.02, cover=0.02),
-    "story": dict(story=0.82, advertisement=0.09, first_page=0.02, text=0.02, textstory=0.01, art=0.02,
-                  credits=0.005, back_cover=0.015),
-    "textstory": dict(textstory=0.55, story=0.1, advertisement=0.15, text=0.08, art=0.05, first_page=0.04,
-                      back_cover=0.03),
-    "first-page": dict(story=0.88, advertisement=0.07, text=0.01, art=0.01, textstory=0.02, credits=0.01),
-    "credits": dict(first_page=0.35, story=0.25, advertisement=0.2, text=0.08, art=0.05, credits=0.05,
-                    textstory=0.02),
-    "art": dict(art=0.3, advertisement=0.2, story=0.15, first_page=0.1, text=0.08, back_cover=0.12,
-                credits=0.03, textstory=0.02),
-    "text": dict(text=0.4, advertisement=0.25, story=0.1, first_page=0.08, art=0.06, back_cover=0.07,
-                 textstory=0.02, credits=0.02),
-    "back_cover": dict(advertisement=0.3, story=0.3, art=0.1, text=0.1, first_page=0.1, back_cover=0.1),
-}
-
-
-def _transition_matrix() -> np.ndarray:
-    t = np.full((K, K), 1e-3)
-    for a, row in _T.items():
-        for b, p in row.items():
-            t[IDX[a], IDX[b.replace("_", "-") if b == "first_page" else b]] = p
-    t /= t.sum(1, keepdims=True)
-    return t
-
-
-TRANSITIONS = _transition_matrix()
-#: Pair potential: pointwise mutual information log P(b|a) - log P(b) (P(b) = the prior), so
-#: smoothing says what neighbours add, not the class frequencies again.
+#: P(next class | class), rows in PAGE_CLASSES order: fitted on the same books (ads come in runs,
+#: a first page is followed by story or, for one-page features, by another first page); the
+#: credits, art and text rows and columns are hand-set (``page_prior``).
+TRANSITIONS = pp.load_prior().transition_matrix()
+#: Pair potential: pointwise mutual information log P(b|a) - log P(b) (P(b) = the overall shares),
+#: so smoothing says what neighbours add, not the class frequencies again.
 PAIR = np.log(TRANSITIONS) - BIAS[None, :]
-#: Weight of the pair potential relative to the page scores (1 = trust the chain fully).
-PAIR_WEIGHT = 0.7
-#: Softmax temperature of the final marginals (>1 softens hand-set overconfidence).
+#: Weight of the pair potential (fitted with the prior: the position-only chain's likelihood on
+#: the training books).
+PAIR_WEIGHT = float(pp.load_prior().data.get("pair_weight", 0.7))
+#: Softmax temperature of the final marginals (>1 softens the hand-set cue weights' overconfidence).
 TEMPERATURE = 1.3
 
 
@@ -421,12 +421,14 @@ def page_scores(pages: Sequence[PageSignals]) -> np.ndarray:
     """(n, K) page scores before smoothing."""
     out = np.tile(BIAS, (len(pages), 1))
     for i, p in enumerate(pages):
+        if p.n_pages > 1:
+            out[i] = position_bias(p.index, p.n_pages)
         if p.bad:
             continue
         for name, v in page_cues(p).items():
             if name.startswith("sim:"):
                 out[i, IDX[name[4:]]] += SIM_WEIGHT * v
-            elif v:
+            elif v and name in WEIGHTS:  # (a cue only the head reads, e.g. "inner")
                 out[i] += v * WEIGHTS[name]
     return out
 

@@ -54,6 +54,13 @@ HAND_T_ROWS = {
 #: Share of the inner pages' distribution mixed into the bins near the ends (not the first page):
 #: a judgement, not fitted — Golden Age books end on ads, modern ones on story.
 END_MIX = 0.5
+#: Share of the overall class shares mixed into every row of the transitions: in CoSMo's labels a
+#: story range always opens with its first page, so "ad, then story" never occurs there, while
+#: modern books interrupt a story with ads; the mix bounds what a neighbour can veto (a judgement).
+TRANS_MIX = 0.3
+#: The same for the first page: nearly every scanned floppy opens on its cover, but collections and
+#: web downloads may open on a story page.
+FIRST_MIX = 0.1
 _END_BINS = ("p2", "p3", "last3", "last2", "last")
 
 
@@ -100,7 +107,7 @@ class Prior:
             overall[IDX[c]] = p
         self._marginal = overall / overall.sum()
 
-    def probs(self, i: int, n: int, end_mix: float = END_MIX) -> np.ndarray:
+    def probs(self, i: int, n: int, end_mix: float = END_MIX, first_mix: float = FIRST_MIX) -> np.ndarray:
         """(K,) prior of page ``i`` of ``n``; the overall shares for a one-page book."""
         if n <= 1:
             return self._marginal.copy()
@@ -108,14 +115,17 @@ class Prior:
         row = self.table[b]
         if b in _END_BINS and end_mix:
             row = (1 - end_mix) * row + end_mix * self.inner
+        elif b == "first" and first_mix:
+            row = (1 - first_mix) * row + first_mix * self.inner
         return row
 
     def marginal(self) -> np.ndarray:
         """(K,) the classes' overall shares (fitted six + :data:`UNFITTED`)."""
         return self._marginal.copy()
 
-    def transition_matrix(self) -> np.ndarray:
-        """(K, K) P(next | class), rows sum to 1."""
+    def transition_matrix(self, mix: float | None = None) -> np.ndarray:
+        """(K, K) P(next | class), rows sum to 1, mixed with the overall shares (:data:`TRANS_MIX`)."""
+        mix = TRANS_MIX if mix is None else mix
         t = np.full((K, K), 1e-3)
         for a, row in self.data["transitions"].items():
             extra = HAND_T_UNFITTED[a]
@@ -127,7 +137,8 @@ class Prior:
         for a, row in HAND_T_ROWS.items():
             for b, p in row.items():
                 t[IDX[a], IDX[_name(b)]] = p
-        return t / t.sum(1, keepdims=True)
+        t = t / t.sum(1, keepdims=True)
+        return (1 - mix) * t + mix * self._marginal[None, :]
 
 
 @lru_cache(maxsize=1)

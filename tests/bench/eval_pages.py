@@ -627,6 +627,329 @@ def fixture_books() -> list[tuple[str, str, list, list[str]]]:
     return out
 
 
+# -- real books ------------------------------------------------------------------------------------
+REAL_DIR = REPO.parent / "shared" / "fixtures" / "real"
+#: The default real set: (folder, labels file or None for ``folder/labels.json``).
+REAL_DEFAULT = (
+    (REAL_DIR / "science-comics-001", None),
+    (REAL_DIR / "public-domain-pages", REPO / "tests" / "data" / "page_labels_public_domain.json"),
+)
+#: Bump when what a real book's cached signals hold changes (the panel detector's version is in the key).
+REAL_SIGNALS_VERSION = "real-1"
+ARCHIVES = (".cbz", ".cbr", ".cb7", ".cbt", ".zip", ".rar", ".7z", ".tar", ".pdf", ".epub")
+IMAGES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def real_books(folder: Path, labels_file: Path | None = None) -> list[tuple[str, list[Path], list[str]]]:
+    """``(name, files, labels)`` per labelled book of a folder. ``labels.json`` (beside the books,
+    or ``labels_file``): ``{"<book file name>": ["cover", ...]}``, one class per page in page order;
+    a key may also be a glob of image files (sorted: one book of those pages); keys starting with
+    ``_`` are notes. The fixtures' own format (``{"pages": [{"label": ...}, ...]}`` beside a single
+    archive) is read too."""
+    labels_file = labels_file or folder / "labels.json"
+    data = json.loads(labels_file.read_text())
+    out = []
+    if isinstance(data.get("pages"), list):
+        archives = sorted(p for p in folder.iterdir() if p.suffix.lower() in ARCHIVES)
+        if len(archives) != 1:
+            raise SystemExit(f"{labels_file}: a page list needs exactly one book beside it, found {len(archives)}")
+        out.append((archives[0].name, archives, [str(p["label"]) for p in data["pages"]]))
+        return out
+    for key, labels in data.items():
+        if key.startswith("_"):
+            continue
+        bad = [c for c in labels if c not in PAGE_CLASSES]
+        if bad:
+            raise SystemExit(f"{labels_file}: {key}: unknown page classes {bad}")
+        path = folder / key
+        if path.is_file() and path.suffix.lower() in ARCHIVES:
+            files = [path]
+        else:
+            files = sorted(p for p in folder.glob(key) if p.suffix.lower() in IMAGES)
+        if not files:
+            raise SystemExit(f"{labels_file}: no book or images named {key!r} in {folder}")
+        if len(files) > 1 and len(files) != len(labels):
+            raise SystemExit(f"{labels_file}: {key}: {len(files)} images but {len(labels)} labels")
+        out.append((key, files, list(labels)))
+    return out
+
+
+def _digest(files: list[Path]) -> str:
+    from comicdesk.ml.panels import DETECTOR_VERSION
+
+    h = hashlib.sha1(f"{REAL_SIGNALS_VERSION}\0{DETECTOR_VERSION}".encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0" + hashlib.sha1(f.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def real_signals(name: str, files: list[Path], cache_dir: Path, no_cache: bool = False) -> list[PageSignals]:
+    """The book's page signals exactly as ``comicdesk index`` computes and stores them (the real
+    standard models, a library of its own under ``cache_dir``), read back with
+    ``signals_from_cache``; cached by the files' bytes and the panel detector's version."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    from comicdesk.library.catalog import Catalog
+    from comicdesk.pipeline.rescore import _open_store
+    from comicdesk.pipeline.signals import signals_from_cache
+
+    key = _digest(files)
+    cached = cache_dir / f"real-{key}.pkl"
+    if cached.exists() and not no_cache:
+        return pickle.loads(cached.read_bytes())
+    work = cache_dir / f"real-{key}"
+    shutil.rmtree(work, ignore_errors=True)
+    lib = work / "library"
+    lib.mkdir(parents=True)
+    if len(files) == 1 and files[0].suffix.lower() in ARCHIVES:
+        (lib / files[0].name).symlink_to(files[0].resolve())
+    else:  # loose images: one stored CBZ of them, bytes unchanged
+        with zipfile.ZipFile(lib / "book.cbz", "w", zipfile.ZIP_STORED) as z:
+            for f in files:
+                z.write(f, f.name)
+    cmd = [sys.executable, "-m", "comicdesk.cli", "index", "--cache-dir", str(work / "cache"),
+           "--data-dir", str(work / "data"), str(lib)]
+    t0 = time.perf_counter()
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{name}: comicdesk index failed ({run.returncode}): {run.stderr.strip()[-500:]}")
+    print(f"{name}: indexed with the real models in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    libs = [d for d in (work / "cache" / "libraries").iterdir() if d.is_dir()]
+    with Catalog.open(libs[0], readonly=True) as cat:
+        store = _open_store(libs[0], cat)
+        books = cat.all_books()
+        pages = signals_from_cache(cat, books[0].id, store)
+    (work / "index.log").write_text(run.stdout + run.stderr)
+    if not any(p.stats or p.panels for p in pages):
+        raise SystemExit(f"{name}: comicdesk index stored no page signals (see {work / 'index.log'}):\n{run.stdout[-800:]}")
+    cached.write_bytes(pickle.dumps(pages))
+    return pages
+
+
+STORY = ("story", "first-page", "textstory")
+_T = 0.9  # the threshold evaluate_real runs at (for the corrections' story-only count)
+
+
+def merged(c: str) -> str:
+    """Story kinds as one; a back cover (usually an ad) and an ad as one."""
+    from comicdesk.core.pages import STORY_KINDS
+
+    return "story" if c in STORY_KINDS else "advertisement" if c == "back_cover" else c
+
+
+def is_right(truth: str, pred: str) -> bool:
+    """Right with story kinds merged; a back cover may be called an advertisement (both are dropped
+    by story-only)."""
+    return merged(truth) == merged(pred) or (truth == "back_cover" and pred == "advertisement")
+
+
+def dropped(probs: dict[str, float], t: float) -> bool:
+    """Whether a story-only export drops a model-labelled page at threshold ``t`` (core.pages's rule)."""
+    from comicdesk.core.pages import STORY_KINDS, page_drop
+    from comicdesk.ml.page_classes import top_label
+
+    return page_drop(top_label(probs), probs, "model", STORY_KINDS, t=t) == "drop"
+
+
+def real_metrics(truth: list[str], probs: list[dict[str, float]], t: float) -> dict:
+    from comicdesk.core.pages import STORY_KINDS
+    from comicdesk.ml.page_classes import top_label
+
+    pred = [top_label(p) for p in probs]
+    m = metrics(truth, pred)
+    k = len(PAGE_CLASSES)
+    conf = np.array(m["confusion"])
+    prf = {}
+    for i, c in enumerate(PAGE_CLASSES):
+        tp, col, row = conf[i, i], conf[:, i].sum(), conf[i, :].sum()
+        if row or col:
+            prf[c] = {"p": round(float(tp / col), 3) if col else None, "r": round(float(tp / row), 3) if row else None,
+                      "f1": round(float(2 * tp / max(1, row + col)), 3), "n": int(row)}
+    story = [i for i, c in enumerate(truth) if c in STORY_KINDS]
+    non = [i for i, c in enumerate(truth) if c not in STORY_KINDS]
+    ads_covers = [i for i, c in enumerate(truth) if c in ("advertisement", "cover", "back_cover")]
+    drops = [dropped(p, t) for p in probs]
+    pred_ads = [i for i, c in enumerate(pred) if c == "advertisement"]
+    ad_right = sum(1 for i in pred_ads if truth[i] in ("advertisement", "back_cover"))
+    return {
+        "n": len(truth), "accuracy": m["accuracy"], "merged_accuracy": round(sum(map(is_right, truth, pred)) / max(1, len(truth)), 3),
+        "prf": prf, "confusion": m["confusion"], "t": t,
+        "story_pages": len(story), "story_lost": sum(drops[i] for i in story),
+        "story_kept": round(1 - sum(drops[i] for i in story) / max(1, len(story)), 3),
+        "non_story_pages": len(non), "non_story_dropped": round(sum(drops[i] for i in non) / max(1, len(non)), 3),
+        "ads_covers_dropped": round(sum(drops[i] for i in ads_covers) / max(1, len(ads_covers)), 3),
+        "ad_predicted": len(pred_ads), "ad_precision": round(ad_right / len(pred_ads), 3) if pred_ads else None,
+    }
+
+
+def print_real(title: str, m: dict) -> None:
+    print(f"\n== {title}: {m['n']} pages; accuracy {m['accuracy']:.3f}, with story kinds merged "
+          f"{m['merged_accuracy']:.3f}")
+    print(f"   story-only export at t = {m['t']:.2f}: story-kind pages kept {m['story_kept']:.3f} "
+          f"({m['story_lost']} of {m['story_pages']} lost); non-story dropped {m['non_story_dropped']:.3f} "
+          f"(ads and covers {m['ads_covers_dropped']:.3f}); ad precision "
+          + (f"{m['ad_precision']:.3f} ({m['ad_predicted']} called ads)" if m["ad_precision"] is not None else "- (none called ads)"))
+    print(f"   {'class':<14} {'P':>6} {'R':>6} {'F1':>6} {'pages':>6}")
+    for c, v in m["prf"].items():
+        fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+        print(f"   {c:<14} {fmt(v['p']):>6} {fmt(v['r']):>6} {fmt(v['f1']):>6} {v['n']:>6}")
+    short = [c[:6] for c in PAGE_CLASSES]
+    print("   truth \\ predicted " + " ".join(f"{s:>6}" for s in short))
+    for c, row in zip(PAGE_CLASSES, m["confusion"]):
+        if sum(row):
+            print(f"   {c:<17} " + " ".join(f"{v:>6}" for v in row))
+
+
+def reliability(truth: list[str], probs: list[dict[str, float]]) -> dict:
+    """Two reliability tables: the top label's probability vs how often it is right (with story
+    kinds merged), and p(non-story) vs how often the page is not a story kind."""
+    from comicdesk.core.pages import NON_STORY, STORY_KINDS
+    from comicdesk.ml.page_classes import top_label
+
+    edges = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0001]
+    top, side = [], []
+    for lo, hi in zip(edges, edges[1:]):
+        a = [(p[top_label(p)], is_right(t, top_label(p))) for t, p in zip(truth, probs) if lo <= p[top_label(p)] < hi]
+        b = [(sum(p[c] for c in NON_STORY), t not in STORY_KINDS) for t, p in zip(truth, probs)
+             if lo <= sum(p[c] for c in NON_STORY) < hi]
+        top.append({"bin": [lo, min(hi, 1.0)], "n": len(a), "mean_p": round(float(np.mean([x for x, _ in a])), 3) if a else None,
+                    "right": round(float(np.mean([y for _, y in a])), 3) if a else None})
+        side.append({"bin": [lo, min(hi, 1.0)], "n": len(b), "mean_p": round(float(np.mean([x for x, _ in b])), 3) if b else None,
+                     "right": round(float(np.mean([y for _, y in b])), 3) if b else None})
+    return {"top": top, "non_story": side}
+
+
+def print_reliability(rel: dict) -> None:
+    print("\n   reliability (predicted probability vs how often right)")
+    print(f"   {'bin':<11} {'top label: pages':>16} {'mean p':>7} {'right':>6}   {'p(non-story): pages':>19} {'mean p':>7} {'non-story':>9}")
+    for a, b in zip(rel["top"], rel["non_story"]):
+        f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        print(f"   {a['bin'][0]:.2f}-{a['bin'][1]:.2f}  {a['n']:>16} {f(a['mean_p']):>7} {f(a['right']):>6}   "
+              f"{b['n']:>19} {f(b['mean_p']):>7} {f(b['right']):>9}")
+
+
+def threshold_sweep(truth: list[str], probs: list[dict[str, float]]) -> list[dict]:
+    from comicdesk.core.pages import STORY_KINDS
+
+    out = []
+    story = [i for i, c in enumerate(truth) if c in STORY_KINDS]
+    non = [i for i, c in enumerate(truth) if c not in STORY_KINDS]
+    for t in [round(0.5 + 0.05 * k, 2) for k in range(10)]:
+        d = [dropped(p, t) for p in probs]
+        out.append({"t": t, "story_lost": sum(d[i] for i in story), "story_kept": round(1 - sum(d[i] for i in story) / max(1, len(story)), 3),
+                    "non_story_dropped": round(sum(d[i] for i in non) / max(1, len(non)), 3)})
+    return out
+
+
+def choose_t(sweep: list[dict], keep: float = 0.99) -> float | None:
+    """The lowest t at which a story-only export keeps >= ``keep`` of the story-kind pages at t
+    and at t - 0.05 too (a t that works only at one exact value is fitted, not robust)."""
+    ok = {round(r["t"], 2): r["story_kept"] >= keep for r in sweep}
+    for r in sweep:
+        t = round(r["t"], 2)
+        if ok[t] and ok.get(round(t - 0.05, 2), False):
+            return t
+    return None
+
+
+def real_corrections(sig: list[PageSignals], truth: list[str], steps: int = 5) -> list[dict]:
+    """A person fixes the first wrong page (its exact class: a first page called story counts),
+    then the next, on one book; the head is retrained on the book's labels after each. Per step,
+    among the pages the person did not touch: how many are right, which became right and which
+    became wrong since no correction (exact classes, and with story kinds merged)."""
+    from comicdesk.ml.page_classes import classify_book, top_label
+    from comicdesk.ml.page_head import LabelledBook, train_head
+
+    base = classify_book(sig)
+    first = [top_label(p) for p in base]
+    marks: dict[int, str] = {}
+    out = []
+    now = first
+    for step in range(1, steps + 1):
+        wrong = next((i for i, (t, p) in enumerate(zip(truth, now)) if t != p and i not in marks), None)
+        if wrong is None:
+            break
+        marks[wrong] = truth[wrong]
+        probs = train_head([LabelledBook(sig, base, dict(marks))]).apply(sig, base)
+        now = [top_label(p) for p in probs]
+        untouched = [i for i in range(len(truth)) if i not in marks]
+        out.append({
+            "step": step, "fixed_page": wrong, "label": truth[wrong], "was": first[wrong],
+            "right_untouched": sum(truth[i] == now[i] for i in untouched), "untouched": len(untouched),
+            "became_right": [i for i in untouched if truth[i] == now[i] != first[i]],
+            "became_wrong": [i for i in untouched if truth[i] == first[i] != now[i]],
+            "became_wrong_merged": [i for i in untouched if is_right(truth[i], first[i]) and not is_right(truth[i], now[i])],
+            "lost_in_story_only": [i for i in untouched if truth[i] in STORY and dropped(probs[i], _T)],
+        })
+    return out
+
+
+def evaluate_real(sets, cache_dir: Path, no_cache: bool, t: float, show: bool) -> dict:
+    from comicdesk.ml.page_classes import classify_book, top_label
+
+    global _T
+    _T = t
+
+    books = []
+    for folder, labels_file in sets:
+        for name, files, labels in real_books(folder, labels_file):
+            sig = real_signals(name, files, cache_dir, no_cache)
+            if len(sig) != len(labels):
+                raise SystemExit(f"{name}: {len(sig)} pages but {len(labels)} labels")
+            books.append((f"{folder.name}/{name}", sig, labels))
+    truth, probs = [], []
+    per_book = {}
+    for name, sig, labels in books:
+        pr = classify_book(sig)
+        per_book[name] = real_metrics(labels, pr, t)
+        truth += labels
+        probs += pr
+        if show:
+            from comicdesk.core.pages import NON_STORY
+
+            print(f"\n{name}:")
+            for i, (c, p) in enumerate(zip(labels, pr)):
+                top = sorted(p.items(), key=lambda kv: -kv[1])[:3]
+                mark = "" if is_right(c, top_label(p)) else "  WRONG"
+                drop = "  DROPPED" if dropped(p, t) else ""
+                print(f"   {i:>3} {c:<14} -> " + ", ".join(f"{k} {v:.2f}" for k, v in top)
+                      + f"  p(non-story) {sum(p[k] for k in NON_STORY):.2f}{mark}{drop}")
+    allm = real_metrics(truth, probs, t)
+    for name, m in per_book.items():
+        print(f"   {name}: {m['n']} pages, merged accuracy {m['merged_accuracy']:.3f}, story kept "
+              f"{m['story_kept']:.3f} ({m['story_lost']} lost), non-story dropped {m['non_story_dropped']:.3f}")
+    print_real(f"REAL books (training figures: these labelled pages were looked at while setting the cues), "
+               f"{len(books)} books", allm)
+    rel = reliability(truth, probs)
+    print_reliability(rel)
+    sweep = threshold_sweep(truth, probs)
+    print("\n   sure threshold t: story-kind pages lost / non-story pages dropped by a story-only export")
+    print("   " + "  ".join(f"t={r['t']:.2f}: {r['story_lost']} lost, {r['non_story_dropped']:.2f} dropped" for r in sweep))
+    best = choose_t(sweep)
+    print(f"   lowest t keeping >= 99 % of story-kind pages at t and t - 0.05: {best}")
+    corr = {}
+    for name, sig, labels in books:
+        steps = real_corrections(sig, labels)
+        if not steps:
+            continue
+        corr[name] = steps
+        print(f"\n   corrections on {name} (a person fixes the first wrong page, then the next; head retrained):")
+        for s in steps:
+            print(f"     {s['step']}: page {s['fixed_page']} {s['was']} -> {s['label']}: untouched pages right "
+                  f"{s['right_untouched']}/{s['untouched']}; since no correction became right {s['became_right']}, "
+                  f"became wrong {s['became_wrong']} (story kinds merged: {s['became_wrong_merged']}); "
+                  f"story pages a story-only export would drop: {s['lost_in_story_only']}")
+    return {"books": len(books), "pages": len(truth), "metrics": {k: v for k, v in allm.items() if k != "confusion"},
+            "per_book": {n: {k: m[k] for k in ("n", "merged_accuracy", "story_kept", "story_lost", "non_story_dropped")}
+                         for n, m in per_book.items()},
+            "sweep": sweep, "t_suggested": best, "reliability": rel,
+            "corrections": {n: [{k: s[k] for k in ("step", "fixed_page", "label", "became_right", "became_wrong",
+                                                    "became_wrong_merged", "lost_in_story_only")} for s in v]
+                            for n, v in corr.items()}}
+
+
 # -- main ------------------------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -636,10 +959,32 @@ def main() -> None:
     ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
                     help="EfficientNet's and MiniLM's precision (the pipeline's stages use auto: bfloat16 where native and faster)")
     ap.add_argument("--l2", type=float, default=None, help="the head's L2 strength (default: page_head.L2)")
-    ap.add_argument("--show", type=int, default=0, help="print the first N books' pages with labels")
+    ap.add_argument("--show", type=int, default=0, help="print the first N synthetic books' pages with labels")
+    ap.add_argument("--real", action="append", metavar="DIR[=LABELS]",
+                    help="a folder of books with a labels.json beside them (or the labels file after =); "
+                         "repeatable; default: Science Comics #1 and the public-domain pages (our labels)")
+    ap.add_argument("--t", type=float, default=None, help="the sure threshold (default: core.pages.SURE_AT)")
+    ap.add_argument("--show-real", action="store_true", help="print every real page with its probabilities")
+    ap.add_argument("--no-synthetic", action="store_true", help="real books only")
     args = ap.parse_args()
     cache_dir = Path(tempfile.gettempdir()) / "comicdesk-eval-pages"
     cache_dir.mkdir(exist_ok=True)
+    from comicdesk.core.pages import SURE_AT
+    from comicdesk.ml.panels import DETECTOR_VERSION
+
+    t = SURE_AT if args.t is None else args.t
+    sets = REAL_DEFAULT
+    if args.real:
+        sets = []
+        for spec in args.real:
+            folder, _, lab = spec.partition("=")
+            sets.append((Path(folder).resolve(), Path(lab).resolve() if lab else None))
+    print(f"panel detector: {DETECTOR_VERSION}; sure threshold t = {t}")
+    real = evaluate_real(sets, cache_dir, args.no_cache, t, args.show_real)
+    if args.no_synthetic:
+        print(json.dumps({"bench": "eval_pages", "detector": DETECTOR_VERSION, "real": real}))
+        return
+    print("\n######## SYNTHETIC books (our own generator; says the cues work as designed, not that real books do)")
     cache_file = cache_dir / (f"signals-{GEN_VERSION}-s{args.seed}"
                               + ("" if args.precision == "float32" else f"-{args.precision}") + ".pkl")
     cache = {} if args.no_cache or not cache_file.exists() else pickle.loads(cache_file.read_bytes())
@@ -694,7 +1039,7 @@ def main() -> None:
         for k, m in curve.items():
             n = m.get("corrections", 0)
             note = f" (asked for {k}; no wrong page left in the training books)" if n < k else ""
-            print_metrics(f"pass {pass_no}, held-out books after {n} corrections{note}", m)
+            print_metrics(f"synthetic, pass {pass_no}, held-out books after {n} corrections{note}", m)
 
     # shared fixtures
     fx = fixture_books()
@@ -707,12 +1052,13 @@ def main() -> None:
     mf1 = metrics(fx_truth, [c for p in fx_pred1 for c in p])
     for (name, _, _, lab), pred in zip(fx, fx_pred):
         print(f"{name}: " + " ".join(f"{t}/{p}" + ("" if t == p else "*") for t, p in zip(lab, pred)))
-    print_metrics("shared fixtures, pass 1", mf1)
-    print_metrics("shared fixtures, pass 2", mf)
+    print_metrics("shared fixtures (112x160 thumbnails, xkcd), pass 1", mf1)
+    print_metrics("shared fixtures (112x160 thumbnails, xkcd), pass 2", mf)
     print(f"\nfeatures: {computed} pages computed in {feat_s:.1f} s (cache: {cache_file}); "
           f"classifying {len(truth)} pages twice: {cls_s * 1000:.0f} ms")
     summary = {
-        "bench": "eval_pages", "books": len(books), "pages": len(truth),
+        "bench": "eval_pages", "detector": DETECTOR_VERSION, "real": real,
+        "synthetic_books": len(books), "pages": len(truth),
         "pass1": {"accuracy": m1["accuracy"], "macro_f1": m1["macro_f1"], "f1": m1["f1"]},
         "pass2": {"accuracy": m2["accuracy"], "macro_f1": m2["macro_f1"], "f1": m2["f1"]},
         "corrections": {f"pass{p}": {str(k): {"corrections": m.get("corrections", 0), "accuracy": m["accuracy"],

@@ -101,7 +101,7 @@ def fit(books) -> dict:
             "bin_pages": {b: sum(counts[b].values()) for b in pp.BINS}, "prior": prior, "transitions": trans}
     # the pair potential's weight: the position-only chain's log-likelihood on the training books
     table = pp.Prior(out)
-    pair = np.log(table.transition_matrix()) - np.log(table.marginal())[None, :]
+    pair = np.log(table.transition_matrix(mix=0.0)) - np.log(table.marginal())[None, :]
     grid = [round(0.1 * k, 1) for k in range(11)]
     lls = [_score(books, lambda n: np.log(np.stack([table.probs(i, n) for i in range(n)])),
                   lambda u, w=w: _smooth(u, pair, w))["loglik_per_page"] for w in grid]
@@ -206,11 +206,12 @@ def main() -> None:
 
     table = pp.Prior(fitted)
     results = {}
-    for name, mix in (("fitted, no mix", 0.0), (f"fitted, END_MIX {pp.END_MIX}", pp.END_MIX)):
+    for name, mix in (("fitted, no mix", 0.0),
+                      (f"fitted, END_MIX {pp.END_MIX}, FIRST_MIX {pp.FIRST_MIX}, TRANS_MIX {pp.TRANS_MIX}", pp.END_MIX)):
         def unary(length, mix=mix):
-            return np.log(np.stack([table.probs(i, length, end_mix=mix) for i in range(length)]))
+            return np.log(np.stack([table.probs(i, length, end_mix=mix, first_mix=mix and pp.FIRST_MIX) for i in range(length)]))
 
-        pair = np.log(table.transition_matrix()) - np.log(table.marginal())[None, :]
+        pair = np.log(table.transition_matrix(mix=mix and pp.TRANS_MIX)) - np.log(table.marginal())[None, :]
         results[name] = {
             "position": _score(val, unary),
             "chain": _score(val, unary, lambda u: _smooth(u, pair, fitted["pair_weight"])),
@@ -224,9 +225,9 @@ def main() -> None:
     print(f"train: {fitted['books']} books, {fitted['pages']} labelled pages; "
           f"validation: {len(val)} books, {sum(len(lab) for lab, _ in val)} labelled pages")
     print("overall shares (train): " + ", ".join(f"{c} {v:.3f}" for c, v in fitted["overall"].items()))
-    print(f"\n{'model (validation)':<28} {'pos. loglik':>11} {'pos. acc':>9} {'chain loglik':>13} {'chain acc':>10}")
+    print(f"\n{'model (validation)':<60} {'pos. loglik':>11} {'pos. acc':>9} {'chain loglik':>13} {'chain acc':>10}")
     for name, r in results.items():
-        print(f"{name:<28} {r['position']['loglik_per_page']:>11.3f} {r['position']['accuracy']:>9.3f} "
+        print(f"{name:<60} {r['position']['loglik_per_page']:>11.3f} {r['position']['accuracy']:>9.3f} "
               f"{r['chain']['loglik_per_page']:>13.3f} {r['chain']['accuracy']:>10.3f}")
     print(json.dumps({"bench": "fit_page_prior", "train_books": fitted["books"], "val_books": len(val),
                       "val": results}))

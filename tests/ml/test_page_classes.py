@@ -162,7 +162,7 @@ def test_pass_one_cues_leave_out_words_and_pass_two_adds_them():
 def test_every_weight_names_a_cue_that_exists():
     names = set()
     for p in (story(0, 5), cover(1, 5), dense(2, 5, lines=["x"] * 5, repeats_other_books=1,
-                                                  repeats_within_book=1)):
+                                                  repeats_within_book=1), cover(4, 5)):
         names |= set(pc.page_cues(p))
     assert set(pc.WEIGHTS) <= names
     assert np.allclose(pc.TRANSITIONS.sum(1), 1.0)
