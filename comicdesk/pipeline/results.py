@@ -67,8 +67,12 @@ def read_book_analysis(path: str | os.PathLike, settings: Settings) -> BookAnaly
                 return None
         runs = catalog.runs([row.id]).get(row.id, {})
         names = _panel_stage_names()
-        panels_done = any(r.status == "done" and r.content_key == row.content_key
-                          for name, r in runs.items() if name in names)
+        # Whatever the detector version: panels found by an earlier one stay until a run commits
+        # new ones, in the same transaction that records it (a re-run that failed left the
+        # panels of the last one that did not).
+        mine = [r for name, r in runs.items() if name in names and r.content_key == row.content_key]
+        panels_done = any(r.status == "done" for r in mine) or (
+            bool(mine) and catalog.count_panels(row.id) > 0)
         panels = None
         if panels_done:
             found = catalog.panels(row.id)

@@ -38,6 +38,7 @@ import hashlib
 import heapq
 import os
 import queue
+import re
 import sys
 import threading
 import time
@@ -539,8 +540,8 @@ class Runner:
         if key in cache:
             return cache[key]
         host = self._host(s)
-        if host is not None:
-            fp = self._former_fingerprint(host, wild)
+        if host is not None:  # it reads what its host read then: never left open
+            fp = self._former_fingerprint(host)
         elif s.former_host is not None:
             fp = None
         else:
@@ -549,11 +550,16 @@ class Runner:
                 u = self._producers.get(n)
                 if n == IMAGE or u is None or u is s:
                     continue
-                u = self._host(u) or u
+                host = self._host(u)
                 if wild and n in s.former_needs and n not in s.needs:
-                    deps[u.name] = self._WILD
+                    value = self._WILD
+                elif host is not None:  # a split-off stage: its host's whole former work
+                    value = self._former_fingerprint(host)
                 else:
-                    deps.setdefault(u.name, self._former_fingerprint(u))
+                    value = self._former_fingerprint(u, wild)
+                name = (host or u).name
+                if name not in deps or _strictness(value) > _strictness(deps[name]):
+                    deps[name] = value  # a stage needed twice: its strictest reading
             fp = s.resolve_version()
             if any(v is None for v in deps.values()):
                 fp = None
@@ -580,13 +586,13 @@ class Runner:
         former = self._former_fingerprint(s)
         if former is not None and former != self._fingerprint(s) and r.version == former:
             return r
-        if s.former_needs:
-            wild = self._former_fingerprint(s, wild=True)
-            if wild is not None and wild.count(self._WILD) == 1:
-                head, tail = wild.split(self._WILD)
-                if len(r.version) > len(head) + len(tail) and r.version.startswith(head) \
-                        and r.version.endswith(tail):
-                    return r
+        # A former need's fingerprint may have changed since (a new detector with this upgrade):
+        # the work of a stage that no longer reads it, or reads only such stages, stands.
+        wild = self._former_fingerprint(s, wild=True)
+        if wild is not None and self._WILD in wild:
+            pattern = "(.+)".join(re.escape(part) for part in wild.split(self._WILD))
+            if re.fullmatch(pattern, r.version, flags=re.DOTALL):
+                return r
         return None
 
     def _write_upgrades(self) -> None:
@@ -1209,6 +1215,11 @@ class Runner:
         self._emit(AnalysisProgress("index", done, total, item="", rate=rate, eta_s=eta,
                                     books_done=self._books_done, books_total=self._books_total,
                                     state=state))
+
+
+def _strictness(former: str | None) -> int:
+    """None (cannot match) over a whole former fingerprint over one left open."""
+    return 2 if former is None else (0 if Runner._WILD in former else 1)
 
 
 def _pixels(page: PageData) -> int:
