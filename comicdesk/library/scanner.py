@@ -269,6 +269,22 @@ def _comicinfo_fields(ci) -> dict | None:
     return fields if any(fields.values()) else None
 
 
+def _with_comicbookinfo(fields: dict | None, book) -> dict | None:
+    """``fields`` (ComicInfo's) with the title, series, number and authors ComicInfo lacks taken
+    from the book's ComicBookInfo (the JSON in a CBZ's ZIP comment or a CBR's archive comment),
+    when it has one. ComicInfo's values win; page types come from ComicInfo only."""
+    from comicdesk.archive.comicbookinfo import from_book
+
+    cbi = from_book(book)
+    if cbi is None:
+        return fields
+    out = dict(fields or {})
+    for key, value in cbi.names().items():
+        if value and not out.get(key):
+            out[key] = value
+    return out if any(out.values()) else None
+
+
 def read_book(job: Job, move_keys: frozenset[str] | set[str] = frozenset(), limits=None) -> ReadResult:
     """Everything the catalogue records about one book, reading as little as possible: the
     container's listing, ComicInfo.xml and each page's image header (never whole pages).
@@ -357,7 +373,7 @@ def _stop_after_key(job: Job, res: ReadResult, move_keys) -> bool:
 def _describe(book, res: ReadResult) -> None:
     from comicdesk.core.errors import PageError
 
-    res.comicinfo = _comicinfo_fields(book.comicinfo())
+    res.comicinfo = _with_comicbookinfo(_comicinfo_fields(book.comicinfo()), book)
     pages = []
     for ref in book.pages:
         size = ref.member.size if ref.member.size is not None and ref.member.size >= 0 else None
