@@ -11,7 +11,7 @@ profile classified a book; :data:`HEAD_MODELS`):
   nor anchor), from at most :data:`COMICINFO_MAX_BOOKS` books. ComicInfo's ``Story`` stands for
   every story kind (first pages and text stories are written ``Story`` too), so it teaches the
   story kind the base classifier finds likeliest for that page. A book written by
-  ``comicdesk export`` (its ZIP comment starts with :data:`EXPORT_COMMENT_PREFIX`) never
+  ``comicdesk export`` (the export marker in its ZIP comment, :func:`written_by_comicdesk`) never
   teaches: its page types are comicdesk's own labels. Nor does a CBZ that cannot be read to tell.
   The person's label wins over ComicInfo's on the same page.
 
@@ -75,10 +75,6 @@ COMICINFO_PER_CLASS = 5
 #: At most this many ComicInfo-typed books teach (the first by content key): training and the
 #: stored head stay small in a library tagged throughout.
 COMICINFO_MAX_BOOKS = 50
-#: What the ZIP comment of a CBZ written by ``comicdesk export`` starts with
-#: (``comicdesk.export.writer.COMMENT_PREFIX`` and a space; ``pipeline`` may not import
-#: ``export``, a test checks they agree).
-EXPORT_COMMENT_PREFIX = b"comicdesk-export "
 
 _HEAD_SUFFIX = " +head"
 
@@ -113,11 +109,15 @@ def labels_digest(labels: Iterable[tuple[str, int, str]]) -> str:
 
 # -- what teaches ---------------------------------------------------------------------------------
 def written_by_comicdesk(path: str | Path) -> bool | None:
-    """True when this file is a CBZ written by ``comicdesk export`` (its ZIP comment), False when
-    it is another ZIP, None when it cannot be read to tell (offline, damaged)."""
+    """True when this file is a CBZ written by ``comicdesk export`` (the export marker in its ZIP
+    comment, :func:`comicdesk.archive.comicbookinfo.is_export_comment`: today's ComicBookInfo
+    form or the earlier text line), False when it is another ZIP, None when it cannot be read to
+    tell (offline, damaged)."""
+    from comicdesk.archive.comicbookinfo import is_export_comment
+
     try:
         with zipfile.ZipFile(path) as zf:
-            return zf.comment.startswith(EXPORT_COMMENT_PREFIX)
+            return is_export_comment(zf.comment)
     except (OSError, zipfile.BadZipFile, ValueError):
         return None
 

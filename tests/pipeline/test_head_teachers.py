@@ -85,18 +85,13 @@ def rows(cache, name, model=STANDARD_MODEL):
         return {p: next(o for o in rs if o.model_id == model) for p, rs in cat.page_outputs(b.id).items()}
 
 
-def export_comment() -> bytes:
+def test_exports_are_recognised_in_either_form(tmp_path):
     from comicdesk.export.writer import make_comment
 
-    return make_comment("0123456789abcdef", [])
-
-
-# -- ComicInfo page types ---------------------------------------------------------------------------
-def test_the_export_marker_is_the_exporters():
-    from comicdesk.export.writer import COMMENT_PREFIX
-
-    assert rescore.EXPORT_COMMENT_PREFIX == COMMENT_PREFIX.encode("ascii") + b" "
-    assert export_comment().startswith(rescore.EXPORT_COMMENT_PREFIX)
+    for comment in (make_comment("0123456789abcdef", []), b"comicdesk-export 1 fp=0123 rendered="):
+        path = book(tmp_path, f"x{len(comment)}.cbz", 0, comment=comment)
+        assert rescore.written_by_comicdesk(path) is True
+    assert rescore.written_by_comicdesk(book(tmp_path, "y.cbz", 0, comment=b'{"appID": "ComicTagger"}')) is False
 
 
 def test_comicinfo_page_types_teach_the_head_below_the_persons_labels(tmp_path, settings):
@@ -156,15 +151,36 @@ def test_a_collection_typing_every_page_story_does_not_swamp_the_rest():
     assert rescore.cap_per_class({3: "story", 9: "story"}) == {3: "story", 9: "story"}
 
 
+def real_export(tmp_path, settings, dest):
+    """A CBZ written by comicdesk's own exporter (every page typed from its labels), copied to
+    ``dest`` as a person might move it into a library."""
+    import shutil
+
+    from comicdesk.export.batch import ExportOptions, export_books
+    from comicdesk.export.filters import build_filter
+
+    src = book(tmp_path / "elsewhere", "Source.cbz", 0, types_of())
+    options = ExportOptions(filter=build_filter(), analyse=False, scan_options=INLINE)
+    summary = export_books(src, tmp_path / "out" / "Exported.cbz", settings, options)
+    (res,) = summary.results
+    assert res.status == "written", res.error
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(res.output, dest)
+    return dest
+
+
 def test_books_written_by_comicdesk_export_never_teach(tmp_path, settings):
     root = tmp_path / "lib"
     types = types_of()
-    book(root, "Exported.cbz", 0, types, comment=export_comment())
+    real_export(tmp_path, settings, root / "Exported.cbz")
     book(root, "Plain.cbz", 100)
     cache, data = analyse(root, settings)
     assert rescore.written_by_comicdesk(root / "Exported.cbz") is True
     assert rescore.written_by_comicdesk(root / "Plain.cbz") is False
     assert rescore.written_by_comicdesk(root / "gone.cbz") is None
+    with Catalog.open(cache, readonly=True) as cat:  # the export's ComicInfo types its pages
+        exported = next(b for b in cat.all_books() if b.path.endswith("Exported.cbz"))
+        assert len(exported.comicinfo["page_types"]) == len(PLAN)
     before = rows(cache, "Plain.cbz")
     result = rescore.relabel(cache, data)
     assert (result.used, result.comicinfo, result.exports_skipped) == (0, 0, 1)
