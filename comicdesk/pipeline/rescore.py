@@ -501,13 +501,13 @@ def rescore_pending(cache_dir: Path, data_dir: Path) -> tuple[int, int] | None:
 
     if not (Path(cache_dir) / CATALOG_FILE).is_file():
         return None
-    has_user = (Path(data_dir) / USER_FILE).is_file()
-    with Catalog.open(cache_dir) as catalog:
-        if not has_user:
+    if not (Path(data_dir) / USER_FILE).is_file():
+        with Catalog.open(cache_dir, readonly=True) as catalog:
             typed, _ = comicinfo_labels(catalog)
-            if not typed:
-                return None  # no labels of any kind, nothing stored: the heads are the identity
-            Path(data_dir).mkdir(parents=True, exist_ok=True)
+        if not typed:
+            return None  # no labels of any kind, nothing stored: the heads are the identity
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+    with Catalog.open(cache_dir) as catalog:
         with UserData(data_dir) as user:
             gathered = _gather(catalog, user)
             stale = []
