@@ -10,6 +10,7 @@ interrupted.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -465,6 +466,31 @@ HANDLERS: dict[str, Callable] = {
 
 
 # -- parsing ----------------------------------------------------------------------------------
+def path_word(value: str) -> str:
+    """A path argument: an empty one is an error (``Path("")`` would be the current folder)."""
+    if not value:
+        raise argparse.ArgumentTypeError("empty path: give a file or folder")
+    return value
+
+
+def check_path_arg(value: str | None) -> None:
+    """Refuse, before anything opens it, a path that is a symlink loop or a special file (a FIFO
+    would block the first read forever). A missing path is left to the command to word."""
+    if not value:
+        return
+    from comicdesk.archive.registry import special_file_reason
+
+    try:
+        st = os.stat(Path(value).expanduser())
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CommandError(f"{value}: symlink loop (a link that leads back to itself)") from None
+        return
+    reason = special_file_reason(st.st_mode)
+    if reason is not None:
+        raise CommandError(f"{value}: {reason}")
+
+
 #: The options every command takes, before or after its name; the first three take a value.
 COMMON_VALUE_OPTIONS = ("--cache-dir", "--data-dir", "--profile")
 
@@ -495,30 +521,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("gui", parents=[common], allow_abbrev=False, help="open the app (a library, or one book)")
-    p.add_argument("path", nargs="?", metavar="PATH|BOOK")
+    p.add_argument("path", nargs="?", metavar="PATH|BOOK", type=path_word)
     p.add_argument("--screenshot", metavar="FILE", help="render the first screen to a PNG and exit")
 
     p = sub.add_parser("scan", parents=[common], allow_abbrev=False, help="catalogue a library folder or Calibre library")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", type=path_word)
 
     p = sub.add_parser("index", parents=[common], allow_abbrev=False, help="scan, then analyse what is not analysed yet")
-    p.add_argument("path", metavar="PATH")
+    p.add_argument("path", metavar="PATH", type=path_word)
 
     p = sub.add_parser("pages", parents=[common], allow_abbrev=False, help="list a book's pages")
-    p.add_argument("book", metavar="BOOK")
+    p.add_argument("book", metavar="BOOK", type=path_word)
 
     p = sub.add_parser("panels", parents=[common], allow_abbrev=False, help="detect panels (no cache)")
-    p.add_argument("path", metavar="IMAGE|BOOK")
+    p.add_argument("path", metavar="IMAGE|BOOK", type=path_word)
     p.add_argument("--rtl", action="store_true",
                    help="read right to left (manga); a book whose ComicInfo says Manga=YesAndRightToLeft is read so anyway")
 
     p = sub.add_parser("label", parents=[common], allow_abbrev=False, help="set your own label for a page")
-    p.add_argument("book", metavar="BOOK")
+    p.add_argument("book", metavar="BOOK", type=path_word)
     p.add_argument("page", type=int, metavar="PAGE")
     p.add_argument("cls", metavar="CLASS")
 
     p = sub.add_parser("similar", parents=[common], allow_abbrev=False, help="find similar panels or pages")
-    p.add_argument("book", nargs="?", metavar="BOOK")
+    p.add_argument("book", nargs="?", metavar="BOOK", type=path_word)
     p.add_argument("page", nargs="?", type=int, metavar="PAGE")
     p.add_argument("panel", nargs="?", type=int, metavar="PANEL")
     p.add_argument("--text", metavar="QUERY")
@@ -527,11 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", nargs="+")
 
     p = sub.add_parser("duplicates", parents=[common], allow_abbrev=False, help="pages repeated within and across books")
-    p.add_argument("path", nargs="?", metavar="PATH")
+    p.add_argument("path", nargs="?", metavar="PATH", type=path_word)
 
     p = sub.add_parser("export", parents=[common], allow_abbrev=False, help="write cleaned CBZ files")
-    p.add_argument("path", metavar="BOOK|PATH")
-    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.add_argument("path", metavar="BOOK|PATH", type=path_word)
+    p.add_argument("-o", "--output", required=True, metavar="OUT", type=path_word)
     p.add_argument("--preset", choices=("story-only", "no-ads"))
     group = p.add_mutually_exclusive_group()
     group.add_argument("--keep", metavar="C,..")
@@ -629,6 +655,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(normalise_argv(argv))
     try:
+        for name in ("path", "book"):
+            check_path_arg(getattr(args, name, None))
         from comicdesk.core.settings import Settings
 
         try:

@@ -7,7 +7,10 @@ wins. Adding a format is one module plus one entry here.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +39,37 @@ def reader_classes() -> tuple[type[Reader], ...]:
     return tuple(classes)
 
 
+def special_file_reason(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` is never opened (reading a FIFO waits for a writer forever,
+    a device may never end); None for a regular file or a folder."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        kind = "a FIFO"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    else:
+        kind = "a special file"
+    return f"not a regular file ({kind}): comics are files or folders"
+
+
+def stat_book_path(path: Path | str) -> os.stat_result:
+    """``os.stat`` of a book path, refusing special files and symlink loops with a one-line
+    :class:`BookError` (nothing is opened)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BookError("symlink loop (a link that leads back to itself)") from None
+        raise file_error(exc) from None
+    reason = special_file_reason(st.st_mode)
+    if reason is not None:
+        raise UnsupportedFormat(reason)
+    return st
+
+
 def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
     if path.is_dir():
         return b""
@@ -46,6 +80,7 @@ def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
 def detect(path: Path | str) -> type[Reader]:
     """The reader class for ``path``; raises a one-line :class:`BookError` when there is none."""
     path = Path(path)
+    stat_book_path(path)  # before any open(): a FIFO would block it
     try:
         head = read_head(path)
     except IsADirectoryError:  # pragma: no cover - races with a folder appearing

@@ -18,7 +18,9 @@ volume's path); hidden files and folders; OS and NAS litter (``__MACOSX``, ``@ea
 Folders holding a ``.comicdesk-export`` marker (written by ``comicdesk export``) are never entered,
 nor is a Calibre library nested in a folder library (scan it as a library of its own).
 
-Directory symlinks are followed, each real folder once (so a symlink loop ends at once).
+Directory symlinks are followed when they lead to a folder inside the walked folder, each real
+folder once (so a symlink loop ends at once); a link leading out of it is skipped with a warning
+(``ln -s /etc LIB/etc`` must not catalogue /etc). FIFOs, sockets and devices are never opened.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def walk_folder(start: Path, *, skip: frozenset[str] = frozenset()) -> WalkResul
     from comicdesk.library.calibre import METADATA_DB, is_calibre_library
 
     out = WalkResult()
+    boundary = os.path.realpath(start)  # folder links are followed only within it
     visited: set[tuple[int, int]] = set()
     stack: list[tuple[str, int]] = [(os.fspath(start), 0)]
     while stack:
@@ -113,7 +116,12 @@ def walk_folder(start: Path, *, skip: frozenset[str] = frozenset()) -> WalkResul
             try:
                 is_dir = entry.is_dir()  # follows symlinks
                 if is_dir:
-                    if os.path.realpath(entry.path) in skip:
+                    real = os.path.realpath(entry.path)
+                    if real in skip:
+                        continue
+                    if entry.is_symlink() and not _inside(real, boundary):
+                        out.warnings.append(f"skipped a folder link leading out of the library: "
+                                            f"{entry.path} -> {real}")
                         continue
                     subdirs.append(entry.path)
                     continue
@@ -138,6 +146,10 @@ def walk_folder(start: Path, *, skip: frozenset[str] = frozenset()) -> WalkResul
             for sub in sorted(subdirs, reverse=True):
                 stack.append((sub, depth + 1))
     return out
+
+
+def _inside(real: str, boundary: str) -> bool:
+    return real == boundary or real.startswith(boundary.rstrip(os.sep) + os.sep)
 
 
 def _folder_candidate(folder: str, st: os.stat_result, images: list[os.DirEntry]) -> Candidate:
