@@ -76,6 +76,10 @@ COMICINFO_PER_CLASS = 5
 #: stored head stay small in a library tagged throughout.
 COMICINFO_MAX_BOOKS = 50
 
+#: A field of the catalogue's ``comicinfo`` JSON by which a scanner may record whether the book is
+#: comicdesk's own export (true/false); without it the book's ZIP comment is read here.
+EXPORT_FIELD = "comicdesk_export"
+
 _HEAD_SUFFIX = " +head"
 
 
@@ -157,7 +161,12 @@ def comicinfo_labels(catalog, *, max_books: int = COMICINFO_MAX_BOOKS) -> tuple[
     for key, book, types in sorted(typed, key=lambda t: (t[0], t[1].path)):
         if key in out or len(out) >= max_books:
             continue
-        if book.format == "zip":
+        recorded = (book.comicinfo or {}).get(EXPORT_FIELD)
+        if recorded is not None:  # the scanner said (no need to reach the file)
+            if recorded:
+                skipped += 1
+                continue
+        elif book.format == "zip":
             mine = written_by_comicdesk(book.path)
             if mine is None:
                 continue

@@ -193,6 +193,19 @@ def test_books_written_by_comicdesk_export_never_teach(tmp_path, settings):
     assert rescore.relabel(cache, data).comicinfo > 0
 
 
+def test_a_scanner_verdict_on_exports_is_taken_without_opening_the_file(tmp_path, settings):
+    root = tmp_path / "lib"
+    book(root, "Tagged.cbz", 0, types_of())
+    cache, _ = analyse(root, settings)
+    with Catalog.open(cache) as cat:
+        b = cat.all_books()[0]
+        assert rescore.comicinfo_labels(cat)[1] == 0 and len(rescore.comicinfo_labels(cat)[0]) == 1
+        with cat.transaction():
+            cat.conn.execute("UPDATE books SET comicinfo = json_set(comicinfo, '$.comicdesk_export', json('true')) "
+                             "WHERE id = ?", (b.id,))
+        assert rescore.comicinfo_labels(cat) == ({}, 1)
+
+
 def test_a_library_with_comicinfo_types_gets_its_head_at_the_end_of_an_index_run(tmp_path, settings):
     root = tmp_path / "lib"
     book(root, "Tagged.cbz", 0, types_of())
