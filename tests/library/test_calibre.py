@@ -28,7 +28,22 @@ BOOKS = [
 
 @pytest.fixture
 def calibre(tmp_path) -> Path:
-    return make_calibre(tmp_path / "Calibre Library", BOOKS)
+    root = make_calibre(tmp_path / "Calibre Library", BOOKS)
+    # "Untagged Tale" has no metadata of its own: its CBR without the fixture's ComicBookInfo
+    # archive comment (which would name it, as ComicInfo would).
+    plain_cbr(next(root.glob("Somebody/Untagged Tale (2)/*.cbr")))
+    return root
+
+
+def plain_cbr(path: Path) -> None:
+    import rars
+    from helpers import captain_science_pages
+
+    builder = rars.RarBuilder(format="rar50", store=True)
+    for page in captain_science_pages():
+        builder.add_bytes(page.read_bytes(), page.name)
+    path.unlink()
+    builder.write(str(path))
 
 
 def by_title(result) -> dict:
