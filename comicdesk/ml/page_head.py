@@ -6,13 +6,13 @@ A small multinomial logistic regression **around** the base classifier (numpy on
 
 - ``p_base``: the standard classifier's probabilities (``comicdesk.ml.page_classes``);
 - ``z(x)``: a compact vector of the page's cues (:data:`FEATURES`: position, layout, text amount,
-  image statistics, repetition, word groups), standardised with the labelled pages' mean and
-  deviation;
+  image statistics, repetition, word groups), standardised over the pages the head was fitted on;
 - ``proto[c]``: how close the page's image features are to a page the person labelled ``c``
-  (EfficientNet features, centred on the page's own book and L2-normalised; the best cosine over
-  the labelled pages of that class, mapped to ``[0, 1]`` above :data:`PROTO_FLOOR`). One shared
-  weight ``alpha`` for all classes, so a single label of an ad teaches "pages looking like this
-  are ads" without a weight per class to learn.
+  (EfficientNet features, with most of the book's mean taken out (:data:`CENTRE_PAGES`) and
+  L2-normalised; the best cosine over the labelled pages of that class, mapped from
+  [:data:`PROTO_FLOOR`, :data:`PROTO_FULL`] to ``[0, 1]``). One shared weight ``alpha`` for all
+  classes, so a single label of an ad teaches "pages looking like this are ads" without a weight
+  per class to learn.
 
 Training minimises the labelled pages' cross-entropy plus ``l2 / 2 * (|W|^2 + |b|^2 +
 (alpha - ALPHA0)^2)``: ``W`` and ``b`` are pulled towards 0, the base classifier unchanged, so with
@@ -20,9 +20,10 @@ no labels the head is exactly the identity and with few labels it moves only as 
 insist; ``alpha`` is pulled towards a prior belief :data:`ALPHA0` that look-alikes share a class.
 The other pages of the labelled books *anchor* the head (their target is the base classifier's own
 answer, weight :data:`ANCHOR` each): people correct errors, and a head fitted to errors alone
-would learn that everything is an error. A
-labelled page is never its own prototype while training (leave-one-out), so ``alpha`` learns how
-much *other* similar pages share a class.
+would learn that everything is an error. A page that looks like a labelled one is let go of its
+anchor in proportion (:data:`FOLLOW`), so look-alikes follow the correction while pages unlike
+every labelled page stay where they were. A labelled page is never its own prototype while
+training (leave-one-out), so ``alpha`` learns how much *other* similar pages share a class.
 
 Serialised with :meth:`PageHead.to_bytes` (an ``.npz`` with :data:`HEAD_VERSION`).
 """
@@ -39,7 +40,7 @@ from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.core.signals import PageSignals
 from comicdesk.ml import page_classes as pc
 
-HEAD_VERSION = 1
+HEAD_VERSION = 2
 K = len(PAGE_CLASSES)
 #: The cues (``page_classes.page_cues``) the head may reweight, plus the relative position.
 FEATURES: tuple[str, ...] = (
@@ -47,8 +48,18 @@ FEATURES: tuple[str, ...] = (
     "text_dense", "text_big", "white", "colourful", "repeated", "price", "order", "indicia",
     "credits_words", "letters", "prose",
 )
-#: Cosines at or below this count as "not alike" for the prototype cue.
-PROTO_FLOOR = 0.5
+#: Cosines at or below this count as "not alike" for the prototype cue, and at or above
+#: :data:`PROTO_FULL` as "alike" (measured on Science Comics #1, centred features: pages of one
+#: kind 0.2-0.5 apart, pages of different kinds -0.2-0.3).
+PROTO_FLOOR = 0.2
+PROTO_FULL = 0.5
+#: A book's mean is taken out of its pages' image features in proportion n / (n + this): in a
+#: short book the mean is mostly the page itself, and taking it all out makes every page unlike
+#: the others.
+CENTRE_PAGES = 8
+#: How far a look-alike of a labelled page is let go of its anchor (0: anchored like any page;
+#: 1: a page as alike as :data:`PROTO_FULL` is not anchored at all).
+FOLLOW = 1.0
 #: Default L2 strength (in units of one labelled page's loss).
 L2 = 0.5
 #: Prior mean of ``alpha`` (nats at cosine 1): before the labels say otherwise, a page that looks
@@ -79,7 +90,7 @@ def book_image_vectors(pages: Sequence[PageSignals]) -> np.ndarray | None:
     if not have:
         return None
     dims = have[0].shape[0]
-    mean = np.mean(np.stack(have), axis=0)
+    mean = np.mean(np.stack(have), axis=0) * (len(have) / (len(have) + CENTRE_PAGES))
     out = np.zeros((len(pages), dims), dtype=np.float32)
     for i, r in enumerate(rows):
         if r is not None and r.shape[0] == dims:
@@ -143,7 +154,7 @@ class PageHead:
             for i, j in enumerate(exclude):
                 if j >= 0:
                     sims[i, j] = -1.0
-        sims = np.clip((sims - PROTO_FLOOR) / (1.0 - PROTO_FLOOR), 0.0, 1.0)
+        sims = np.clip((sims - PROTO_FLOOR) / (PROTO_FULL - PROTO_FLOOR), 0.0, 1.0)
         for c in range(K):
             cols = self.proto_labels == c
             if cols.any():
@@ -240,8 +251,14 @@ def train_head(books: Sequence[LabelledBook], *, l2: float = L2, anchor: float |
     target = np.concatenate([b[5] for b in blocks])
     weight = np.concatenate([np.broadcast_to(np.asarray(b[6], dtype=float), (len(b[1]),)) for b in blocks])
     lab = np.concatenate([np.full(len(b[1]), b[0] == "lab") for b in blocks])
-    head.mean = x[lab].mean(0)
-    head.std = np.maximum(x[lab].std(0), 0.1)
+    # an unlabelled page that looks like a labelled one is free to follow it: its anchor weighs
+    # less the more alike it is (pages unlike every labelled page stay anchored where they were)
+    weight = np.where(lab, weight, weight * (1.0 - FOLLOW * proto.max(1)))
+    # standardised over every page the head was fitted on (standardised over the labelled pages
+    # alone, a cue on which one label differs from the rest becomes a huge number, and the head
+    # learns "this page" instead of "pages like this")
+    head.mean = x.mean(0)
+    head.std = np.maximum(x.std(0), 0.1)
     z = (x - head.mean) / head.std
     wcol = weight[:, None]
 
