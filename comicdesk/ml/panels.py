@@ -122,6 +122,10 @@ class PanelParams:
     #: ... unless art runs on across it: the same ink colour on both sides along more than this
     #: share of its length.
     line_crossed: float = 0.1
+    #: Split a region that no straight gutter cuts along slanted gutters: straight lines at most
+    #: ``max_slant`` (run over length) off square that cross no content.
+    slanted: bool = True
+    max_slant: float = 0.25
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -611,7 +615,84 @@ class _Detector:
         blocks = self._blocks(region)
         if len(blocks) >= 2:
             return blocks
+        if self.p.slanted:
+            for axis in (0, 1):
+                pieces = self._slanted(region, axis)
+                if len(pieces) >= 2:
+                    return pieces[::-1] if axis == 1 and self.rtl else pieces
         return [self._finish(region)]
+
+    def _slanted(self, region: _Piece, axis: int) -> list[_Piece]:
+        """The pieces between slanted gutters across ``region`` (rows for axis 0, columns for
+        axis 1): straight lines from a gap in the content along one side of the region to a gap
+        along the opposite side, at most ``p.max_slant`` off square, that meet (nearly) no
+        content on the way. Each piece is the extent of the content between two such lines."""
+        p = self.p
+        sub = self.mask[region.y0:region.y1, region.x0:region.x1]
+        a = sub.T if axis == 0 else sub  # lines run down the rows of ``a``
+        n, m = a.shape
+        if m < 2 * self.min_side or n < self.min_side:
+            return []
+        edge = max(1, self.min_gap // 2)
+        margin = int(0.5 * self.min_side)
+        def mouths(rows: np.ndarray) -> list[int]:
+            free = rows.max(axis=0) == 0
+            return [x for s, e in _runs(free) for x in range(s, e) if margin <= x < m - margin]
+        starts, ends = mouths(a[:edge]), mouths(a[n - edge:])
+        if not starts or not ends:
+            return []
+        t = np.arange(n)
+        xs0 = np.asarray(starts[::max(1, len(starts) // 24)], np.int64)
+        xs1 = np.asarray(ends[::max(1, len(ends) // 24)], np.int64)
+        p0, p1 = np.meshgrid(xs0, xs1, indexing="ij")
+        p0, p1 = p0.ravel(), p1.ravel()
+        ok = np.abs(p1 - p0) <= p.max_slant * n
+        p0, p1 = p0[ok], p1[ok]
+        if len(p0) == 0:
+            return []
+        padded = np.pad(a, ((0, 0), (1, 1)))
+        def covers(q0: np.ndarray, q1: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            pos = np.rint(q0[:, None] + (q1 - q0)[:, None] * rows[None, :] / max(1, n - 1)).astype(np.int64) + 1
+            hit = np.minimum(padded[rows[None, :], pos],
+                             np.minimum(padded[rows[None, :], pos - 1], padded[rows[None, :], pos + 1]))
+            return hit.mean(axis=1)
+        coarse = covers(p0, p1, t[::3])
+        keep = coarse <= 2 * p.gap_tolerance
+        p0, p1 = p0[keep], p1[keep]
+        if len(p0) == 0:
+            return []
+        fine = covers(p0, p1, t)
+        found = [(float(c), abs(int(u1) - int(u0)), int(u0), int(u1))
+                 for c, u0, u1 in zip(fine, p0, p1) if c <= p.gap_tolerance]
+        lines: list[tuple[int, int]] = []
+        for _, _, x0, x1 in sorted(found):
+            if all(abs(x0 - u0) >= self.min_side and abs(x1 - u1) >= self.min_side
+                   and (x0 - u0) * (x1 - u1) > 0 for u0, u1 in lines):
+                lines.append((x0, x1))
+        if not lines:
+            return []
+        lines.sort()
+        cols = np.arange(m)[None, :]
+        bounds = [None] + [x0 + (x1 - x0) * t[:, None] / max(1, n - 1) for x0, x1 in lines] + [None]
+        pieces = []
+        for lo, hi in zip(bounds, bounds[1:]):
+            side = a.astype(bool)
+            if lo is not None:
+                side &= cols > lo + 1
+            if hi is not None:
+                side &= cols < hi - 1
+            rows_any, cols_any = np.flatnonzero(side.any(axis=1)), np.flatnonzero(side.any(axis=0))
+            if len(rows_any) == 0:
+                continue
+            r0, r1, c0, c1 = int(rows_any[0]), int(rows_any[-1]) + 1, int(cols_any[0]), int(cols_any[-1]) + 1
+            if min(r1 - r0, c1 - c0) < self.min_side:
+                return []  # not panels on both sides
+            mass = int(side.sum())
+            if axis == 0:
+                pieces.append(_Piece(region.y0 + c0, region.y0 + c1, region.x0 + r0, region.x0 + r1, mass))
+            else:
+                pieces.append(_Piece(region.y0 + r0, region.y0 + r1, region.x0 + c0, region.x0 + c1, mass))
+        return pieces
 
     def _descend(self, pieces: list[_Piece], axis: int, depth: int) -> list[_Piece]:
         if axis == 1 and self.rtl:
