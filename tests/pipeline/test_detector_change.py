@@ -309,3 +309,22 @@ def test_a_failed_rerun_leaves_the_old_panels_visible(library):
     result = Runner(library["cache"], stages=stages(Calls(), "det-B", "cols", fail=True), options=FAST).run()
     assert result.failed == 3
     assert read_book_analysis(book, settings).panels == old
+
+
+def test_panels_from_a_stage_that_hands_back_no_lines_are_stored_with_the_lines(library):
+    """A stage producing only ``TEXT_PANELS`` (not the lines): the runner writes the panels into
+    the stored lines, text untouched."""
+    calls = Calls()
+    Runner(library["cache"], stages=stages(calls), options=FAST).run()
+    before, _, _ = stored(library["cache"])
+
+    def load(ctx):
+        return lambda pages: [{TEXT_PANELS: [3, 2, 1, 0]} for _ in pages]
+
+    only = StageSpec("text_assign", 2, (TEXT_LINES, PANELS), (TEXT_PANELS,), load, "reverse-1", batchable=True)
+    specs = [s if s.name != "text_assign" else only for s in stages(calls)]
+    assert Runner(library["cache"], stages=specs, options=FAST).run().done == 3
+    after, _, _ = stored(library["cache"])
+    assert {k: [(t, c) for t, c, _ in v] for k, v in after.items()} == \
+        {k: [(t, c) for t, c, _ in v] for k, v in before.items()}
+    assert all([p for _, _, p in rows] == [3, 2, 1, 0] for rows in after.values())
