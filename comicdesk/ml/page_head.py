@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from comicdesk.core.pages import PAGE_CLASSES
+from comicdesk.core.pages import PAGE_CLASSES, STORY_KINDS
 from comicdesk.core.signals import PageSignals
 from comicdesk.ml import page_classes as pc
 
@@ -62,6 +62,12 @@ CENTRE_PAGES = 8
 FOLLOW = 1.0
 #: Default L2 strength (in units of one labelled page's loss).
 L2 = 0.5
+#: The per-class bias ``b`` of the classes a story-only reader drops is held this many times more
+#: firmly than ``W``: a bias moves every page of the library, and the anchors barely resist
+#: raising a class the base gave 1 % (one ad label raised every page's ad probability by up to
+#: 0.1 with the bias held like ``W``). A false "ad" loses a story page, a false "story" only
+#: leaves an ad in, so the story kinds' bias is held like ``W``.
+B_L2 = 10.0
 #: Prior mean of ``alpha`` (nats at cosine 1): before the labels say otherwise, a page that looks
 #: just like a page the person labelled probably shares its class. ``alpha`` is pulled towards it
 #: (not towards 0), so a single label already teaches; with no labels there are no prototypes.
@@ -261,18 +267,20 @@ def train_head(books: Sequence[LabelledBook], *, l2: float = L2, anchor: float |
     head.std = np.maximum(x.std(0), 0.1)
     z = (x - head.mean) / head.std
     wcol = weight[:, None]
+    b_l2 = np.array([1.0 if c in STORY_KINDS else B_L2 for c in PAGE_CLASSES])
 
     def loss_grad(W, b, alpha):
         p = _softmax(logp + z @ W.T + b + alpha * proto)
         loss = -np.sum(weight * np.sum(target * np.log(np.maximum(p, 1e-12)), 1)) + 0.5 * l2 * (
-            np.sum(W * W) + np.sum(b * b) + (alpha - ALPHA0) ** 2)
+            np.sum(W * W) + np.sum(b_l2 * b * b) + (alpha - ALPHA0) ** 2)
         d = wcol * (p - target)  # (n, K)
-        return loss, d.T @ z + l2 * W, d.sum(0) + l2 * b, float(np.sum(d * proto)) + l2 * (alpha - ALPHA0)
+        return (loss, d.T @ z + l2 * W, d.sum(0) + l2 * b_l2 * b,
+                float(np.sum(d * proto)) + l2 * (alpha - ALPHA0))
 
     W = np.zeros((K, z.shape[1]))
     b = np.zeros(K)
     alpha = ALPHA0
-    step = 1.0 / (weight.sum() + l2)
+    step = 1.0 / (weight.sum() + l2 * B_L2)
     loss, gW, gb, ga = loss_grad(W, b, alpha)
     for _ in range(iterations):
         # gradient descent with backtracking (the objective is convex and smooth)
