@@ -36,6 +36,7 @@ __all__ = [
     "MAX_COMMENT_BYTES",
     "ComicBookInfo",
     "Credit",
+    "book_comment",
     "export_marker",
     "fill_comicinfo",
     "from_book",
@@ -217,18 +218,23 @@ def parse_comment(data: bytes | str | None) -> ComicBookInfo | None:
     return cbi
 
 
-def from_book(book) -> ComicBookInfo | None:
-    """The book's own ComicBookInfo (its archive comment: CBZ, CBR), or None. A reader without
-    archive comments (folders, 7z, tar, PDF) has none."""
+def book_comment(book) -> bytes | None:
+    """The book's archive comment (CBZ, CBR), or None: none, unreadable (a line is added to the
+    book's warnings), or a reader without archive comments (folders, 7z, tar, PDF)."""
     get = getattr(book.reader, "archive_comment", None)
     if get is None:
         return None
     try:
-        data = get()
+        return get()
     except Exception as exc:  # noqa: BLE001 - a comment never stops a book
         book.warnings.append(f"archive comment unreadable: {exc}")
         return None
-    cbi = parse_comment(data)
+
+
+def from_book(book, comment: bytes | None = None) -> ComicBookInfo | None:
+    """The book's own ComicBookInfo (its archive comment, or ``comment`` when the caller has read
+    it already), or None."""
+    cbi = parse_comment(comment if comment is not None else book_comment(book))
     if cbi is not None and cbi.warnings:
         book.warnings.append("ComicBookInfo: " + "; ".join(cbi.warnings[:3]))
     return cbi

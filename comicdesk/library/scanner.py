@@ -284,17 +284,24 @@ def _comicinfo_fields(ci) -> dict | None:
 def _with_comicbookinfo(fields: dict | None, book) -> dict | None:
     """``fields`` (ComicInfo's) with the title, series, number and authors ComicInfo lacks taken
     from the book's ComicBookInfo (the JSON in a CBZ's ZIP comment or a CBR's archive comment),
-    when it has one. ComicInfo's values win; page types come from ComicInfo only."""
-    from comicdesk.archive.comicbookinfo import from_book
+    when it has one. ComicInfo's values win; page types come from ComicInfo only. A book whose
+    comment says ``comicdesk export`` wrote it is recorded ``comicdesk_export: true``, and a typed
+    book with archive comments ``false`` (``pipeline.rescore`` need not reopen it)."""
+    from comicdesk.archive.comicbookinfo import book_comment, from_book, is_export_comment
 
-    cbi = from_book(book)
-    if cbi is None:
-        return fields
+    comment = book_comment(book)
+    cbi = from_book(book, comment) if comment else None
     out = dict(fields or {})
-    for key, value in cbi.names().items():
-        if value and not out.get(key):
-            out[key] = value
-    return out if any(out.values()) else None
+    if cbi is not None:
+        for key, value in cbi.names().items():
+            if value and not out.get(key):
+                out[key] = value
+    if not any(out.values()):
+        out = {}
+    mine = is_export_comment(comment)
+    if mine or (out and hasattr(book.reader, "archive_comment")):
+        out["comicdesk_export"] = mine
+    return out or None
 
 
 def read_book(job: Job, move_keys: frozenset[str] | set[str] = frozenset(), limits=None) -> ReadResult:

@@ -70,6 +70,28 @@ def test_in_a_calibre_library_the_books_comicbookinfo_counts_as_comicinfo_does(t
     ])
     (book,) = scan_library(root, settings, options=INLINE).books
     # The book's own metadata first (ComicInfo, else ComicBookInfo), then Calibre's; an export
-    # still writes Calibre's values (tests/export/test_comicbookinfo.py).
+    # still writes Calibre's values (tests/export/test_export_comicbookinfo.py).
     assert (book.title, book.series, book.number, book.authors) == (
         "The Beginning", "Captain Science", "1", ["Joe Orlando"])
+
+
+def test_the_scan_records_whether_a_typed_cbz_is_comicdesks_own_export(tmp_path, settings):
+    from comicdesk.library.catalog import Catalog
+
+    lib = tmp_path / "lib"
+    typed = b'<ComicInfo><Pages><Page Image="0" Type="FrontCover"/></Pages></ComicInfo>'
+    pages = captain_science_pages()[:2]
+    ours = json.dumps({"appID": "comicdesk/0", "ComicBookInfo/1.0": {},
+                       "comicdesk-export": {"version": 2, "fp": "0" * 32, "rendered": []}}).encode()
+    with_comment(make_cbz(lib / "export.cbz", pages, extra={"ComicInfo.xml": typed}), ours)
+    with_comment(make_cbz(lib / "old-export.cbz", pages, extra={"ComicInfo.xml": typed}),
+                 b"comicdesk-export 1 fp=00 rendered=")
+    make_cbz(lib / "tagged.cbz", pages, extra={"ComicInfo.xml": typed})
+    make_cbz(lib / "plain.cbz", pages)
+    result = scan_library(lib, settings, options=INLINE)
+    with Catalog.open(settings.library_cache_dir(result.library_id), readonly=True) as cat:
+        info = {Path(b.path).name: b.comicinfo for b in cat.all_books()}
+    assert info["export.cbz"]["comicdesk_export"] is True
+    assert info["old-export.cbz"]["comicdesk_export"] is True
+    assert info["tagged.cbz"]["comicdesk_export"] is False
+    assert info["plain.cbz"] is None  # nothing to record for a book without metadata
