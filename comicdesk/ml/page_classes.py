@@ -266,7 +266,8 @@ def page_cues(p: PageSignals) -> dict[str, float]:
         c["colourful"] = _ramp(colour, 0.25, 0.7)
         c["grey"] = 1.0 - _ramp(colour, 0.08, 0.2)
     if c.get("last") and "panel_single" in c and "no_white" in c:
-        c["last_cover_look"] = c["panel_single"] * c["no_white"]
+        # one picture to the edges and not much text (a page of captions is a feature, not a cover)
+        c["last_cover_look"] = c["panel_single"] * c["no_white"] * (1 - c.get("text_dense", 0.0))
     # repetition (pass 2: loaded from the library)
     if p.repeats_other_books:
         c["repeated"] = _ramp(p.repeats_other_books, 0, 2)
