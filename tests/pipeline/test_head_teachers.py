@@ -33,7 +33,7 @@ from comicdesk.library.service import scan_library
 from comicdesk.library.userdata import HEAD_CURRENT, HEAD_NONE, HEAD_STALE, UserData, head_state, load_head
 from comicdesk.ml.page_head import HEAD_VERSION, PageHead
 from comicdesk.pipeline import rescore
-from comicdesk.pipeline.runner import Runner, RunOptions
+from comicdesk.pipeline.runner import Runner
 from comicdesk.pipeline.stage import IMAGE, PAGE_CLASS, STANDARD_MODEL, StageSpec, VectorOutput
 from comicdesk.pipeline.stages import page_classes as stage_mod
 
