@@ -56,14 +56,30 @@ class ImageInfo:
     mode: str
 
 
+_open_formats: tuple[str, ...] | None = None
+
+
+def _formats(Image) -> tuple[str, ...]:
+    """The allowed formats Pillow has an opener for. Naming one it lacks makes ``Image.open``
+    raise ``KeyError`` (Pillow 13 has no MPO opener: its JPEG opener returns MPO images; AVIF
+    is missing when neither Pillow nor pillow-avif provides it)."""
+    global _open_formats
+    if _open_formats is None:
+        Image.init()
+        _open_formats = tuple(f for f in ALLOWED_FORMATS if f in Image.OPEN)
+    return _open_formats
+
+
 def _open(data: bytes, max_pixels: int):
     Image = _pil()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            im = Image.open(io.BytesIO(data), formats=_formats(Image))
     except Exception as exc:  # noqa: BLE001 - any decoder failure is one bad page
         raise PageError(_reason(exc, "not a readable image")) from None
+    if im.format not in ALLOWED_FORMATS:  # pragma: no cover - an opener returning another format
+        raise PageError(f"not a readable image (unsupported format {im.format})")
     w, h = im.size
     if w <= 0 or h <= 0:
         raise PageError("image has no pixels")
@@ -129,6 +145,65 @@ def _fast_header(data: bytes) -> ImageInfo | None:
             mode = "I;16"
         return ImageInfo("PNG", width, height, mode)
     return None
+
+
+_JPEG_ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Deflate's largest expansion: a 258-byte match coded in 2 bits.
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _jpeg_frame_marker(data: bytes) -> int | None:
+    i, n = 2, len(data)
+    while i + 4 <= n and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            i += 2
+            continue
+        if marker in _JPEG_SOF or marker == 0xDA:
+            return marker
+        i += 2 + ((data[i + 2] << 8) | data[i + 3])
+    return None
+
+
+def _png_idat_bytes(data: bytes) -> int | None:
+    total, i, n = 0, 8, len(data)
+    while i + 8 <= n:
+        length = int.from_bytes(data[i:i + 4], "big")
+        kind = data[i + 4:i + 8]
+        if kind == b"IDAT":
+            total += min(length, n - i - 8)
+        elif kind == b"IEND":
+            break
+        i += 12 + length
+    return total
+
+
+def check_can_fill(data: bytes, fmt: str, width: int, height: int) -> None:
+    """Raise :class:`PageError` when ``data`` is too short to hold an image of the size its header
+    declares, whatever the content: a JPEG codes every 8×8 luma block in at least one bit (Huffman
+    coding), a PNG's rows cannot inflate more than 1032:1. A header edited to claim 13000×13000
+    over 400×600 of data is a bad page, not a page of grey (libjpeg only warns) nor 0.5 GB to
+    decode."""
+    need = 0
+    if fmt in ("JPEG", "MPO") and data[:2] == b"\xff\xd8":
+        if _jpeg_frame_marker(data) in _JPEG_ARITHMETIC:
+            return
+        need = (math.ceil(width / 8) * math.ceil(height / 8)) // 8
+    elif fmt == "PNG" and data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26:
+        bits = data[24] * _PNG_CHANNELS.get(data[25], 1)
+        raw = (width * height * bits) // 8
+        idat = _png_idat_bytes(data)
+        if idat is not None and idat * _DEFLATE_MAX_RATIO + 1024 < raw:
+            raise PageError(f"image data cannot fill its declared size ({width}×{height} pixels "
+                            f"from {idat} bytes of PNG data)")
+        return
+    if need and len(data) < need:
+        raise PageError(f"image data cannot fill its declared size ({width}×{height} pixels "
+                        f"from {len(data)} bytes)")
 
 
 def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
@@ -197,16 +272,26 @@ def decode_reduced(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, *,
     ``min_side``: the caller needs only this many pixels on the page's long side, so a JPEG may
     be decoded at 1/2, 1/4 or 1/8 scale straight from the DCT (draft mode), never below it (a
     3056-pixel page asked for 1000 decodes at 1528, several times faster). Other formats decode
-    in full."""
+    at full size in their own mode and are reduced by the largest power of two that keeps
+    ``min_side``, in strips (:func:`_reduce_in_strips`), so the RGB page is never held whole.
+    A page whose data cannot fill its declared size is a :class:`PageError`
+    (:func:`check_can_fill`)."""
     im = _open(data, max_pixels)
     size = im.size
+    check_can_fill(data, im.format, *size)
     try:
+        w, h = size
         if min_side and im.format == "JPEG":
-            w, h = size
             scale = min(1.0, min_side / max(w, h))
             if scale <= 0.5:
                 im.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         im.load()
+        if min_side and im.format != "JPEG":
+            factor = 1
+            while max(w, h) // (factor * 2) >= min_side:
+                factor *= 2
+            if factor > 1:
+                return _reduce_in_strips(im, factor), size
         return to_rgb(im), size
     except PageError:
         raise
@@ -214,11 +299,33 @@ def decode_reduced(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, *,
         raise PageError(_reason(exc, "image does not decode")) from None
 
 
+#: Bytes of RGB converted at once when a page is reduced in strips.
+STRIP_BYTES = 16 * 1024 * 1024
+
+
+def _reduce_in_strips(im, factor: int):
+    """``to_rgb(im).reduce(factor)`` without ever holding the page in RGB: strips of rows are
+    converted and reduced one at a time (a 169 Mpx bilevel PNG decodes at 1 byte a pixel; in RGB
+    it would take 507 MB more). Modes whose conversion depends on the whole page's range (32-bit
+    integer, float) are converted whole."""
+    Image = _pil()
+    if im.mode in ("I", "F"):
+        return to_rgb(im).reduce(factor)
+    w, h = im.size
+    out = Image.new("RGB", (math.ceil(w / factor), math.ceil(h / factor)))
+    step = max(1, STRIP_BYTES // (3 * w) // factor) * factor
+    for y in range(0, h, step):
+        strip = to_rgb(im.crop((0, y, w, min(h, y + step))))
+        out.paste(strip.reduce(factor), (0, y // factor))
+    return out
+
+
 def thumbnail(data: bytes, size: int = 256, max_pixels: int = DEFAULT_MAX_PIXELS):
     """A page thumbnail no larger than ``size``×``size``, fast: JPEGs are decoded at 1/2, 1/4 or
     1/8 scale straight from the DCT (draft mode) before resampling."""
     Image = _pil()
     im = _open(data, max_pixels)
+    check_can_fill(data, im.format, *im.size)
     try:
         if im.format == "JPEG":
             # Ask the DCT for the final thumbnail size (the page fitted in the box), not the box:

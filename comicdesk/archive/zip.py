@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from pathlib import Path
 
@@ -42,6 +43,37 @@ def describe_zip_error(exc: Exception) -> str:
     return f"damaged ZIP archive: {text}" if text else "damaged ZIP archive"
 
 
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # 30 bytes; name and extra lengths last
+
+
+def check_no_overlap(path: Path, zf: zipfile.ZipFile) -> None:
+    """Refuse a ZIP whose entries overlap one another or the central directory.
+
+    Each entry occupies ``[offset, offset + local header + name + extra + compressed size)``, the
+    local header's own name and extra lengths read from the file (30 bytes per entry, nothing
+    inflated). Overlapping entries are how a tiny ZIP makes every entry inflate one huge stream
+    (Python's zipfile reads them all); no ZIP tool writes them."""
+    infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
+    end_of_entries = getattr(zf, "start_dir", None)
+    previous_end, previous = 0, None
+    with open(path, "rb") as fh:
+        for info in infos:
+            start = info.header_offset
+            fh.seek(start)
+            head = fh.read(_LOCAL_HEADER.size)
+            if len(head) < _LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+                raise CorruptArchive(f"damaged ZIP archive: entry {info.filename!r} has no local header")
+            fields = _LOCAL_HEADER.unpack(head)
+            end = start + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
+            if previous is not None and start < previous_end:
+                raise CorruptArchive(f"damaged ZIP archive: entries overlap ({previous.filename!r} and "
+                                     f"{info.filename!r}; a zip bomb or a broken tool)")
+            if end_of_entries is not None and end > end_of_entries:
+                raise CorruptArchive(f"damaged ZIP archive: entry {info.filename!r} overlaps the "
+                                     f"archive's directory")
+            previous_end, previous = end, info
+
+
 class ZipReader(Reader):
     format = "zip"
 
@@ -60,6 +92,16 @@ class ZipReader(Reader):
             except zipfile.BadZipFile as exc:
                 raise CorruptArchive(describe_zip_error(exc)) from None
             except (OSError, EOFError, ValueError) as exc:
+                raise CorruptArchive(f"damaged ZIP archive: {exc}") from None
+            try:
+                check_no_overlap(self.path, self._zf)
+            except CorruptArchive:
+                self._zf.close()
+                self._zf = None
+                raise
+            except OSError as exc:
+                self._zf.close()
+                self._zf = None
                 raise CorruptArchive(f"damaged ZIP archive: {exc}") from None
         return self._zf
 
