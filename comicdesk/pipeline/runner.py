@@ -12,6 +12,9 @@
   are persisted are loaded from the catalogue, others are run again. A book with nothing to do is
   *skipped*; one whose work failed before with the same fingerprint is reported failed again
   without being reopened (``RunOptions.retry_failed`` tries again).
+  A record an earlier comicdesk wrote for the same work, when its stages were cut differently
+  (text recognition needed the panels), counts and is rewritten under today's fingerprint
+  (``StageSpec.former_needs`` / ``former_host``; docs/pipeline.md).
 - **Decode workers** open a book (checking it is still the book the catalogue knows), read its
   pages in one pass (``Book.iter_page_bytes``), hash and decode each; a page that does not decode
   keeps its slot, marked bad with its reason.
@@ -364,6 +367,8 @@ class Runner:
         self._slots = threading.Semaphore(self.options.decoders() + max(0, self.options.books_ahead))
         self._local = threading.local()  # per inference worker: its models and context
         self._fingerprints: dict[str, str] = {}
+        self._former_fps: dict[tuple[str, bool], str | None] = {}
+        self._upgrades: list[tuple[Any, StageSpec, Any]] = []  # former records taken for current
         self._threads: list[threading.Thread] = []
         self._thread_error: BaseException | None = None
         self._pages_through = 0
@@ -535,7 +540,7 @@ class Runner:
         needs are needed again, a stage split off from a host is its host. ``wild``: the former
         needs' fingerprints are left open (:attr:`_WILD`). None: no earlier shape can match (a
         stage split off since has a new version)."""
-        cache = self.__dict__.setdefault("_former_fps", {})
+        cache = self._former_fps
         key = (s.name, wild)
         if key in cache:
             return cache[key]
@@ -598,7 +603,7 @@ class Runner:
     def _write_upgrades(self) -> None:
         """Rewrite the earlier comicdesk's records that planning took for current ones, under
         today's fingerprints (so a later change of a former need cannot unmatch them)."""
-        todo, self._upgrades = self.__dict__.get("_upgrades") or [], []
+        todo, self._upgrades = self._upgrades, []
         if not todo:
             return
         with self.catalog.transaction():
@@ -676,7 +681,7 @@ class Runner:
             will_be_done.update(s.name for s in stages)
         for j in jobs[:-1]:
             j.final = False
-        self.__dict__.setdefault("_upgrades", []).extend(
+        self._upgrades.extend(
             (book, self._by_name(name), r) for name, r in upgraded.items() if r is not None)
         if not jobs:
             result.skipped += 1

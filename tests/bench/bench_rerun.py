@@ -2,11 +2,13 @@
 detector's version changes, against a full analysis, on this machine's CPU.
 
     python tests/bench/bench_rerun.py [--books 6] [--pages 8] [--width 1300] [--height 2000]
-                                      [--threads 1] [--workers 2] [--dir DIR]
+                                      [--threads 1] [--workers 2] [--dir DIR] [--library PATH]
 
-SYNTHETIC pages: the generated comic-like library of ``bench_pipeline.py`` (covers, story pages
-with lettered balloons, a repeated ad, a letters page). The figure is about mechanics — which
-stages run again and what they cost — not about any detector's quality.
+By default SYNTHETIC pages: the generated comic-like library of ``bench_pipeline.py`` (covers,
+story pages with lettered balloons, a repeated ad, a letters page). ``--library PATH`` analyses an
+existing library instead (only read: the cache lives in a temporary folder), e.g. the real
+public-domain scans of ``resources/sample-library``. The figure is about mechanics — which stages
+run again and what they cost — not about any detector's quality.
 
 Steps, each a Runner over the same cache (every standard stage, real models, their time per page
 measured inside the stage functions):
@@ -94,7 +96,8 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1, help="threads a model may use")
     ap.add_argument("--workers", type=int, default=2, help="inference workers (comicdesk index: one per core)")
-    ap.add_argument("--dir", type=Path)
+    ap.add_argument("--dir", type=Path, help="where the synthetic library is generated")
+    ap.add_argument("--library", type=Path, help="an existing library to analyse instead (only read)")
     args = ap.parse_args()
 
     from comicdesk.archive import images
@@ -103,15 +106,27 @@ def main() -> None:
     from comicdesk.pipeline import registry
     from comicdesk.pipeline.runner import Runner, RunOptions, limit_malloc_arenas
 
-    lib = args.dir or Path(tempfile.gettempdir()) / "comicdesk-bench-pipeline" / \
-        f"{args.books}x{args.pages}-{args.width}x{args.height}"
-    make_library(lib, args.books, args.pages, args.width, args.height)
-    print(f"library (SYNTHETIC pages): {lib}")
+    synthetic = args.library is None
+    if synthetic:
+        lib = args.dir or Path(tempfile.gettempdir()) / "comicdesk-bench-pipeline" / \
+            f"{args.books}x{args.pages}-{args.width}x{args.height}"
+        make_library(lib, args.books, args.pages, args.width, args.height)
+        print(f"library (SYNTHETIC pages): {lib}")
+    else:
+        lib = args.library.resolve()
+        if not lib.is_dir():
+            sys.exit(f"bench_rerun: {lib} is not a folder")
+        print(f"library (real pages, only read): {lib}")
     work = Path(tempfile.mkdtemp(prefix="comicdesk-bench-rerun-"))
     settings = Settings.resolve(work / "cache", work / "data", "standard", env={})
     scanned = scan_library(lib, settings)
     cache = settings.library_cache_dir(scanned.library_id)
-    n_pages = args.books * args.pages
+    from comicdesk.library.catalog import Catalog
+
+    with Catalog.open(cache, readonly=True) as cat:
+        books = [b for b in cat.all_books() if not b.error]
+        n_pages = sum(b.pages or 0 for b in books)
+    print(f"{len(books)} books, {n_pages} pages")
 
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
@@ -163,9 +178,10 @@ def main() -> None:
     full, new, old = steps["full"]["seconds"], steps["new_detector"]["seconds"], steps["new_detector_former"]["seconds"]
     print(f"a new detector costs {new / full:.0%} of a full analysis today ({old / full:.0%} with the earlier "
           f"design): {steps['new_detector']['pages_per_s']:.2f} against {steps['new_detector_former']['pages_per_s']:.2f} "
-          f"pages/s (SYNTHETIC pages, {args.workers} workers of {args.threads} thread)")
-    print(json.dumps({"bench": "rerun", "synthetic": True, "books": args.books, "pages": n_pages,
-                      "size": [args.width, args.height], "threads": args.threads, "workers": args.workers,
+          f"pages/s ({'SYNTHETIC' if synthetic else 'real'} pages, {args.workers} workers of {args.threads} thread)")
+    print(json.dumps({"bench": "rerun", "synthetic": synthetic, "library": str(lib), "books": len(books),
+                      "pages": n_pages, "size": [args.width, args.height] if synthetic else None,
+                      "threads": args.threads, "workers": args.workers,
                       **steps, "rerun_share_of_full": round(new / full, 3),
                       "former_rerun_share_of_full": round(old / full, 3)}))
 
