@@ -344,7 +344,8 @@ def serialise(cbi: ComicBookInfo, app_id: str, last_modified: str, extra: dict |
               limit: int = MAX_COMMENT_BYTES) -> bytes:
     """The document as ASCII JSON bytes, at most ``limit`` long. ``extra``: top-level keys of the
     writer's own (kept whatever the size; comicdesk's export marker). When the document would be
-    too long, ``comments`` is cut (then dropped), then ``tags``, then ``credits`` are shortened."""
+    too long, ``comments`` is cut (then dropped), then ``tags``, then ``credits`` are shortened,
+    then any text field cut (a hostile ComicInfo); it never fails."""
     body = cbi.as_dict()
 
     def dump() -> bytes:
@@ -369,8 +370,16 @@ def serialise(cbi: ComicBookInfo, app_id: str, last_modified: str, extra: dict |
             if not body[key]:
                 del body[key]
             data = dump()
+    for chars in (4096, 1024, 256, 64):  # absurdly long texts (a hostile ComicInfo title)
+        if len(data) <= limit:
+            break
+        for key, value in list(body.items()):
+            if isinstance(value, str) and len(value) > chars:
+                body[key] = value[:chars] + "..."
+        data = dump()
     if len(data) > limit:
-        raise ValueError("ComicBookInfo does not fit an archive comment")
+        body.clear()
+        data = dump()
     return data
 
 

@@ -181,3 +181,12 @@ def test_the_export_marker_is_found_in_both_forms():
     for other in (EXAMPLE.read_bytes(), b"", None, b"comicdesk-export", b"Scanned",
                   json.dumps({EXPORT_KEY: [1]}).encode()):
         assert not is_export_comment(other)
+
+
+def test_absurdly_long_texts_are_cut_not_refused():
+    cbi = ComicBookInfo(title="\U0001F600" * 100000, series="s" * 100000, publisher="p" * 70000,
+                        genre="g" * 70000, country="c" * 70000)
+    data = serialise(cbi, "a", "b", {EXPORT_KEY: {"fp": "x"}})
+    assert len(data) <= MAX_COMMENT_BYTES
+    doc = json.loads(data)
+    assert doc[CBI_KEY]["title"].endswith("...") and doc[EXPORT_KEY] == {"fp": "x"}
