@@ -126,6 +126,10 @@ class PanelParams:
     #: ``max_slant`` (run over length) off square that cross no content.
     slanted: bool = True
     max_slant: float = 0.25
+    #: A band whose lines hold at most this share of content, between solid blocks a short way
+    #: off on both sides, is a gutter that panels' uneven edges and poking art make dirty (cut
+    #: only where nothing surer is found).
+    dirty_gap: float = 0.2
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -336,6 +340,8 @@ class _Detector:
             ink, _ = self._rotate(ink, angle)
         self.mask, self.ink = mask, ink
         self.small = small if matrix is None else self._rotate_image(small, matrix, mask.shape)
+        # Dark ink (every channel dark): what frames are drawn in, apart from colour art.
+        self.dark = (self.small.max(axis=2) <= 128).astype(np.uint8) & ink
         self._components: np.ndarray | None = None
         self._blobs: np.ndarray | None = None
         self.ii = cv2.integral(mask, sdepth=cv2.CV_32S)
@@ -615,6 +621,11 @@ class _Detector:
         blocks = self._blocks(region)
         if len(blocks) >= 2:
             return blocks
+        dirty = [(axis, gap) for axis in (0, 1) for gap in self._dirty_gaps(region, axis)]
+        for axis, gap in dirty:
+            pieces = self._cut(region, axis, [gap])
+            if len(pieces) >= 2:
+                return self._descend(pieces, axis, depth)
         if self.p.slanted:
             for axis in (0, 1):
                 pieces = self._slanted(region, axis)
@@ -849,15 +860,36 @@ class _Detector:
         same = (np.abs(one - two).max(axis=-1) <= 24) & (i1 > 0) & (i2 > 0)
         return float(same.mean()) > self.p.line_crossed
 
+    def _dirty_gaps(self, region: _Piece, axis: int) -> list[tuple[int, int]]:
+        """Gutters that panels' uneven edges and poking art make dirty: a band whose lines hold
+        at most ``p.dirty_gap`` content, between solid blocks reached a short way off on both
+        sides (a row of panels starting at different heights). What crosses such a band is at
+        most a fifth of it: art poking out, not a tall panel. Surest (emptiest) first."""
+        p = self.p
+        frac = self._fractions(region, axis)
+        n = len(frac)
+        flank = max(3, 2 * self.min_gap)
+        max_len = max(self.min_gap, int(p.max_gutter * self.long_side))
+        reach = max(flank, int(p.max_gutter * self.long_side / 2))
+        out = []
+        for s, e in _runs(frac <= p.dirty_gap):
+            if not (self.min_gap <= e - s <= max_len) or s < flank or e > n - flank:
+                continue
+            near = [frac[max(0, s - reach):s], frac[e:e + reach]]
+            if all(len(v) >= flank and _window_max(v, flank) >= p.solid_flank for v in near):
+                out.append((float(frac[s:e].max()), (s, e)))
+        return [g for _, g in sorted(out)]
+
     def _crossed(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
-        """Whether a straight line of ink crosses the band and runs on well past both sides."""
+        """Whether a straight line of dark ink (a frame; colour art does not count) crosses the
+        band and runs on well past both sides."""
         reach = int(self.min_side / 2)
         lo = (region.y0 if axis == 0 else region.x0) + gap[0] - reach
         hi = (region.y0 if axis == 0 else region.x0) + gap[1] + reach
         if axis == 0:
-            sub = self.ink[max(0, lo):hi, region.x0:region.x1]
+            sub = self.dark[max(0, lo):hi, region.x0:region.x1]
             return bool(sub.all(axis=0).any())
-        sub = self.ink[region.y0:region.y1, max(0, lo):hi]
+        sub = self.dark[region.y0:region.y1, max(0, lo):hi]
         return bool(sub.all(axis=1).any())
 
     def _cut(self, region: _Piece, axis: int, gaps: list[tuple[int, int]]) -> list[_Piece]:
@@ -1048,6 +1080,12 @@ class _Detector:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _window_max(values: np.ndarray, k: int) -> float:
+    """The largest mean of ``k`` consecutive values."""
+    c = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    return float((c[k:] - c[:-k]).max() / k)
+
+
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """``(start, end)`` of every run of True values."""
     if len(flags) == 0:
