@@ -55,8 +55,9 @@ TEXT_BOXES = "text_boxes"
 TEXT_LINES = "text_lines"
 #: ``[panel index (-1: none), ...]``, one per text line in ``TEXT_LINES`` order: the panel each line
 #: falls in (``text_assign``, which also writes it into the lines' ``panel``) → catalogue
-#: ``text_lines.panel``. A stage that reads the lines' panels needs it, so that a new assignment
-#: (or new panels) re-runs the stage while new text alone does not re-run the assignment's work.
+#: ``text_lines.panel``. A stage that reads the lines' panels needs it (its fingerprint then
+#: follows the assignment, and through it the panels); one that reads only the text does not,
+#: and new panels leave it be.
 TEXT_PANELS = "text_panels"
 #: Library context, never produced by a stage; the runner loads it from the catalogue for the
 #: stages that need it: ``{"other_books": n, "within_book": n}`` — how many other books hold a
