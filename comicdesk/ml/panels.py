@@ -341,7 +341,10 @@ class _Detector:
         self.mask, self.ink = mask, ink
         self.small = small if matrix is None else self._rotate_image(small, matrix, mask.shape)
         # Dark ink (every channel dark): what frames are drawn in, apart from colour art.
-        self.dark = (self.small.max(axis=2) <= 128).astype(np.uint8) & ink
+        brightest = self.small[:, :, 0]
+        for k in range(1, self.small.shape[2]):
+            brightest = np.maximum(brightest, self.small[:, :, k])
+        self.dark = (brightest <= 128).astype(np.uint8) & ink
         self._components: np.ndarray | None = None
         self._blobs: np.ndarray | None = None
         self.ii = cv2.integral(mask, sdepth=cv2.CV_32S)
