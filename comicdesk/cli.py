@@ -33,9 +33,25 @@ class CommandError(ComicdeskError):
 
 
 # -- output helpers ---------------------------------------------------------------------------
+_LONE_SURROGATE = None
+
+
+def json_line(obj: dict) -> str:
+    """One JSON object on one line, UTF-8 text as is. A path's bytes that are not UTF-8 (carried
+    by Python as lone surrogates U+DC80..U+DCFF) are written as ``\\udcXX`` escapes: still a
+    valid JSON string, and ``json.loads`` gives back the very name (``os.fsencode`` → the bytes)."""
+    global _LONE_SURROGATE
+    text = json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+    if _LONE_SURROGATE is None:
+        import re
+
+        _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def emit_json(obj: dict, out=None) -> None:
     out = out or sys.stdout
-    out.write(json.dumps(obj, ensure_ascii=False, separators=(", ", ": ")) + "\n")
+    out.write(json_line(obj) + "\n")
     out.flush()
 
 
@@ -229,8 +245,8 @@ def cmd_scan(args, settings) -> int:
     finally:
         bar.close()
     for rec in result.books:
-        shown = clean_text(rec.path)  # bytes of a name that is not UTF-8 show as U+FFFD
-        row = {"path": shown, "format": rec.format, "pages": rec.pages, "title": rec.title,
+        shown = clean_text(rec.path)  # in text, bytes of a name that is not UTF-8 show as U+FFFD
+        row = {"path": rec.path, "format": rec.format, "pages": rec.pages, "title": rec.title,
                "series": rec.series, "number": rec.number, "error": rec.error}
         if args.json:
             emit_json(row)
@@ -282,20 +298,20 @@ def cmd_index(args, settings) -> int:
     def show(row: dict) -> None:
         bar.close()
         if args.json:
-            emit_json(row)
+            emit_json(row)  # the path exactly (see json_line)
         else:
             status = row["status"] if row["status"] != "failed" else f"FAILED {row['error']}"
             counts = f"{row['pages'] or 0:>4} pages {row['panels'] if row['panels'] is not None else '-':>5} panels"
-            print(f"{status:<8} {counts}  {row['path']}", flush=True)
+            print(f"{status:<8} {counts}  {clean_text(row['path'])}", flush=True)
 
     def on_event(event) -> None:
         if isinstance(event, BookAnalysed):
             if event.final:
-                show({"path": clean_text(event.path), "status": event.status, "pages": event.pages,
+                show({"path": str(event.path), "status": event.status, "pages": event.pages,
                       "panels": event.panels, "error": None})
         elif isinstance(event, BookFailed):
             rec = records.get(event.book_id)
-            show({"path": clean_text(event.path), "status": "failed",
+            show({"path": str(event.path), "status": "failed",
                   "pages": rec.pages if rec is not None else None, "panels": None, "error": event.reason})
         elif isinstance(event, PageFailed):
             bar.close()

@@ -21,8 +21,10 @@ from comicdesk.cli import EXIT_FAIL, EXIT_OK, ProgressBar, emit_json, note
 
 
 def _line(res) -> str:
+    from comicdesk.library.db import clean_text
+
     if res.status == "failed":
-        return f"FAILED {res.error}  {res.book}"
+        return f"FAILED {res.error}  {clean_text(res.book)}"
     counts = f"{res.pages_kept:>4} kept {res.pages_dropped:>4} dropped"
     if res.pages_marked:
         counts += f" {res.pages_marked:>4} marked"
@@ -31,7 +33,7 @@ def _line(res) -> str:
     if res.rendered:
         counts += f" ({len(res.rendered)} rendered: pages {','.join(str(i) for i in res.rendered)})"
     status = "up-to-date" if res.status == "up-to-date" else "written"
-    return f"{status:<10} {counts}  {res.output}"
+    return f"{status:<10} {counts}  {clean_text(res.output)}"
 
 
 def run(args, settings) -> int:

@@ -439,9 +439,9 @@ def _not_older(dest: Path, src: Path) -> bool:
 
 
 def _show(path: str) -> str:
-    from comicdesk.library.db import clean_text
-
-    return clean_text(path)
+    """The book's path exactly (a name that is not UTF-8 keeps its bytes as lone surrogates: the
+    CLI's JSON escapes them, its text shows U+FFFD)."""
+    return path
 
 
 def _labels(catalog, row, user) -> dict:

@@ -319,6 +319,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: The longest file name (bytes) common file systems take.
+NAME_MAX = 255
+
+
+def temp_prefix(output_name: str, pid: int | None = None) -> str:
+    """``.<name>.<pid>.`` for the hidden temporary file, ``<name>`` shortened (whole characters)
+    so that the prefix, mkstemp's 8 random characters and :data:`TEMP_SUFFIX` fit in
+    :data:`NAME_MAX` bytes: a legal 255-byte output name must not fail on its temporary name."""
+    pid_part = f".{os.getpid() if pid is None else pid}."
+    budget = NAME_MAX - len(("." + pid_part + "x" * 8 + TEMP_SUFFIX).encode())
+    raw = output_name.encode("utf-8", "surrogateescape")
+    if len(raw) > budget:
+        raw = raw[:budget]
+        lead = len(raw)
+        while lead > 0 and raw[lead - 1] & 0xC0 == 0x80:  # continuation bytes at the cut
+            lead -= 1
+        if lead > 0 and raw[lead - 1] >= 0xC0:
+            width = 2 if raw[lead - 1] < 0xE0 else 3 if raw[lead - 1] < 0xF0 else 4
+            if len(raw) - (lead - 1) < width:  # the cut fell inside this character
+                raw = raw[:lead - 1]
+    return "." + raw.decode("utf-8", "surrogateescape") + pid_part
+
+
 def clean_stale_temps(folder: Path) -> int:
     """Remove temporary files of exports whose process is gone (killed mid-write)."""
     removed = 0
@@ -473,7 +496,7 @@ def write_cbz(book, choices: list[PageChoice], output: Path, *, metadata: Metada
     choice_of = {c.index: c for c, _ in named}
     clean_stale_temps(folder)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(output.name), suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
         raise _write_failure(exc, output) from None
     tmp = Path(tmp_name)

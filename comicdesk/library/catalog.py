@@ -676,7 +676,7 @@ class Catalog:
         self.conn.execute(
             "INSERT INTO scans(started, finished, scope, status, added, changed, moved, removed, "
             "unchanged, failed) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (started, finished, scope, status, *(counts.get(k, 0) for k in
+            (started, finished, clean_text(scope), status, *(counts.get(k, 0) for k in
                                                  ("added", "changed", "moved", "removed", "unchanged", "failed"))))
 
     # -- analysis (schema 2): runs, panels, model outputs ---------------------------------------

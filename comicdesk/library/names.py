@@ -117,10 +117,22 @@ def format_series_index(value) -> str | None:
     return str(int(f)) if f.is_integer() else f"{f:g}"
 
 
+_SPACING_CONTROLS = re.compile(r"[\t\n\r\v\f]+")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_field(text):
+    """A name as shown and written: tabs and line breaks become a space, every other control
+    character (NUL, ESC, C1 controls, ...) is removed. Non-strings pass through."""
+    if not isinstance(text, str):
+        return text
+    return _CONTROLS.sub("", _SPACING_CONTROLS.sub(" ", text))
+
+
 def _first(*values):
     for v in values:
         if isinstance(v, str):
-            v = v.strip()
+            v = clean_field(v).strip()
         if v:
             return v
     return None
@@ -142,7 +154,7 @@ def resolve_names(name: str, comicinfo: dict | None, calibre: dict | None) -> Na
     """
     ci = comicinfo or {}
     cal = calibre or {}
-    parsed = parse_name(cal.get("title") or name)
+    parsed = parse_name(clean_field(cal.get("title") or name))
     title = _first(ci.get("title"), cal.get("title"), parsed.title, parsed.cleaned)
     series = _first(ci.get("series"), cal.get("series"), parsed.series)
     # A number belongs to its series: Calibre's index only with Calibre's series, the parsed
@@ -150,5 +162,5 @@ def resolve_names(name: str, comicinfo: dict | None, calibre: dict | None) -> Na
     number = _first(ci.get("number"),
                     cal.get("number") if series == _first(cal.get("series")) else None,
                     parsed.number if series == parsed.series else None)
-    authors = list(ci.get("authors") or cal.get("authors") or [])
+    authors = [a for a in (clean_field(a).strip() for a in (ci.get("authors") or cal.get("authors") or [])) if a]
     return Names(title, series, None if number is None else str(number), authors)
