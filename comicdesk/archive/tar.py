@@ -26,7 +26,8 @@ top). :meth:`TarReader.read_many` reads in data-offset order, so a whole book is
 Truncated or damaged archives: every entry whose header could be read is listed, and listing stops
 at the damage with a one-line warning in ``warnings`` ("the archive is truncated after 3
 entries", "... damaged ...: an entry header is invalid"). An entry whose data is cut off or cannot
-be decompressed raises :class:`CorruptArchive` when read, so
+be decompressed raises :class:`CorruptArchive` when read (in a compressed tar, so does the entry
+just before a damaged header: its data came out of the decompressor right before the damage), so
 :class:`~comicdesk.archive.book.Book` keeps it as a bad page and the pages before the damage stay
 readable. Only when not even the first header can be read does opening raise
 :class:`CorruptArchive` (a bzip2 or zstd tar cut inside its first compressed block has nothing
@@ -235,6 +236,10 @@ class TarReader(Reader):
         self._tf: tarfile.TarFile | None = None
         self._kind: str | None = None
         self._members: list[Member] | None = None
+        #: In a compressed tar, the entry whose data runs into damage found while listing: the
+        #: decompressor's output went wrong somewhere before the next header, so its bytes cannot
+        #: be trusted (read raises).
+        self._suspect: str | None = None
         self._lock = threading.RLock()
 
     # -- opening ------------------------------------------------------------------------------
@@ -292,7 +297,10 @@ class TarReader(Reader):
                 except Exception as exc:  # noqa: BLE001 - damage after some entries: keep them
                     if entries == 0:
                         raise CorruptArchive(describe_tar_error(exc, self._kind)) from None
-                    self.warnings.append(self._damage_warning(exc, entries))
+                    warning = self._damage_warning(exc, entries)
+                    self.warnings.append(warning)
+                    if "truncated" not in warning:
+                        self._suspect_last(out)
                     break
                 if info is None:
                     # tarfile ends quietly at a header it cannot parse; only zeros (the end
@@ -301,6 +309,8 @@ class TarReader(Reader):
                     if problem:
                         self.warnings.append(f"the archive is damaged after {entries} "
                                              f"entr{'y' if entries == 1 else 'ies'}: {problem}")
+                        if problem == "an entry header is invalid":
+                            self._suspect_last(out)
                     break
                 entries += 1
                 if entries > self.limits.max_members:
@@ -322,6 +332,12 @@ class TarReader(Reader):
                                  f"with an unsafe path ({unsafe[0]})")
         self._members = out
         return list(out)
+
+    def _suspect_last(self, out: list[Member]) -> None:
+        """Damage right after an entry of a compressed stream: its data came out of the
+        decompressor just before the damage (a plain tar's bytes are read as stored)."""
+        if self._kind is not None and out:
+            self._suspect = out[-1].name
 
     def _end_problem(self, offset: int) -> str | None:
         """Why the block where listing stopped is not a proper end, or None when it is one."""
@@ -366,6 +382,9 @@ class TarReader(Reader):
         info = member.key
         if not isinstance(info, tarfile.TarInfo):
             raise CorruptArchive(f"entry {member.name!r} is not in this TAR archive")
+        if member.name == self._suspect:
+            raise CorruptArchive(f"damaged {_COMPRESSION_NAMES[self._kind]}-compressed TAR archive: entry {member.name!r} "
+                                 f"runs into the damage")
         with self._lock:
             tf = self._open()
             assert self._guard is not None
