@@ -452,23 +452,13 @@ def cmd_panels(args, settings) -> int:
     return EXIT_OK
 
 
-def cmd_not_yet(args, settings) -> int:
-    raise CommandError(f"'{args.command}' is not available in this version of comicdesk yet")
-
-
 def command_handler(name: str) -> Callable:
     """The handler of a command: built in here, else ``comicdesk.commands.<name>.run``."""
     if name in HANDLERS:
         return HANDLERS[name]
     import importlib
 
-    try:
-        module = importlib.import_module(f"comicdesk.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"comicdesk.commands.{name}":
-            raise
-        return cmd_not_yet
-    return module.run
+    return importlib.import_module(f"comicdesk.commands.{name}").run
 
 
 HANDLERS: dict[str, Callable] = {
