@@ -328,3 +328,37 @@ def test_panels_from_a_stage_that_hands_back_no_lines_are_stored_with_the_lines(
     assert {k: [(t, c) for t, c, _ in v] for k, v in after.items()} == \
         {k: [(t, c) for t, c, _ in v] for k, v in before.items()}
     assert all([p for _, _, p in rows] == [3, 2, 1, 0] for rows in after.values())
+
+
+@pytest.mark.parametrize("profile, reached", [
+    ("standard", {"panels", "page_classes", "panel_emb", "text_assign", "text_embed", "page_classes_text"}),
+    ("cosmo", {"panels", "text_assign", "panel-encoder"}),
+])
+def test_what_a_new_detector_reaches_among_the_built_in_stages(tmp_path, profile, reached):
+    """Fingerprints only (no model loads): recognition, text detection, page features and the
+    text-only embeddings keep theirs."""
+    from comicdesk.pipeline import registry
+
+    specs = registry.stages(profile)
+    now = Runner(tmp_path, stages=specs, options=RunOptions(profile=profile))
+    bumped = [dataclasses.replace(s, version="some-new-detector") if s.name == "panels" else s for s in specs]
+    new = Runner(tmp_path, stages=bumped, options=RunOptions(profile=profile))
+    assert {s.name for s in specs if now._fingerprint(s) != new._fingerprint(new._by_name(s.name))} == reached
+    assert "text_read" in {s.name for s in specs}
+
+
+def test_former_fingerprints_are_the_ones_the_earlier_comicdesk_wrote(tmp_path):
+    """What text_read and text_embed recorded before text_assign existed, rebuilt from today's
+    versions (the strings planning matches)."""
+    from comicdesk.pipeline import registry
+
+    specs = {s.name: s for s in registry.stages("standard")}
+    r = Runner(tmp_path, stages=list(specs.values()))
+    v = {name: s.resolve_version() for name, s in specs.items()}
+    ocr = f"{v['text_read']} (panels={v['panels']}, text_detect={v['text_detect']})"
+    assert r._former_fingerprint(specs["text_read"]) == ocr
+    assert r._former_fingerprint(specs["text_assign"]) == ocr
+    assert r._former_fingerprint(specs["text_embed"]) == (
+        f"{v['text_embed']} (panel_emb={v['panel_emb']} (panels={v['panels']}), panels={v['panels']}, "
+        f"text_read={ocr})")
+    assert r._fingerprint(specs["text_read"]) == f"{v['text_read']} (text_detect={v['text_detect']})"
