@@ -660,6 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(normalise_argv(argv))
+    if args.command == "gui" and args.json:  # never ignored: the app prints no JSON
+        parser.error("--json needs a command (scan, pages, index, ...); the app has no JSON output")
     try:
         for name in ("path", "book"):
             check_path_arg(getattr(args, name, None))

@@ -74,6 +74,14 @@ def test_an_option_that_cannot_be_placed_is_an_error(argv, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--json", "PATH"], ["--json"], ["gui", "PATH", "--json"]])
+def test_json_for_the_app_is_an_error_not_ignored(argv, capsys):
+    with pytest.raises(SystemExit) as err:
+        cli.main(argv)
+    assert err.value.code == 2
+    assert "--json needs a command" in capsys.readouterr().err
+
+
 def _isolated_env(tmp_path: Path) -> tuple[dict, list[Path]]:
     """The environment of a person whose platform folders are tmp folders we can watch."""
     home = tmp_path / "home"
