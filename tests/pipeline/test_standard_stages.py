@@ -218,3 +218,39 @@ def test_a_new_text_embedding_version_reruns_only_that_stage_from_the_cache(anal
     after = after[[at[tuple(k)] for k in kb.tolist()]]  # rows were appended again: key order
     assert np.allclose(before.astype(np.float32), after.astype(np.float32), atol=2e-3)
     assert all(r["text_embed"].version.startswith("bumped") for r in runs.values())
+
+
+def test_a_new_detector_version_reads_no_text_again(analysed, monkeypatch):
+    """The real stages: a new panel detector re-runs the panel stages and the lines' assignment,
+    not recognition; pass 2 decodes no page; the same detector gives the same assignment."""
+    import dataclasses
+
+    from comicdesk.archive import images
+
+    def lines_now():
+        with Catalog.open(analysed["cache"], readonly=True) as cat:
+            return {(b.id, page): [(r.box, r.text, r.conf, r.panel) for r in rows]
+                    for b in cat.all_books() for page, rows in cat.text_lines(b.id).items()}
+
+    before = lines_now()
+    read = []
+
+    def counted(spec):
+        def load(ctx):
+            fn = spec.load(ctx)
+            return lambda pages: read.extend(pages) or fn(pages)
+        return dataclasses.replace(spec, load=load)
+
+    bumped = [dataclasses.replace(s, version=lambda v=s.version: v() + "+test") if s.name == "panels"
+              else counted(s) if s.name == "text_read" else s for s in analysed["stages"]]
+    decoded = []
+    real = images.decode_reduced
+    monkeypatch.setattr(images, "decode_reduced", lambda *a, **k: decoded.append(k.get("min_side")) or real(*a, **k))
+    result = Runner(analysed["cache"], stages=bumped, options=RunOptions(nice=0)).run()
+    assert (result.done, result.failed) == (2, 0)
+    assert read == [] and len(decoded) == 6 and all(d is not None for d in decoded)  # pass 1's reduced decodes
+    assert lines_now() == before  # same detector underneath: same panels, same assignment
+    with Catalog.open(analysed["cache"], readonly=True) as cat:
+        runs = cat.runs()
+    assert all("+test" in r["text_assign"].version and "+test" not in r["text_read"].version
+               for r in runs.values())
