@@ -172,11 +172,11 @@ def main() -> None:
 
     where = pin_one_core()
     print(f"panel detector {DETECTOR_VERSION}; OpenCV {cv2.__version__}; {where}")
-    r = real()
-    print_real(r)
+    figures = real()
+    print_real(figures)
     if args.real_only:
         print(json.dumps({"bench": "panels", "version": DETECTOR_VERSION, "opencv": cv2.__version__,
-                          "real": r}, separators=(",", ":")))
+                          "real": figures}, separators=(",", ":")))
         return
     sp = speed(args.speed_pages, args.repeat)
     print(f"speed, {sp['page']} ({sp['pages']} pages x {sp['repeat']}):")
@@ -198,7 +198,7 @@ def main() -> None:
     for name, r in x["strip"].items():
         print(f"  {name:<24} expected {r['expected']}  found {r['found']}")
     print(json.dumps({"bench": "panels", "version": DETECTOR_VERSION, "opencv": cv2.__version__,
-                      "real": r, "speed": sp, "synthetic": q, "xkcd": x}, separators=(",", ":")))
+                      "real": figures, "speed": sp, "synthetic": q, "xkcd": x}, separators=(",", ":")))
 
 
 if __name__ == "__main__":
