@@ -437,10 +437,7 @@ def test_vectors_from_a_stage_are_stored_mapped_and_compacted(tmp_path, settings
         assert store.stats("test-1", "page_image") == (4, 4)
 
 
-@pytest.mark.skipif(not Path(__file__).resolve().parents[2].joinpath("comicdesk/ml/panels.py").exists(),
-                    reason="the panel detector is not there yet")
 def test_the_real_panel_detector_end_to_end(tmp_path, settings):
-    pytest.importorskip("cv2")
     from helpers import comicbox_dir
 
     root = tmp_path / "lib"
