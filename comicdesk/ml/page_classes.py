@@ -265,9 +265,9 @@ def page_cues(p: PageSignals) -> dict[str, float]:
     if colour is not None:
         c["colourful"] = _ramp(colour, 0.25, 0.7)
         c["grey"] = 1.0 - _ramp(colour, 0.08, 0.2)
-    if c.get("last") and "panel_single" in c and "no_white" in c:
-        # one picture to the edges and not much text (a page of captions is a feature, not a cover)
-        c["last_cover_look"] = c["panel_single"] * c["no_white"] * (1 - c.get("text_dense", 0.0))
+    if c.get("last") and "panel_single" in c and "white" in c:
+        # one picture, not a white page, not much text (a page of captions is a feature, not a cover)
+        c["last_cover_look"] = c["panel_single"] * (1 - c["white"]) * (1 - c.get("text_dense", 0.0))
     # repetition (pass 2: loaded from the library)
     if p.repeats_other_books:
         c["repeated"] = _ramp(p.repeats_other_books, 0, 2)
@@ -343,7 +343,7 @@ WEIGHTS: dict[str, np.ndarray] = {
     # stories fall; these hand-set weights remain only for the classes the fit has no labels for
     "first": _w(credits=-0.5),
     "last": _w(art=-1.0),
-    "last_cover_look": _w(back_cover=3.0),
+    "last_cover_look": _w(back_cover=3.5),
     "early": _w(credits=0.8),
     "late": _w(credits=-0.6, text=0.6, art=0.3),
     # panel layout

@@ -8,7 +8,8 @@ A small multinomial logistic regression **around** the base classifier (numpy on
 - ``z(x)``: a compact vector of the page's cues (:data:`FEATURES`: position, layout, text amount,
   image statistics, repetition, word groups), standardised over the pages the head was fitted on;
 - ``proto[c]``: how close the page's image features are to a page the person labelled ``c``
-  (EfficientNet features, with most of the book's mean taken out (:data:`CENTRE_PAGES`) and
+  (EfficientNet features, with the book's mean taken out (blended with a mean real page for short
+  books: :data:`CENTRE_PAGES`) and
   L2-normalised; the best cosine over the labelled pages of that class, mapped from
   [:data:`PROTO_FLOOR`, :data:`PROTO_FULL`] to ``[0, 1]``). One shared weight ``alpha`` for all
   classes, so a single label of an ad teaches "pages looking like this are ads" without a weight
@@ -31,6 +32,7 @@ Serialised with :meth:`PageHead.to_bytes` (an ``.npz`` with :data:`HEAD_VERSION`
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -53,9 +55,9 @@ FEATURES: tuple[str, ...] = (
 #: kind 0.2-0.5 apart, pages of different kinds -0.2-0.3).
 PROTO_FLOOR = 0.2
 PROTO_FULL = 0.5
-#: A book's mean is taken out of its pages' image features in proportion n / (n + this): in a
-#: short book the mean is mostly the page itself, and taking it all out makes every page unlike
-#: the others.
+#: What is taken out of a book's page vectors is its own mean blended with the mean page of real
+#: comics (:data:`IMAGE_MEAN_FILE`) as if that were this many more pages: in a short book the
+#: book's mean is mostly the page itself, and taking it all out makes every page unlike the others.
 CENTRE_PAGES = 8
 #: How far a look-alike of a labelled page is let go of its anchor (0: anchored like any page;
 #: 1: a page as alike as :data:`PROTO_FULL` is not anchored at all).
@@ -87,6 +89,21 @@ def feature_matrix(pages: Sequence[PageSignals]) -> np.ndarray:
     return out
 
 
+#: The mean EfficientNet page vector of the public-domain real pages (Science Comics #1, Bobby
+#: Make-Believe, Whiz #7 p2: 41 pages; written by ``tests/bench/eval_pages.py --write-image-mean``).
+IMAGE_MEAN_FILE = Path(__file__).with_name("page_image_mean.npy")
+
+
+def _load_image_mean() -> np.ndarray | None:
+    try:
+        return np.load(IMAGE_MEAN_FILE).astype(np.float32)
+    except (OSError, ValueError):
+        return None
+
+
+_GLOBAL_MEAN = _load_image_mean()
+
+
 def book_image_vectors(pages: Sequence[PageSignals]) -> np.ndarray | None:
     """(n, D) page image features centred on the book's mean and L2-normalised (zero rows for
     pages without features); None when no page has any."""
@@ -96,7 +113,10 @@ def book_image_vectors(pages: Sequence[PageSignals]) -> np.ndarray | None:
     if not have:
         return None
     dims = have[0].shape[0]
-    mean = np.mean(np.stack(have), axis=0) * (len(have) / (len(have) + CENTRE_PAGES))
+    mean = np.mean(np.stack(have), axis=0)
+    g = _GLOBAL_MEAN
+    if g is not None and g.shape[0] == dims:
+        mean = (len(have) * mean + CENTRE_PAGES * g) / (len(have) + CENTRE_PAGES)
     out = np.zeros((len(pages), dims), dtype=np.float32)
     for i, r in enumerate(rows):
         if r is not None and r.shape[0] == dims:

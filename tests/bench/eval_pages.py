@@ -982,6 +982,8 @@ def main() -> None:
     ap.add_argument("--t", type=float, default=None, help="the sure threshold (default: core.pages.SURE_AT)")
     ap.add_argument("--show-real", action="store_true", help="print every real page with its probabilities")
     ap.add_argument("--no-synthetic", action="store_true", help="real books only")
+    ap.add_argument("--write-image-mean", action="store_true",
+                    help="write comicdesk/ml/page_image_mean.npy from the default real set (public domain) and stop")
     args = ap.parse_args()
     cache_dir = Path(tempfile.gettempdir()) / "comicdesk-eval-pages"
     cache_dir.mkdir(exist_ok=True)
@@ -996,6 +998,15 @@ def main() -> None:
             folder, _, lab = spec.partition("=")
             sets.append((Path(folder).resolve(), Path(lab).resolve() if lab else None))
     print(f"panel detector: {DETECTOR_VERSION}; sure threshold t = {t}")
+    if args.write_image_mean:
+        from comicdesk.ml.page_head import IMAGE_MEAN_FILE
+
+        vecs = [np.asarray(p.image_vec, np.float32) for folder, lab in REAL_DEFAULT
+                for name, files, _ in real_books(folder, lab)
+                for p in real_signals(name, files, cache_dir, args.no_cache) if p.image_vec is not None]
+        np.save(IMAGE_MEAN_FILE, np.mean(vecs, axis=0).astype(np.float16))
+        print(f"wrote {IMAGE_MEAN_FILE} (mean of {len(vecs)} real public-domain pages)")
+        return
     real = evaluate_real(sets, cache_dir, args.no_cache, t, args.show_real)
     if args.no_synthetic:
         print(json.dumps({"bench": "eval_pages", "detector": DETECTOR_VERSION, "real": real}))

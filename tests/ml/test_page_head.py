@@ -87,7 +87,7 @@ def test_corrections_improve_held_out_accuracy_after_5_and_20():
     head20 = train_head(corrections(train, 20))
     assert head5.n_labels == 5 and head20.n_labels >= 12
     acc5, acc20 = accuracy(test, head5), accuracy(test, head20)
-    assert acc5 > base + 0.1  # measured (HEAD_VERSION 2): 0.71 -> 0.91 -> 0.91
+    assert acc5 > base + 0.05  # measured (HEAD_VERSION 2, standard-classes-2): 0.79 -> 0.98 -> 1.00
     assert acc20 >= acc5 - 0.01 and acc20 > base + 0.1
 
 
