@@ -1,24 +1,32 @@
 """Evaluation of the standard page classifier (and of the head learnt from corrections).
 
-    python tests/bench/eval_pages.py [--books 10] [--seed 7] [--no-cache] [--l2 1.0]
+    python tests/bench/eval_pages.py [--real DIR[=LABELS]]... [--t 0.9] [--no-synthetic] [--show-real]
+                                     [--books 10] [--seed 7] [--no-cache] [--l2 1.0]
 
-1. **Synthetic books** with known classes, drawn with Pillow (600x900 pages, Pillow's built-in
-   FreeType font): covers (full-bleed colour, big title, price box), first pages (title splash,
-   "story by / art by", panels), story pages (panel grids, art, balloons with dialogue), ads
-   (product, headline, prices, coupon with a form; some drawn in panels; a pool of ads reprinted
-   identically across books), text pages (letters, editorials, checklists), text stories (prose
-   columns), credits/indicia pages, pin-ups, back covers (a colour ad or a pin-up). Every page goes
-   through the real feature models: RapidOCR detection + recognition, EfficientNet-Lite0, MiniLM,
-   pHash, the classical panel detector, the reference image statistics.
-2. **Shared fixtures**, reported separately: Captain Science #001 (the .cbz, the .cbt and the
-   PDF: the same issue in three formats, so repetition must not call it an ad) and the seven xkcd
-   strips as a book; labels by hand in ``tests/bench/fixture_labels.json``.
+1. **Real books first.** Each book goes through ``comicdesk index`` (the real standard models:
+   RapidOCR, EfficientNet-Lite0, MiniLM, the panel detector, image statistics) in a library of its
+   own under ``$TMPDIR/comicdesk-eval-pages/``, and its page signals are read back from that cache
+   exactly as ``pages`` and the re-scorer read them (cached by the book's bytes and the panel
+   detector's version). Default set: Science Comics #1 (``../shared/fixtures/real/
+   science-comics-001``) and the public-domain pages with our own labels
+   (``tests/data/page_labels_public_domain.json``) — training figures: the cues were looked at
+   on them. ``--real DIR`` scores any folder of books with a ``labels.json`` beside them
+   (``{"<book file name>": ["cover", ...]}``, one class per page). Reported: per-class
+   precision/recall/F1, accuracy with story kinds merged (a back cover called an ad counts
+   right), what a story-only export keeps and drops under the sure rule
+   (``core.pages.page_drop``: a page is dropped only when p(classes dropped) >= t), ad precision,
+   the confusion matrix, a reliability table, the sweep of t (story pages lost / non-story pages
+   dropped at t = 0.50 ... 0.95), a robustness variant (the same book read from its first to its
+   last story page), and a simulated person correcting one wrong page after another (head
+   retrained after each: which untouched pages became right or wrong).
+2. **Synthetic books** (a second table, named so) with known classes, drawn with Pillow (600x900
+   pages): covers, first pages, story pages, ads, text pages, text stories, credits, pin-ups,
+   back covers, through the same real models; pass 1 (layout only) and pass 2 (words, sentence
+   similarity, repetition); corrections on half of the books, the other half scored.
+3. **Shared fixtures** (Captain Science #001 thumbnails in three formats, xkcd strips; labels in
+   ``tests/bench/fixture_labels.json``).
 
-Reported: accuracy, per-class F1 and the confusion matrix for pass 1 (layout only) and pass 2
-(words, sentence similarity, repetition); then corrections: a simulated person corrects the first
-wrong page (in reading order) of the first half of the books, the head is retrained after each,
-and the other half of the books is scored after 0, 5 and 20 corrections. Signals are cached in
-``$TMPDIR/comicdesk-eval-pages/`` so a re-run takes seconds. Prints the figures and one JSON line.
+Prints the figures and one JSON line.
 """
 
 from __future__ import annotations
@@ -935,7 +943,8 @@ def evaluate_real(sets, cache_dir: Path, no_cache: bool, t: float, show: bool) -
         print(f"   {'robustness: ' if m.get('variant') else ''}{name}: {m['n']} pages, merged accuracy "
               f"{m['merged_accuracy']:.3f}, story kept {m['story_kept']:.3f} ({m['story_lost']} lost), "
               f"non-story dropped {m['non_story_dropped']:.3f}")
-    print_real(f"REAL books (training figures: these labelled pages were looked at while setting the cues), "
+    default = list(sets) == list(REAL_DEFAULT)
+    print_real(f"REAL books ({'training figures: these labelled pages were looked at while setting the cues' if default else ', '.join(str(f) for f, _ in sets)}), "
                f"{len(books)} books", allm)
     rel = reliability(truth, probs)
     print_reliability(rel)
