@@ -70,6 +70,8 @@ L2 = 0.5
 #: 0.1 with the bias held like ``W``). A false "ad" loses a story page, a false "story" only
 #: leaves an ad in, so the story kinds' bias is held like ``W``.
 B_L2 = 10.0
+#: (the story kinds' bias is held like ``W``: moving a page between story and first page drops nothing)
+STORY_B_L2 = 1.0
 #: Prior mean of ``alpha`` (nats at cosine 1): before the labels say otherwise, a page that looks
 #: just like a page the person labelled probably shares its class. ``alpha`` is pulled towards it
 #: (not towards 0), so a single label already teaches; with no labels there are no prototypes.
@@ -287,7 +289,7 @@ def train_head(books: Sequence[LabelledBook], *, l2: float = L2, anchor: float |
     head.std = np.maximum(x.std(0), 0.1)
     z = (x - head.mean) / head.std
     wcol = weight[:, None]
-    b_l2 = np.array([1.0 if c in STORY_KINDS else B_L2 for c in PAGE_CLASSES])
+    b_l2 = np.array([STORY_B_L2 if c in STORY_KINDS else B_L2 for c in PAGE_CLASSES])
 
     def loss_grad(W, b, alpha):
         p = _softmax(logp + z @ W.T + b + alpha * proto)
