@@ -473,6 +473,7 @@ class Runner:
         self._drain_requests(result)
         if self._outstanding == 0:
             self._emit_progress(t0, force=True)
+            self._rescore_pending()  # a head that is pending or stale waits for no run with work
             return
         self._start_threads()
         try:
@@ -498,8 +499,12 @@ class Runner:
             from comicdesk.search.service import update_indexes
 
             update_indexes(self.cache_dir, self.catalog, self.store)
+        self._rescore_pending()
+
+    def _rescore_pending(self) -> None:
+        """A head the person trained while this run held the lock, or one that is stale: apply or
+        retrain it now (we hold the lock)."""
         if not self._cancel.is_set() and self.options.data_dir is not None:
-            # A head the person trained while this run held the lock: apply it now (we hold it).
             from comicdesk.pipeline.rescore import rescore_pending
 
             rescore_pending(self.cache_dir, Path(self.options.data_dir))
