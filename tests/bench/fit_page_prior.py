@@ -216,6 +216,21 @@ def main() -> None:
             "position": _score(val, unary),
             "chain": _score(val, unary, lambda u: _smooth(u, pair, fitted["pair_weight"])),
         }
+    # does the book's length add anything beyond relative position? one table per length group
+    # (<= 40 and > 40 labelled pages), position only, no mix
+    split = 40
+    short, long_ = fit([b for b in train if b[1] <= split]), fit([b for b in train if b[1] > split])
+    tables = {False: pp.Prior(short), True: pp.Prior(long_)}
+
+    def unary_by_length(length):
+        t = tables[length > split]
+        return np.log(np.stack([t.probs(i, length, end_mix=0.0, first_mix=0.0) for i in range(length)]))
+
+    results[f"fitted per length group (<= {split}, > {split}), no mix"] = {
+        "position": _score(val, unary_by_length),
+        "chain": _score(val, unary_by_length, lambda u: _smooth(u, np.log(table.transition_matrix(mix=0.0))
+                                                                 - np.log(table.marginal())[None, :], fitted["pair_weight"])),
+    }
     results["hand-set"] = {
         "position": _score(val, hand_unary),
         "chain": _score(val, hand_unary, lambda u: pc.smooth(u, pair=hand_pair(), pair_weight=HAND_PAIR_WEIGHT,
