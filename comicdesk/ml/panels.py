@@ -126,6 +126,9 @@ class PanelParams:
     #: ``max_slant`` (run over length) off square that cross no content.
     slanted: bool = True
     max_slant: float = 0.25
+    #: ... and along slanted frame lines two panels share (covered by dark ink over
+    #: ``line_cover`` of their length).
+    slanted_lines: bool = True
     #: A band whose lines hold at most this share of content, between solid blocks a short way
     #: off on both sides, is a gutter that panels' uneven edges and poking art make dirty (cut
     #: only where nothing surer is found).
@@ -347,6 +350,7 @@ class _Detector:
         self.dark = (brightest <= 128).astype(np.uint8) & ink
         self._components: np.ndarray | None = None
         self._blobs: np.ndarray | None = None
+        self._segs: list[tuple[int, int, int, int]] | None = None
         self.ii = cv2.integral(mask, sdepth=cv2.CV_32S)
         self.ink_ii = cv2.integral(ink, sdepth=cv2.CV_32S)
         mh, mw = mask.shape
@@ -649,35 +653,8 @@ class _Detector:
             return []
         edge = max(1, self.min_gap // 2)
         margin = int(0.5 * self.min_side)
-        def mouths(rows: np.ndarray) -> list[int]:
-            free = rows.max(axis=0) == 0
-            return [x for s, e in _runs(free) for x in range(s, e) if margin <= x < m - margin]
-        starts, ends = mouths(a[:edge]), mouths(a[n - edge:])
-        if not starts or not ends:
-            return []
         t = np.arange(n)
-        xs0 = np.asarray(starts[::max(1, len(starts) // 24)], np.int64)
-        xs1 = np.asarray(ends[::max(1, len(ends) // 24)], np.int64)
-        p0, p1 = np.meshgrid(xs0, xs1, indexing="ij")
-        p0, p1 = p0.ravel(), p1.ravel()
-        ok = np.abs(p1 - p0) <= p.max_slant * n
-        p0, p1 = p0[ok], p1[ok]
-        if len(p0) == 0:
-            return []
-        padded = np.pad(a, ((0, 0), (1, 1)))
-        def covers(q0: np.ndarray, q1: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            pos = np.rint(q0[:, None] + (q1 - q0)[:, None] * rows[None, :] / max(1, n - 1)).astype(np.int64) + 1
-            hit = np.minimum(padded[rows[None, :], pos],
-                             np.minimum(padded[rows[None, :], pos - 1], padded[rows[None, :], pos + 1]))
-            return hit.mean(axis=1)
-        coarse = covers(p0, p1, t[::3])
-        keep = coarse <= 2 * p.gap_tolerance
-        p0, p1 = p0[keep], p1[keep]
-        if len(p0) == 0:
-            return []
-        fine = covers(p0, p1, t)
-        found = [(float(c), abs(int(u1) - int(u0)), int(u0), int(u1))
-                 for c, u0, u1 in zip(fine, p0, p1) if c <= p.gap_tolerance]
+        found = self._slanted_gaps(a, edge, margin, t) + self._slanted_lines(region, axis, margin, t)
         lines: list[tuple[int, int]] = []
         for _, _, x0, x1 in sorted(found):
             if all(abs(x0 - u0) >= self.min_side and abs(x1 - u1) >= self.min_side
@@ -862,6 +839,115 @@ class _Detector:
             i1, i2 = self.ink[region.y0:region.y1, a0], self.ink[region.y0:region.y1, b0]
         same = (np.abs(one - two).max(axis=-1) <= 24) & (i1 > 0) & (i2 > 0)
         return float(same.mean()) > self.p.line_crossed
+
+    def _slanted_gaps(self, a: np.ndarray, edge: int, margin: int,
+                      t: np.ndarray) -> list[tuple[float, int, int, int]]:
+        """Slanted gutters down the rows of ``a``: ``(cover, slant, start, end)``."""
+        p = self.p
+        n, m = a.shape
+        def mouths(rows: np.ndarray) -> list[int]:
+            free = rows.max(axis=0) == 0
+            return [x for s, e in _runs(free) for x in range(s, e) if margin <= x < m - margin]
+        starts, ends = mouths(a[:edge]), mouths(a[n - edge:])
+        if not starts or not ends:
+            return []
+        xs0 = np.asarray(starts[::max(1, len(starts) // 24)], np.int64)
+        xs1 = np.asarray(ends[::max(1, len(ends) // 24)], np.int64)
+        p0, p1 = np.meshgrid(xs0, xs1, indexing="ij")
+        p0, p1 = p0.ravel(), p1.ravel()
+        ok = np.abs(p1 - p0) <= p.max_slant * n
+        p0, p1 = p0[ok], p1[ok]
+        if len(p0) == 0:
+            return []
+        coarse = _line_cover(a, p0, p1, t[::3], n, low=True)
+        keep = coarse <= 2 * p.gap_tolerance
+        p0, p1 = p0[keep], p1[keep]
+        if len(p0) == 0:
+            return []
+        fine = _line_cover(a, p0, p1, t, n, low=True)
+        return [(float(c), abs(int(u1) - int(u0)), int(u0), int(u1))
+                for c, u0, u1 in zip(fine, p0, p1) if c <= p.gap_tolerance]
+
+    def _slanted_lines(self, region: _Piece, axis: int, margin: int,
+                       t: np.ndarray) -> list[tuple[float, int, int, int]]:
+        """Slanted frame lines two panels share, from side to side of ``region`` (straight
+        dark segments found once per page, extended across the region and covered by dark ink
+        nearly all the way): ``(-cover, slant, start, end)`` in the coordinates of
+        :meth:`_slanted`."""
+        p = self.p
+        if not p.slanted_lines:
+            return []
+        dark = self.dark[region.y0:region.y1, region.x0:region.x1]
+        a = dark.T if axis == 0 else dark
+        n, m = a.shape
+        thick = max(3, int(round(p.line_thick * self.long_side)))
+        if self._boxed(dark, thick):
+            return []
+        out, seen = [], set()
+        for x1, y1, x2, y2 in self._segments():
+            if axis == 0:
+                along0, along1, across0, across1, lo, base = x1, x2, y1, y2, region.x0, region.y0
+            else:
+                along0, along1, across0, across1, lo, base = y1, y2, x1, x2, region.y0, region.x0
+            if along1 == along0 or abs(across1 - across0) > p.max_slant * abs(along1 - along0):
+                continue
+            mid_r = (y1 + y2) / 2.0
+            mid_c = (x1 + x2) / 2.0
+            if not (region.y0 <= mid_r < region.y1 and region.x0 <= mid_c < region.x1):
+                continue
+            k = (across1 - across0) / (along1 - along0)
+            u0 = across0 + k * (lo - along0) - base
+            u1 = across0 + k * (lo + n - 1 - along0) - base
+            key = (int(round(u0)), int(round(u1)))
+            if key in seen or min(key) < margin or max(key) >= m - margin:
+                continue
+            if abs(key[1] - key[0]) < 3:
+                continue  # square lines are :meth:`_line_gaps`' to judge
+            seen.add(key)
+            cover = float(_line_cover(a, np.array([key[0]]), np.array([key[1]]), t, n, low=False)[0])
+            if cover < p.line_cover:
+                continue
+            if self._art_crosses_slant(region, axis, key, t, thick):
+                continue
+            sides = [float(np.mean([_line_cover(a, np.array([key[0] + o]), np.array([key[1] + o]), t, n, low=False)[0]
+                                    for o in range(sign * (thick // 2 + 2), sign * (thick // 2 + 2 + thick), sign)]))
+                     for sign in (-1, 1)]
+            if min(sides) > p.line_side_low or max(sides) > p.line_side_high:
+                continue
+            out.append((-cover, abs(key[1] - key[0]), key[0], key[1]))
+        return out
+
+    def _art_crosses_slant(self, region: _Piece, axis: int, key: tuple[int, int], t: np.ndarray,
+                           thick: int) -> bool:
+        """Like :meth:`_art_crosses`, for a slanted line (``key``: its ends across the region)."""
+        n = len(t)
+        pos = np.rint(key[0] + (key[1] - key[0]) * t / max(1, n - 1)).astype(np.int64)
+        d = thick // 2 + 2
+        img = self.small[region.y0:region.y1, region.x0:region.x1]
+        ink = self.ink[region.y0:region.y1, region.x0:region.x1]
+        if axis == 0:
+            img, ink = img.transpose(1, 0, 2), ink.T
+        m = ink.shape[1]
+        lo, hi = pos - d, pos + d
+        ok = (lo >= 0) & (hi < m)
+        if not ok.any():
+            return False
+        rows, lo, hi = t[ok], lo[ok], hi[ok]
+        one, two = img[rows, lo].astype(np.int16), img[rows, hi].astype(np.int16)
+        same = (np.abs(one - two).max(axis=-1) <= 24) & (ink[rows, lo] > 0) & (ink[rows, hi] > 0)
+        return float(same.mean()) > self.p.line_crossed
+
+    def _segments(self) -> list[tuple[int, int, int, int]]:
+        """Long straight segments of dark ink on the page (computed once, at half size)."""
+        if self._segs is None:
+            cv2 = self.cv2
+            h, w = self.dark.shape
+            half = cv2.resize(self.dark * 255, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+            half = (half >= 96).astype(np.uint8)
+            length = max(8, int(0.7 * self.min_side / 2))
+            found = cv2.HoughLinesP(half, 1, np.pi / 360, threshold=length, minLineLength=length, maxLineGap=2)
+            self._segs = [] if found is None else [tuple(int(2 * v) for v in seg) for seg in found[:, 0]]
+        return self._segs
 
     def _dirty_gaps(self, region: _Piece, axis: int) -> list[tuple[int, int]]:
         """Gutters that panels' uneven edges and poking art make dirty: a band whose lines hold
@@ -1083,6 +1169,19 @@ class _Detector:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _line_cover(a: np.ndarray, q0: np.ndarray, q1: np.ndarray, rows: np.ndarray, n: int,
+                low: bool) -> np.ndarray:
+    """Share of each straight line down the rows of ``a`` (from column ``q0`` at row 0 to
+    ``q1`` at row ``n - 1``, sampled at ``rows``) that is set, a pixel of wobble allowed: the
+    line may pass beside a set pixel (``low``, for gaps) or hit one beside it (for lines)."""
+    padded = np.pad(a, ((0, 0), (1, 1)))
+    pos = np.rint(q0[:, None] + (q1 - q0)[:, None] * rows[None, :] / max(1, n - 1)).astype(np.int64) + 1
+    pos = pos.clip(1, padded.shape[1] - 2)
+    mid, left, right = padded[rows[None, :], pos], padded[rows[None, :], pos - 1], padded[rows[None, :], pos + 1]
+    hit = np.minimum(mid, np.minimum(left, right)) if low else np.maximum(mid, np.maximum(left, right))
+    return hit.mean(axis=1)
+
+
 def _window_max(values: np.ndarray, k: int) -> float:
     """The largest mean of ``k`` consecutive values."""
     c = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
