@@ -904,14 +904,23 @@ class _Detector:
             if abs(key[1] - key[0]) < 3:
                 continue  # square lines are :meth:`_line_gaps`' to judge
             seen.add(key)
+            # The segments come from a reduced copy: settle each end to the pixel.
+            d = np.arange(-3, 4)
+            q0, q1 = np.meshgrid(key[0] + d, key[1] + d, indexing="ij")
+            q0, q1 = q0.ravel(), q1.ravel()
+            tried = _line_cover(a, q0, q1, t[::2], n, low=False)
+            best = int(np.argmax(tried))
+            key = (int(q0[best]), int(q1[best]))
+            if abs(key[1] - key[0]) < 3:
+                continue
             cover = float(_line_cover(a, np.array([key[0]]), np.array([key[1]]), t, n, low=False)[0])
             if cover < p.line_cover:
                 continue
             if self._art_crosses_slant(region, axis, key, t, thick):
                 continue
-            sides = [float(np.mean([_line_cover(a, np.array([key[0] + o]), np.array([key[1] + o]), t, n, low=False)[0]
-                                    for o in range(sign * (thick // 2 + 2), sign * (thick // 2 + 2 + thick), sign)]))
-                     for sign in (-1, 1)]
+            offsets = np.arange(thick // 2 + 2, thick // 2 + 2 + thick)
+            sides = [float(_line_cover(a, key[0] + sign * offsets, key[1] + sign * offsets, t, n,
+                                       low=False).mean()) for sign in (-1, 1)]
             if min(sides) > p.line_side_low or max(sides) > p.line_side_high:
                 continue
             out.append((-cover, abs(key[1] - key[0]), key[0], key[1]))
@@ -938,15 +947,16 @@ class _Detector:
         return float(same.mean()) > self.p.line_crossed
 
     def _segments(self) -> list[tuple[int, int, int, int]]:
-        """Long straight segments of dark ink on the page (computed once, at half size)."""
+        """Long straight segments of dark ink on the page (computed once, at a quarter size)."""
         if self._segs is None:
             cv2 = self.cv2
             h, w = self.dark.shape
-            half = cv2.resize(self.dark * 255, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
-            half = (half >= 96).astype(np.uint8)
-            length = max(8, int(0.7 * self.min_side / 2))
-            found = cv2.HoughLinesP(half, 1, np.pi / 360, threshold=length, minLineLength=length, maxLineGap=2)
-            self._segs = [] if found is None else [tuple(int(2 * v) for v in seg) for seg in found[:, 0]]
+            f = 4
+            small = cv2.resize(self.dark * 255, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+            small = (small >= 40).astype(np.uint8)
+            length = max(8, int(0.7 * self.min_side / f))
+            found = cv2.HoughLinesP(small, 1, np.pi / 180, threshold=length, minLineLength=length, maxLineGap=1)
+            self._segs = [] if found is None else [tuple(int(f * v) for v in seg) for seg in found[:, 0]]
         return self._segs
 
     def _dirty_gaps(self, region: _Piece, axis: int) -> list[tuple[int, int]]:
