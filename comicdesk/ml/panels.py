@@ -17,12 +17,14 @@ full account and the figures):
    measured and undone on the mask; boxes are mapped back through the same rotation.
 5. **Recursive cuts.** The mask is cut along gutters, rows first (top to bottom), then columns
    (left to right, or right to left for manga), recursively, which gives the reading order of the
-   cut tree. A gutter is a band of (nearly) empty lines, or a short band of low fill between two
-   solid blocks (a gutter crossed by a balloon). Pieces that are not panel-like (specks, a page
+   cut tree. Each region takes the surest cut it has: clean gutters (bands of nearly empty
+   lines); a single frame line two panels share (no gutter); a gutter a balloon blocks (a short
+   band of low fill between two solid blocks); several solid blocks; a dirty gutter (little
+   content between solid blocks a short way off: panels starting at uneven heights); slanted
+   gutters and slanted shared frame lines. Pieces that are not panel-like (specks, a page
    number, a balloon or a line of text standing apart inside a frameless panel) are dropped or
    merged into their neighbour across the narrower gap, so frameless panels are not split at
-   balloon gaps. A region that no straight gutter cuts but that holds several large solid blocks
-   (slanted gutters) is split into those blocks.
+   balloon gaps.
 6. **Boxes.** Each leaf's box is its content's extent; for a solid (framed) leaf, thin protrusions
    (a balloon poking over the frame into the gutter) are trimmed off.
 
