@@ -177,6 +177,10 @@ WORDS: dict[str, re.Pattern] = {
     "letters": _rx(r"dear editor", r"\bdear\b", r"\bletters?\b", r"write to", r"\bsincerely\b",
                    r"\bP\.S\.", r"\beditorial", r"\bnext issue\b",
                    r"\bfans?\b", r"\breaders?\b"),
+    # web addresses and "in stores now": modern ads, back matter and indicia, hardly ever a story
+    # panel
+    "web": _rx(r"\bwww\.", r"https?://", r"\.com\b", r"\.net\b", r"\bin stores\b",
+               r"\bavailable (now|at|in|wherever)\b"),
     # the end of a story, "continued"
     "story_end": _rx(r"the end\b", r"\bcontinued\b", r"\bto be continued"),
 }
@@ -297,9 +301,10 @@ def page_cues(p: PageSignals) -> dict[str, float]:
         c["credits_words"] = _ramp(counts["credits"], 1, 4)
         c["letters"] = _ramp(counts["letters"], 1, 5)
         c["story_end"] = _ramp(counts["story_end"], 0, 1)
+        c["web"] = _ramp(counts["web"], 0, 2)
         # plenty of text read and not one price, order or coupon word: not an ad (captions and
         # one-page features are text-heavy too, but they sell nothing)
-        c["no_ad_words"] = _ramp(words, 30, 100) * (1 - max(c["price"], c["order"], c["form"]))
+        c["no_ad_words"] = _ramp(words, 30, 100) * (1 - max(c["price"], c["order"], c["form"], c["web"]))
         c["prose"] = _ramp(words, 120, 300)
         # few words read from a page with a moderate number of lines: titles and captions, not
         # the columns of a letters page or a text story (a page with many lines but few words is
@@ -399,6 +404,7 @@ WEIGHTS: dict[str, np.ndarray] = {
     "credits_words": _w(credits=1.5, first_page=1.5, story=-0.3),
     "letters": _w(text=2.0, credits=0.2),
     "story_end": _w(story=0.8, textstory=0.8),
+    "web": _w(advertisement=1.0, back_cover=0.8, credits=0.5, text=0.5, story=-0.5, first_page=-0.3),
     "no_ad_words": _w(advertisement=-3.0, back_cover=-1.5),
     "prose": _w(textstory=1.0, text=1.0, story=-1.0),
     "few_words": _w(text=-1.5, textstory=-1.5),

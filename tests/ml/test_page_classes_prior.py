@@ -120,3 +120,20 @@ def test_a_title_read_as_one_box_is_not_no_text():
     assert pc.page_cues(splash)["text_none"] == 0.0
     empty = story(10, 36, panels=[(0, 0, W, H)], text_boxes=[], text_coverage=0.0)
     assert pc.page_cues(empty)["text_none"] == 1.0
+
+
+def test_a_modern_ad_with_a_web_address_and_no_price_leans_to_non_story():
+    n = 24
+    lines = ["THE GAME EVERYONE IS TALKING ABOUT", "IN STORES NOW", "WWW.EXAMPLEGAMES.COM",
+             "RATED T FOR TEEN", "FOR YOUR CONSOLE AND YOUR PHONE"]
+
+    def page(words):
+        return story(12, n, panels=[(0, 0, W, H)], text_boxes=[(40, 60 + 120 * k, 520, 40) for k in range(5)],
+                     text_coverage=0.08, lines=words, stats={"white": 0.05, "colourfulness": 0.7})
+
+    ad = pc.classify_book([story(i, n, lines=["WHAT?"]) if i != 12 else page(lines) for i in range(n)])[12]
+    plain = pc.classify_book([story(i, n, lines=["WHAT?"]) if i != 12 else page(lines[:1] + lines[3:])
+                              for i in range(n)])[12]
+    non_story = sum(v for c, v in ad.items() if c not in ("story", "first-page", "textstory"))
+    assert pc.page_cues(page(lines))["web"] == 1.0
+    assert ad["advertisement"] > plain["advertisement"] + 0.1 and non_story > 0.5
