@@ -861,12 +861,13 @@ class _Detector:
         p0, p1 = p0[ok], p1[ok]
         if len(p0) == 0:
             return []
-        coarse = _line_cover(a, p0, p1, t[::3], n, low=True)
+        padded = np.pad(a, ((0, 0), (1, 1)))
+        coarse = _line_cover(padded, p0, p1, t[::3], n, low=True)
         keep = coarse <= 2 * p.gap_tolerance
         p0, p1 = p0[keep], p1[keep]
         if len(p0) == 0:
             return []
-        fine = _line_cover(a, p0, p1, t, n, low=True)
+        fine = _line_cover(padded, p0, p1, t, n, low=True)
         return [(float(c), abs(int(u1) - int(u0)), int(u0), int(u1))
                 for c, u0, u1 in zip(fine, p0, p1) if c <= p.gap_tolerance]
 
@@ -886,6 +887,7 @@ class _Detector:
         if self._boxed(dark, thick):
             return []
         out, seen = [], set()
+        padded = None
         for x1, y1, x2, y2 in self._segments():
             if axis == 0:
                 along0, along1, across0, across1, lo, base = x1, x2, y1, y2, region.x0, region.y0
@@ -903,25 +905,27 @@ class _Detector:
             key = (int(round(u0)), int(round(u1)))
             if key in seen or min(key) < margin or max(key) >= m - margin:
                 continue
-            if abs(key[1] - key[0]) < 3:
-                continue  # square lines are :meth:`_line_gaps`' to judge
             seen.add(key)
+            if padded is None:
+                padded = np.pad(a, ((0, 0), (1, 1)))
             # The segments come from a reduced copy: settle each end to the pixel.
             d = np.arange(-3, 4)
             q0, q1 = np.meshgrid(key[0] + d, key[1] + d, indexing="ij")
             q0, q1 = q0.ravel(), q1.ravel()
-            tried = _line_cover(a, q0, q1, t[::2], n, low=False)
+            tried = _line_cover(padded, q0, q1, t[::4], n, low=False)
             best = int(np.argmax(tried))
+            if tried[best] < p.line_cover - 0.1:
+                continue
             key = (int(q0[best]), int(q1[best]))
             if abs(key[1] - key[0]) < 3:
-                continue
-            cover = float(_line_cover(a, np.array([key[0]]), np.array([key[1]]), t, n, low=False)[0])
+                continue  # square lines are :meth:`_line_gaps`' to judge
+            cover = float(_line_cover(padded, np.array([key[0]]), np.array([key[1]]), t, n, low=False)[0])
             if cover < p.line_cover:
                 continue
             if self._art_crosses_slant(region, axis, key, t, thick):
                 continue
             offsets = np.arange(thick // 2 + 2, thick // 2 + 2 + thick)
-            sides = [float(_line_cover(a, key[0] + sign * offsets, key[1] + sign * offsets, t, n,
+            sides = [float(_line_cover(padded, key[0] + sign * offsets, key[1] + sign * offsets, t, n,
                                        low=False).mean()) for sign in (-1, 1)]
             if min(sides) > p.line_side_low or max(sides) > p.line_side_high:
                 continue
@@ -1181,15 +1185,16 @@ class _Detector:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _line_cover(a: np.ndarray, q0: np.ndarray, q1: np.ndarray, rows: np.ndarray, n: int,
+def _line_cover(padded: np.ndarray, q0: np.ndarray, q1: np.ndarray, rows: np.ndarray, n: int,
                 low: bool) -> np.ndarray:
-    """Share of each straight line down the rows of ``a`` (from column ``q0`` at row 0 to
-    ``q1`` at row ``n - 1``, sampled at ``rows``) that is set, a pixel of wobble allowed: the
-    line may pass beside a set pixel (``low``, for gaps) or hit one beside it (for lines)."""
-    padded = np.pad(a, ((0, 0), (1, 1)))
+    """Share of each straight line down the rows of an array (given with one column of padding
+    each side, ``np.pad(a, ((0, 0), (1, 1)))``; from column ``q0`` at row 0 to ``q1`` at row
+    ``n - 1``, sampled at ``rows``) that is set, a pixel of wobble allowed: the line may pass
+    beside a set pixel (``low``, for gaps) or hit one beside it (for lines)."""
     pos = np.rint(q0[:, None] + (q1 - q0)[:, None] * rows[None, :] / max(1, n - 1)).astype(np.int64) + 1
     pos = pos.clip(1, padded.shape[1] - 2)
-    mid, left, right = padded[rows[None, :], pos], padded[rows[None, :], pos - 1], padded[rows[None, :], pos + 1]
+    r = rows[None, :]
+    mid, left, right = padded[r, pos], padded[r, pos - 1], padded[r, pos + 1]
     hit = np.minimum(mid, np.minimum(left, right)) if low else np.maximum(mid, np.maximum(left, right))
     return hit.mean(axis=1)
 
