@@ -77,6 +77,31 @@ def test_overlapping_zip_entries_are_a_damaged_archive(tmp_path):
             list(book.iter_page_bytes())
 
 
+def test_sixty_entries_sharing_one_huge_stream_are_refused_before_inflating(tmp_path):
+    """The issue's probe: a ~190 KB ZIP whose 60 entries all point at one deflate stream of
+    192 MiB. Python's zipfile would inflate it 60 times (60 s, 813 MB in `pages`)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = b"\0" * (1 << 20)
+    stream = b"".join(comp.compress(chunk) for _ in range(192)) + comp.flush()
+    size, crc = 192 << 20, zlib.crc32(b"")
+    for _ in range(192):
+        crc = zlib.crc32(chunk, crc)
+    name = b"page.png"
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(stream), size, len(name), 0) + name
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(stream), size,
+                          len(name), 0, 0, 0, 0, 0, 0) + name
+    body = local + stream
+    cd = central * 60
+    data = body + cd + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 60, 60, len(cd), len(body), 0)
+    assert len(data) < 250_000
+    path = tmp_path / "bomb.cbz"
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as zf:
+        assert len(zf.infolist()) == 60 and all(i.file_size == size for i in zf.infolist())
+    with pytest.raises(CorruptArchive, match="entries overlap"):
+        open_book(path).close()
+
+
 def test_an_entry_overlapping_the_central_directory_is_damaged(tmp_path):
     page = _jpeg()
     body = _local(b"a.jpg", page)
