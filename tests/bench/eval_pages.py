@@ -692,10 +692,13 @@ def _digest(files: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def real_signals(name: str, files: list[Path], cache_dir: Path, no_cache: bool = False) -> list[PageSignals]:
+def real_signals(name: str, files: list[Path], cache_dir: Path, no_cache: bool = False,
+                 width: int | None = None) -> list[PageSignals]:
     """The book's page signals exactly as ``comicdesk index`` computes and stores them (the real
     standard models, a library of its own under ``cache_dir``), read back with
-    ``signals_from_cache``; cached by the files' bytes and the panel detector's version."""
+    ``signals_from_cache``; cached by the files' bytes and the panel detector's version.
+    ``width``: the pages scaled down to this width first (JPEG, quality 85: a lower-resolution
+    scan of the same book)."""
     import shutil
     import subprocess
     import zipfile
@@ -704,7 +707,7 @@ def real_signals(name: str, files: list[Path], cache_dir: Path, no_cache: bool =
     from comicdesk.pipeline.rescore import _open_store
     from comicdesk.pipeline.signals import signals_from_cache
 
-    key = _digest(files)
+    key = _digest(files) + (f"-w{width}" if width else "")
     cached = cache_dir / f"real-{key}.pkl"
     if cached.exists() and not no_cache:
         return pickle.loads(cached.read_bytes())
@@ -712,7 +715,25 @@ def real_signals(name: str, files: list[Path], cache_dir: Path, no_cache: bool =
     shutil.rmtree(work, ignore_errors=True)
     lib = work / "library"
     lib.mkdir(parents=True)
-    if len(files) == 1 and files[0].suffix.lower() in ARCHIVES:
+    if width:
+        from PIL import Image
+
+        from comicdesk.archive import open_book
+
+        pages = []
+        if len(files) == 1 and files[0].suffix.lower() in ARCHIVES:
+            with open_book(files[0]) as book:
+                pages = [Image.open(io.BytesIO(data)) for _, data in book.iter_page_bytes()]
+        else:
+            pages = [Image.open(f) for f in files]
+        with zipfile.ZipFile(lib / "book.cbz", "w", zipfile.ZIP_STORED) as z:
+            for k, im in enumerate(pages):
+                im = im.convert("RGB")
+                im = im.resize((width, max(1, round(im.height * width / im.width))), Image.LANCZOS)
+                buf = io.BytesIO()
+                im.save(buf, "JPEG", quality=85)
+                z.writestr(f"{k:04d}.jpg", buf.getvalue())
+    elif len(files) == 1 and files[0].suffix.lower() in ARCHIVES:
         (lib / files[0].name).symlink_to(files[0].resolve())
     else:  # loose images: one stored CBZ of them, bytes unchanged
         with zipfile.ZipFile(lib / "book.cbz", "w", zipfile.ZIP_STORED) as z:
@@ -895,19 +916,22 @@ def real_corrections(sig: list[PageSignals], truth: list[str], steps: int = 5) -
     return out
 
 
-def evaluate_real(sets, cache_dir: Path, no_cache: bool, t: float, show: bool) -> dict:
+def evaluate_real(sets, cache_dir: Path, no_cache: bool, t: float, show: bool, lowres: int = 0) -> dict:
     from comicdesk.ml.page_classes import classify_book, top_label
 
     global _T
     _T = t
 
-    books = []
+    books, lowres_books = [], []
     for folder, labels_file in sets:
         for name, files, labels in real_books(folder, labels_file):
             sig = real_signals(name, files, cache_dir, no_cache)
             if len(sig) != len(labels):
                 raise SystemExit(f"{name}: {len(sig)} pages but {len(labels)} labels")
             books.append((f"{folder.name}/{name}", sig, labels))
+            if lowres and len(labels) >= 8:
+                low = real_signals(name, files, cache_dir, no_cache, width=lowres)
+                lowres_books.append((f"{folder.name}/{name} [scaled to {lowres} px wide]", low, labels))
     # Robustness: the same pages read as a book that opens and ends on story (a collection, a
     # modern book): from the first to the last story-kind page, positions renumbered.
     # (reported apart, not in the totals: the same pages twice)
@@ -918,6 +942,7 @@ def evaluate_real(sets, cache_dir: Path, no_cache: bool, t: float, show: bool) -
             a, b = story_at[0], story_at[-1] + 1
             cut = [dataclasses.replace(p, index=p.index - a, n_pages=b - a) for p in sig[a:b]]
             variants.append((f"{name} [pages {a}-{b - 1} read as a book that opens and ends on story]", cut, labels[a:b]))
+    variants += lowres_books
     truth, probs = [], []
     per_book = {}
     for name, sig, labels in books + variants:
@@ -991,6 +1016,9 @@ def main() -> None:
     ap.add_argument("--t", type=float, default=None, help="the sure threshold (default: core.pages.SURE_AT)")
     ap.add_argument("--show-real", action="store_true", help="print every real page with its probabilities")
     ap.add_argument("--no-synthetic", action="store_true", help="real books only")
+    ap.add_argument("--lowres", type=int, default=320, metavar="PX",
+                    help="also score each real book of 8+ pages scaled down to this width (a robustness "
+                         "variant; 0: not)")
     ap.add_argument("--write-image-mean", action="store_true",
                     help="write comicdesk/ml/page_image_mean.npy from the default real set (public domain) and stop")
     args = ap.parse_args()
@@ -1017,7 +1045,7 @@ def main() -> None:
         np.save(IMAGE_MEAN_FILE, np.mean(vecs, axis=0).astype(np.float16))
         print(f"wrote {IMAGE_MEAN_FILE} (mean of {len(vecs)} real public-domain pages)")
         return
-    real = evaluate_real(sets, cache_dir, args.no_cache, t, args.show_real)
+    real = evaluate_real(sets, cache_dir, args.no_cache, t, args.show_real, args.lowres)
     if args.no_synthetic:
         print(json.dumps({"bench": "eval_pages", "detector": DETECTOR_VERSION, "real": real}))
         return
