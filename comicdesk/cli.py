@@ -13,6 +13,7 @@ import argparse
 import errno
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -277,13 +278,14 @@ def cmd_index(args, settings) -> int:
 
     from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
     from comicdesk.library.db import clean_text
-    from comicdesk.library.service import scan_library
+    from comicdesk.library.service import ScanOptions, scan_library
     from comicdesk.pipeline.runner import Runner, foreground_options, limit_malloc_arenas
 
     path = Path(args.path).expanduser().absolute()
     bar = ProgressBar("scanning")
     try:
-        scan = scan_library(path, settings, progress=bar)
+        # index looks for damage in the catalogue too (PRAGMA quick_check: seconds on a large one)
+        scan = scan_library(path, settings, progress=bar, options=ScanOptions(check_catalog=True))
     finally:
         bar.close()
     for warning in scan.warnings:
@@ -656,6 +658,20 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
     return argv
 
 
+def _say_cache_health() -> None:
+    """Lines about the cache's health (a damaged file moved aside, books analysed again) go to
+    stderr as ``comicdesk: ...`` (``library.db.HEALTH``)."""
+    import logging
+
+    health = logging.getLogger("comicdesk.health")
+    if not any(getattr(h, "_comicdesk_note", False) for h in health.handlers):
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: note(f"comicdesk: {record.getMessage()}")
+        handler._comicdesk_note = True
+        health.addHandler(handler)
+        health.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -672,10 +688,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         refuse_dirs_inside_libraries(args, settings)
+        _say_cache_health()
         handler = command_handler(args.command)
         return handler(args, settings)
     except ComicdeskError as exc:
         note(f"comicdesk: {exc.reason}")
+        return EXIT_FAIL
+    except sqlite3.DatabaseError as exc:  # a damaged cache file met mid-read (issue 20)
+        note(f"comicdesk: a cache file is damaged ({exc}); run comicdesk index on the library to repair it")
         return EXIT_FAIL
     except KeyboardInterrupt:
         note("comicdesk: interrupted")

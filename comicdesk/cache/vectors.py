@@ -36,6 +36,19 @@ Rules:
   rename), so a reader never sees half a chunk.
 - Consolidated metadata is never written or used (``use_consolidated=False``): it would go stale
   after every append, and a local store does not need it.
+- **Damage** (``docs/pipeline.md``, "A damaged vector cache"): new arrays checksum every chunk
+  (Zarr v3's ``crc32c`` codec after zstd) and store chunks even when they are all zero, so a
+  missing chunk file under mapped rows is always damage. Every read checks that the chunks it
+  needs exist and decode; a read that finds damage raises :class:`VectorsDamaged` (or, for
+  :meth:`VectorStore.load` with ``skip_damaged``, leaves those rows out) and records the damaged
+  chunks and books in ``vectors.damaged.json`` beside the store (readers hold no lock and change
+  nothing else). The next writer (:meth:`VectorStore.heal`, at the start of a run) deletes the
+  damaged chunks, unmaps the rows of every book that had a row in them and hands those books back
+  to be analysed again. Arrays whose files are gone, unreadable, of another generation or made
+  for another catalogue (their ``cache_id`` attribute) are started again empty, in a new
+  generation, and all their books analysed again.
+- **Identity**: each array records the catalogue's ``cache_id``; an array from before that is
+  stamped by the first writer when its generation agrees with the catalogue (no re-analysis).
 """
 
 from __future__ import annotations
@@ -57,6 +70,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from comicdesk.library.catalog import Catalog
 
 VECTORS_DIR = "vectors.zarr"
+#: Damage a reader found, for the next writer to repair (JSON; see the module docstring).
+DAMAGE_FILE = "vectors.damaged.json"
 STAGING_DIR = "vectors.staging"
 TRASH_DIR = "vectors.trash"
 DTYPES = ("float16", "float32")
@@ -67,6 +82,10 @@ CHUNK_BYTES = 256 * 1024
 #: None: uncompressed (as arrays created before compression came in).
 ZSTD_LEVEL: int | None = 1
 
+#: New arrays checksum each chunk (crc32c after zstd); arrays created before are checked by
+#: decoding them (a truncated or missing chunk is caught; a flipped byte may not be).
+CHECKSUMS = True
+
 #: Test hook: called with the name of each compaction step ("staged", "switched", "swapped").
 _step_hook: Callable[[str], None] | None = None
 
@@ -75,6 +94,20 @@ class CacheError(ComicdeskError):
     """The vector cache cannot be used (damaged, wrong shape, newer layout)."""
 
     kind = "cache"
+
+
+class VectorsDamaged(CacheError):
+    """Rows that cannot be read: their chunks are missing or do not decode. ``books``: the ids of
+    every book with a row in those chunks (recorded for the next run to analyse again)."""
+
+    kind = "cache-damaged"
+
+    def __init__(self, reason: str, *, model_id: str = "", array: str = "",
+                 books: Iterable[int] = (), chunks: Iterable[int] = ()):
+        super().__init__(reason)
+        self.model_id, self.array = model_id, array
+        self.books = frozenset(int(b) for b in books)
+        self.chunks = frozenset(int(c) for c in chunks)
 
 
 Key = tuple[int, int, int]  # (book_id, page, panel); panel -1 for a page-level row
@@ -159,6 +192,11 @@ class VectorStore:
         self._owns_catalog = owns_catalog
         self._handles: dict[tuple[str, str], _Handle] = {}
         self._next: dict[tuple[str, str], int] = {}
+        #: Damage found by this store's reads: (model id, array) → (chunks, book ids).
+        self.damage: dict[tuple[str, str], tuple[set[int], set[int]]] = {}
+        #: What :meth:`recover` / :meth:`heal` repaired: (model id, array) → (chunks or None for
+        #: the whole array, book ids whose analysis is to be done again).
+        self.healed: dict[tuple[str, str], tuple[set[int] | None, set[int]]] = {}
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -249,11 +287,17 @@ class VectorStore:
         import zarr
 
         chunk = chunk_rows_for(dims, np.dtype(dtype).itemsize)
+        codecs = [zarr.codecs.ZstdCodec(level=ZSTD_LEVEL)] if ZSTD_LEVEL is not None else []
+        if CHECKSUMS:
+            codecs.append(zarr.codecs.Crc32cCodec())
+        attrs = {"generation": generation, "normalised": normalised, "dims": dims}
+        cache_id = self.catalog.cache_id
+        if cache_id:
+            attrs["cache_id"] = cache_id
         return zarr.create_array(
             store=str(path), shape=(rows, dims), chunks=(chunk, dims), dtype=dtype,
-            compressors=zarr.codecs.ZstdCodec(level=ZSTD_LEVEL) if ZSTD_LEVEL is not None else None,
-            fill_value=0, zarr_format=3, overwrite=True,
-            attributes={"generation": generation, "normalised": normalised, "dims": dims})
+            compressors=codecs or None, fill_value=0, zarr_format=3, overwrite=True,
+            config={"write_empty_chunks": True}, attributes=attrs)
 
     def arrays(self) -> list[tuple[str, str]]:
         return sorted(self.catalog.vector_arrays())
@@ -362,7 +406,18 @@ class VectorStore:
         return self.catalog.vector_rows(model_id, array, book_ids=book_ids, include_removed=include_removed)
 
     def read(self, model_id: str, array: str, row_ids: Sequence[int]) -> "np.ndarray":
-        """Rows by id (as :meth:`append` returned them, before any later compaction)."""
+        """Rows by id (as :meth:`append` returned them, before any later compaction).
+        :class:`VectorsDamaged` when some cannot be read (recorded for the next run)."""
+        import numpy as np
+
+        data, bad = self.read_checked(model_id, array, row_ids)
+        if bad is not None:
+            raise self._damaged(model_id, array, np.asarray(list(row_ids), dtype=np.int64)[bad])
+        return data
+
+    def read_checked(self, model_id: str, array: str, row_ids: Sequence[int]):
+        """``(rows, bad)``: rows by id, and a boolean mask of those that could not be read (None
+        when all were; their data is zeros). Damage found is recorded for the next run."""
         import numpy as np
 
         ids = np.asarray(list(row_ids), dtype=np.int64)
@@ -370,12 +425,16 @@ class VectorStore:
         def attempt(info):
             if ids.size and (ids.min() < 0 or ids.max() >= info.length):
                 raise IndexError(f"{model_id}/{array}: row ids outside the {info.length} committed rows")
-            return self._get_rows(model_id, array, info, ids)
+            return self._fetch(model_id, array, info, ids)
 
-        return self._consistent(model_id, array, attempt)
+        data, bad, info = self._consistent(model_id, array, attempt)
+        if bad is not None:
+            self._record(model_id, array, info, ids[bad])
+        return data, bad
 
     def read_keys(self, model_id: str, array: str, keys: Sequence[Sequence[int]]) -> "np.ndarray":
-        """The rows mapped to these keys (``KeyError`` for a key that has none)."""
+        """The rows mapped to these keys (``KeyError`` for a key that has none;
+        :class:`VectorsDamaged` for one whose row cannot be read)."""
         import numpy as np
 
         wanted = [_norm_key(k) for k in keys]
@@ -388,26 +447,44 @@ class VectorStore:
                 ids = np.asarray([mapping[k] for k in wanted], dtype=np.int64)
             except KeyError as exc:
                 raise KeyError(f"{model_id}/{array} has no row for {exc.args[0]}") from None
-            return self._get_rows(model_id, array, info, ids)
+            data, bad, _ = self._fetch(model_id, array, info, ids)
+            return (data, ids if bad is not None else None, bad), None, info
 
-        return self._consistent(model_id, array, attempt)
+        (data, ids, bad), _, info = self._consistent(model_id, array, attempt)
+        if bad is not None:
+            self._record(model_id, array, info, ids[bad])
+            raise self._damaged(model_id, array, ids[bad], info=info)
+        return data
 
-    def load(self, model_id: str, array: str, *, book_ids: Iterable[int] | None = None):
+    def load(self, model_id: str, array: str, *, book_ids: Iterable[int] | None = None,
+             skip_damaged: bool = False):
         """Every live row (removed books left out), as ``(keys, vectors)``: ``keys`` an
-        ``(n, 3)`` int64 array of book, page, panel; a consistent snapshot."""
+        ``(n, 3)`` int64 array of book, page, panel; a consistent snapshot. Rows that cannot be
+        read raise :class:`VectorsDamaged`, or with ``skip_damaged`` are left out (every row of
+        a book with a damaged row) and recorded in :attr:`damage`."""
         import numpy as np
+
 
         def attempt(info):
             mapped = self.catalog.vector_rows(model_id, array, book_ids=book_ids)
             keys = np.asarray([m[:3] for m in mapped], dtype=np.int64).reshape(-1, 3)
             ids = np.asarray([m[3] for m in mapped], dtype=np.int64)
-            return keys, self._get_rows(model_id, array, info, ids)
+            data, bad, _ = self._fetch(model_id, array, info, ids)
+            return (keys, data, ids, bad), None, info
 
-        return self._consistent(model_id, array, attempt)
+        (keys, data, ids, bad), _, info = self._consistent(model_id, array, attempt)
+        if bad is None:
+            return keys, data
+        err = self._record(model_id, array, info, ids[bad])
+        if not skip_damaged:
+            raise err
+        keep = ~np.isin(keys[:, 0], np.asarray(sorted(err.books), dtype=np.int64))
+        return keys[keep], data[keep]
 
     def _consistent(self, model_id: str, array: str, attempt, tries: int = 50):
         """Run ``attempt(info)`` until the array's generation is the same before and after it (a
-        compaction switching generations meanwhile may have moved rows or files)."""
+        compaction switching generations meanwhile may have moved rows or files). ``attempt``
+        returns ``(data, bad, info)``; so does this."""
         last: Exception | None = None
         for i in range(tries):
             info = self.catalog.vector_array(model_id, array)
@@ -418,6 +495,11 @@ class VectorStore:
             except (FileNotFoundError, _StaleHandle) as exc:
                 last = exc
                 result = None
+            except VectorsDamaged:
+                again = self.catalog.vector_array(model_id, array)
+                if again is not None and again.generation == info.generation:
+                    raise
+                last, result = None, None
             except Exception as exc:  # zarr's own not-found errors while files are swapped
                 if type(exc).__name__ not in ("ArrayNotFoundError", "NodeNotFoundError", "GroupNotFoundError"):
                     raise
@@ -430,19 +512,92 @@ class VectorStore:
             time.sleep(min(0.2, 0.005 * (i + 1)))
         raise CacheError(f"could not read {model_id}/{array} consistently ({last or 'it kept changing'})")
 
-    def _get_rows(self, model_id: str, array: str, info, ids) -> "np.ndarray":
+    def _fetch(self, model_id: str, array: str, info, ids):
+        """``(rows, bad, info)``: rows by id; ``bad`` a mask of rows whose chunk is missing or does
+        not decode (None: all good). Raises :class:`_StaleHandle` when the files moved meanwhile."""
         import numpy as np
 
         if ids.size == 0:
-            return np.zeros((0, info.dims), dtype=info.dtype)
-        handle = self._handle(model_id, array, info.generation, min_rows=int(ids.max()) + 1)
+            return np.zeros((0, info.dims), dtype=info.dtype), None, info
+        try:
+            handle = self._handle(model_id, array, info.generation, min_rows=int(ids.max()) + 1)
+        except _ForeignArray:
+            return np.zeros((len(ids), info.dims), dtype=info.dtype), np.ones(len(ids), bool), info
+        except _ShortArray:
+            handle = self._handle(model_id, array, info.generation)
         unique, inverse = np.unique(ids, return_inverse=True)
-        data = handle.array.get_orthogonal_selection((unique, slice(None)))
+        c = handle.chunk_rows
+        shape = handle.array.shape[0]
+        chunks = np.unique(unique // c)
+        bad_chunks = {int(ci) for ci in chunks if ci * c >= shape or not _chunk_file(handle.path, ci).is_file()}
+        data = None
+        if not bad_chunks:
+            try:
+                data = handle.array.get_orthogonal_selection((unique, slice(None)))
+            except Exception as exc:  # noqa: BLE001 - a chunk that does not decode: found below
+                if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                    raise
+                data = None
+        if data is None:
+            data = np.zeros((len(unique), info.dims), dtype=info.dtype)
+            for ci in (int(x) for x in chunks):
+                sel = (unique // c) == ci
+                if ci in bad_chunks:
+                    continue
+                try:
+                    block = handle.array[ci * c:min((ci + 1) * c, shape)]
+                    data[sel] = block[unique[sel] - ci * c]
+                except Exception as exc:  # noqa: BLE001 - missing, truncated, checksum, shape ...
+                    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                        raise
+                    bad_chunks.add(ci)
         if not (handle.path / "zarr.json").exists():
             # Renamed away while we read (a staged generation put in place): missing chunks
             # would have read as zeros, so read again.
             raise _StaleHandle(f"{handle.path} moved during the read")
-        return data[inverse.reshape(-1)]
+        out = data[inverse.reshape(-1)]
+        if not bad_chunks:
+            return out, None, info
+        bad = np.isin(ids // c, np.asarray(sorted(bad_chunks), dtype=np.int64))
+        out[bad] = 0
+        return out, bad, info
+
+    def _chunk_rows(self, model_id: str, array: str, info) -> int:
+        import numpy as np
+
+        try:
+            return self._handle(model_id, array, info.generation).chunk_rows
+        except Exception:  # noqa: BLE001 - the array's metadata is gone: its own chunk size
+            return chunk_rows_for(info.dims, np.dtype(info.dtype).itemsize)
+
+    def _record(self, model_id: str, array: str, info, rows) -> VectorsDamaged:
+        """Note damaged rows: every book with a row in their chunks, here and in the side file."""
+        import numpy as np
+
+        c = self._chunk_rows(model_id, array, info)
+        chunks = {int(r) // c for r in np.asarray(rows).reshape(-1)}
+        books = {b for b, _p, _n, r in self.catalog.vector_rows(model_id, array, include_removed=True)
+                 if r // c in chunks}
+        seen_chunks, seen_books = self.damage.setdefault((model_id, array), (set(), set()))
+        seen_chunks |= chunks
+        seen_books |= books
+        record_damage(self.cache_dir, self.catalog.cache_id, model_id, array, info.generation, chunks, books)
+        return VectorsDamaged(f"the vector cache is damaged ({model_id}/{array}: "
+                              f"{len(chunks)} chunk{'s' if len(chunks) != 1 else ''} missing or unreadable, "
+                              f"{len(books)} book{'s' if len(books) != 1 else ''}); the next comicdesk "
+                              f"index analyses {'them' if len(books) != 1 else 'it'} again",
+                              model_id=model_id, array=array, books=books, chunks=chunks)
+
+    def _damaged(self, model_id: str, array: str, rows, info=None) -> VectorsDamaged:
+        import numpy as np
+
+        info = info or self.catalog.vector_array(model_id, array)
+        c = self._chunk_rows(model_id, array, info)
+        chunks = {int(r) // c for r in np.asarray(rows).reshape(-1)}
+        seen_chunks, seen_books = self.damage.get((model_id, array), (set(), set()))
+        return VectorsDamaged(f"the vector cache is damaged ({model_id}/{array}); the next comicdesk "
+                              f"index analyses the books it held again",
+                              model_id=model_id, array=array, books=seen_books, chunks=chunks)
 
     def _handle(self, model_id: str, array: str, generation: int, min_rows: int = 0) -> _Handle:
         import numpy as np
@@ -462,15 +617,88 @@ class VectorStore:
         if not (path / "zarr.json").exists():
             raise FileNotFoundError(f"{path} is missing")
         arr = zarr.open_array(str(path), mode="r" if self.readonly else "r+", zarr_format=3)
+        if not self.readonly:
+            arr = arr.with_config({"write_empty_chunks": True})
         got = arr.attrs.get("generation")
         if got != generation:
             raise _StaleHandle(f"{path} holds generation {got}, the catalogue says {generation}")
+        theirs, ours = arr.attrs.get("cache_id"), self.catalog.cache_id
+        if theirs and ours and theirs != ours:
+            raise _ForeignArray(f"{path} was made for another catalogue")
         h = _Handle(generation, arr, arr.shape[1], str(arr.dtype), bool(arr.attrs.get("normalised")),
                     int(arr.chunks[0]), path)
         if np.dtype(h.dtype).name not in DTYPES:
             raise CacheError(f"{path} has an unexpected dtype {h.dtype}")
         self._handles[key] = h
+        if h.array.shape[0] < min_rows:
+            raise _ShortArray(f"{path} holds {h.array.shape[0]} rows, fewer than the catalogue maps")
         return h
+
+    # -- repairing (the writer) ------------------------------------------------------------------
+    def heal(self, *, verify: bool = False) -> dict[tuple[str, str], tuple[set[int] | None, set[int]]]:
+        """Repair what readers recorded (``vectors.damaged.json``) and what a look at the files
+        finds: chunk files missing under mapped rows, rows past the end of the array, and with
+        ``verify`` every chunk that does not decode (reads the whole store: ``comicdesk index``
+        asks for it). Damaged chunks are deleted and the rows of every book that had one there
+        unmapped. Returns (and adds to :attr:`healed`) ``(model id, array) → (chunks, books)``:
+        the caller makes those books count as not analysed. Holds no surprises for a healthy
+        store: a stat per chunk holding mapped rows."""
+        import numpy as np
+
+        self._writable()
+        cache_id = self.catalog.cache_id
+        reported: dict[tuple[str, str], set[int]] = {}
+        side = _read_damage(self.cache_dir)
+        if side is not None and side.get("cache_id") == cache_id:
+            for name, entry in (side.get("arrays") or {}).items():
+                try:
+                    m, a = name.split("/", 1)
+                    info = self.catalog.vector_array(m, a)
+                    if info is not None and int(entry.get("generation", -1)) == info.generation:
+                        reported.setdefault((m, a), set()).update(int(c) for c in entry.get("chunks", []))
+                except (TypeError, ValueError, AttributeError):
+                    continue
+        done: dict[tuple[str, str], tuple[set[int] | None, set[int]]] = {}
+        for (m, a), info in sorted(self.catalog.vector_arrays().items()):
+            mapped = self.catalog.vector_rows(m, a, include_removed=True)
+            if not mapped:
+                continue
+            try:
+                handle = self._handle(m, a, info.generation)
+            except (FileNotFoundError, _StaleHandle, _ForeignArray):
+                continue  # recover() starts such an array again
+            c = handle.chunk_rows
+            shape = handle.array.shape[0]
+            rows = np.asarray([r[3] for r in mapped], dtype=np.int64)
+            bad: set[int] = set()
+            for ci in (int(x) for x in np.unique(rows // c)):
+                f = _chunk_file(handle.path, ci)
+                if ci * c >= shape or not f.is_file():
+                    bad.add(ci)
+                elif verify or ci in reported.get((m, a), ()):
+                    try:
+                        handle.array[ci * c:min((ci + 1) * c, shape)]
+                    except Exception as exc:  # noqa: BLE001 - truncated, checksum, garbage
+                        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                            raise
+                        bad.add(ci)
+            # rows past the end of the array (an older copy of the files put back)
+            bad |= {int(r) // c for r in rows[rows >= shape]}
+            if not bad:
+                continue
+            books = {b for b, _p, _n, r in mapped if r // c in bad}
+            for ci in bad:
+                _chunk_file(handle.path, ci).unlink(missing_ok=True)
+            with self._tx():
+                self.catalog.delete_vector_rows(sorted(books), m, a)
+            done[(m, a)] = (bad, books)
+        _clear_damage(self.cache_dir)
+        self._handles.clear()
+        self.healed.update(done)
+        return done
+
+    def healed_books(self) -> set[int]:
+        return {b for _chunks, books in self.healed.values() for b in books}
 
     # -- garbage and compaction ----------------------------------------------------------------
     def stats(self, model_id: str, array: str) -> tuple[int, int]:
@@ -552,26 +780,54 @@ class VectorStore:
         shutil.rmtree(self.trash, ignore_errors=True)
 
     def recover(self) -> None:
-        """Make the files agree with the catalogue after a crash (writer only)."""
+        """Make the files agree with the catalogue after a crash (writer only): finish or drop an
+        interrupted compaction; stamp arrays from before the identity with the catalogue's
+        ``cache_id``; start again (empty, in a new generation) an array whose files are gone,
+        unreadable, of another generation or made for another catalogue — its books are
+        analysed again (:attr:`healed`)."""
         self._writable()
+        cache_id = self.catalog.cache_id
         for (m, a), info in self.catalog.vector_arrays().items():
             path = self._array_path(m, a)
             gen = _stored_generation(path)
-            if gen == info.generation:
-                continue
-            if (self.staging / m / f"{a}.g{info.generation}" / "zarr.json").exists():
+            if gen != info.generation and (self.staging / m / f"{a}.g{info.generation}" / "zarr.json").exists():
                 self._swap(m, a, info.generation)  # the switch was committed: finish it
-            elif gen is None and info.length == 0 and info.generation == 0:
+                gen = _stored_generation(path)
+            theirs = _stored_attr(path, "cache_id")
+            if gen == info.generation and (not theirs or not cache_id or theirs == cache_id):
+                if cache_id and not theirs:
+                    self._stamp(path, cache_id)
+                continue
+            if gen is None and info.length == 0 and info.generation == 0:
                 self._create_zarr_array(path, 0, info.dims, info.dtype, info.normalised, 0)
-            else:
-                raise CacheError(f"the vector cache in {self.root} is damaged ({m}/{a}: files hold "
-                                 f"generation {gen}, the catalogue says {info.generation}); delete "
-                                 f"{self.cache_dir} to rebuild the cache")
+                continue
+            # Files the catalogue cannot explain: start the array again, analyse its books again.
+            books = {b for b, _p, _n, _r in self.catalog.vector_rows(m, a, include_removed=True)}
+            new_gen = max(info.generation, gen if isinstance(gen, int) else -1) + 1
+            if path.exists():
+                gone = self.trash / f"{m}.{a}.{uuid.uuid4().hex}"
+                gone.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, gone)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_zarr_array(path, 0, info.dims, info.dtype, info.normalised, new_gen)
+            with self._tx():
+                self.catalog.delete_vector_rows(sorted(books), m, a)
+                self.catalog.set_vector_array(m, a, generation=new_gen, length=0)
+            self.healed[(m, a)] = (None, books)
         # A staged copy the catalogue never switched to, and old generations: garbage.
         shutil.rmtree(self.staging, ignore_errors=True)
         shutil.rmtree(self.trash, ignore_errors=True)
         self._handles.clear()
         self._next.clear()
+
+    def _stamp(self, path: Path, cache_id: str) -> None:
+        """Record the catalogue's identity in an array made before it had one (no data touched)."""
+        import zarr
+
+        arr = zarr.open_array(str(path), mode="r+", zarr_format=3)
+        arr.attrs.update({"cache_id": cache_id})
+        if self.durable:
+            _fsync_path(path / "zarr.json")
 
     # -- helpers ------------------------------------------------------------------------------
     def _writable(self) -> None:
@@ -596,6 +852,76 @@ class _StaleHandle(Exception):
     pass
 
 
+class _ForeignArray(Exception):
+    """The array's files were made for another catalogue (its ``cache_id`` differs)."""
+
+
+class _ShortArray(Exception):
+    """The array holds fewer rows than the catalogue maps (an older copy of its files)."""
+
+
+def _chunk_file(path: Path, chunk: int) -> Path:
+    """The file of row chunk ``chunk`` of a 2-D array chunked by rows only (Zarr v3 keys)."""
+    return Path(path) / "c" / str(int(chunk)) / "0"
+
+
+def _stored_attr(path: Path, name: str):
+    import json
+
+    try:
+        meta = json.loads((path / "zarr.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (meta.get("attributes") or {}).get(name)
+
+
+def _read_damage(cache_dir: Path) -> dict | None:
+    import json
+
+    try:
+        data = json.loads((Path(cache_dir) / DAMAGE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def record_damage(cache_dir: Path, cache_id: str | None, model_id: str, array: str, generation: int,
+                  chunks: Iterable[int], books: Iterable[int]) -> bool:
+    """Add damaged chunks (and the books with rows in them) to ``vectors.damaged.json``, for the
+    next writer to repair. Written to a temp file and renamed; a read-only cache records nothing
+    (the next ``comicdesk index`` verifies every chunk anyway). Returns whether it was written."""
+    import json
+
+    path = Path(cache_dir) / DAMAGE_FILE
+    data = _read_damage(cache_dir)
+    if data is None or data.get("cache_id") != cache_id or not isinstance(data.get("arrays"), dict):
+        data = {"cache_id": cache_id, "arrays": {}}
+    entry = data["arrays"].get(f"{model_id}/{array}")
+    if not isinstance(entry, dict) or entry.get("generation") != generation:
+        entry = {"generation": generation, "chunks": [], "books": []}
+    entry["chunks"] = sorted({int(c) for c in entry.get("chunks", [])} | {int(c) for c in chunks})
+    entry["books"] = sorted({int(b) for b in entry.get("books", [])} | {int(b) for b in books})
+    data["arrays"][f"{model_id}/{array}"] = entry
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        return False
+
+
+def _clear_damage(cache_dir: Path) -> None:
+    try:
+        (Path(cache_dir) / DAMAGE_FILE).unlink()
+    except OSError:
+        pass
+
+
 def _stored_generation(path: Path) -> int | None:
     import json
 
@@ -607,4 +933,5 @@ def _stored_generation(path: Path) -> int | None:
     return gen if isinstance(gen, int) else None
 
 
-__all__ = ["CacheError", "CompactResult", "PendingRows", "VectorStore", "chunk_rows_for"]
+__all__ = ["DAMAGE_FILE", "CacheError", "CompactResult", "PendingRows", "VectorStore", "VectorsDamaged",
+           "chunk_rows_for", "record_damage"]

@@ -58,6 +58,21 @@ from comicdesk.library.db import clean_text, path_from_db, path_to_db
 
 CATALOG_FILE = "catalog.sqlite"
 TOMBSTONE_DAYS = 30
+#: Left beside the catalogue by whoever met a damage error in it: the next writer moves it aside.
+DAMAGE_NOTE = "catalog.damaged"
+
+
+def new_cache_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def _read_note(path: Path) -> str:
+    try:
+        return " ".join(path.read_text(encoding="utf-8", errors="replace").split())[:200] or "damaged"
+    except OSError:
+        return "damaged"
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -528,31 +543,115 @@ def _upgrade_for_reader(path: Path) -> None:
 
 class Catalog:
     """A connection to one library's catalogue. Writers must hold the library lock. A reader that
-    finds a catalogue written by an older comicdesk upgrades it first (:func:`_upgrade_for_reader`)."""
+    finds a catalogue written by an older comicdesk upgrades it first (:func:`_upgrade_for_reader`).
 
-    def __init__(self, path: Path, *, readonly: bool = False):
+    Damage (``docs/library.md``, "A damaged catalogue"): a writer that cannot open the file, finds
+    the note a reader or an earlier writer left after a damage error (:data:`DAMAGE_NOTE`), or is
+    asked to ``check`` it (``PRAGMA quick_check``, during ``comicdesk index``) and finds it damaged,
+    moves it aside to ``catalog.sqlite.damaged-<time>`` and starts a new one, which the scan that
+    opened it fills again (the analysis is lost with it: the library is analysed again). A reader
+    raises :class:`~comicdesk.library.db.DatabaseDamaged` with one line and leaves the note.
+
+    ``cache_id`` (meta) is the identity of this catalogue, made when it is created (or, for a
+    catalogue from before, by the first writer): the vector store's arrays and the search indexes
+    record it, so files made for another catalogue are never taken for this one's."""
+
+    def __init__(self, path: Path, *, readonly: bool = False, check: bool = False):
         self.path = Path(path)
         self.readonly = readonly
-        self.conn = db.connect(self.path, readonly=readonly)
+        if readonly:
+            self._open_reader()
+        else:
+            self._open_writer(check)
+
+    def _open_reader(self) -> None:
+        note = self.path.with_name(DAMAGE_NOTE)
+        if note.exists() and self.path.exists():
+            raise db.DatabaseDamaged(self._damage_line(_read_note(note)))
+        self.conn = db.connect(self.path, readonly=True, on_damage=self._on_damage)
         try:
-            if readonly:
-                current = db.check_version(self.conn, MIGRATIONS, "the catalogue")
-                if 0 < current < len(MIGRATIONS):
-                    # Written by an older comicdesk and no writer has opened it since (a writer
-                    # upgrades on open): bring it up to date under the library lock, then read.
-                    self.conn.close()
-                    _upgrade_for_reader(self.path)
-                    self.conn = db.connect(self.path, readonly=True)
-                    db.check_version(self.conn, MIGRATIONS, "the catalogue")
-            else:
-                db.migrate(self.conn, MIGRATIONS, "the catalogue")
+            current = db.check_version(self.conn, MIGRATIONS, "the catalogue")
+            if 0 < current < len(MIGRATIONS):
+                # Written by an older comicdesk and no writer has opened it since (a writer
+                # upgrades on open): bring it up to date under the library lock, then read.
+                self.conn.close()
+                _upgrade_for_reader(self.path)
+                self.conn = db.connect(self.path, readonly=True, on_damage=self._on_damage)
+                db.check_version(self.conn, MIGRATIONS, "the catalogue")
         except BaseException:
             self.conn.close()
             raise
 
+    def _open_writer(self, check: bool) -> None:
+        note = self.path.with_name(DAMAGE_NOTE)
+        self.conn = None
+        try:
+            if note.exists():
+                raise db.DatabaseDamaged(_read_note(note))
+            self.conn = db.connect(self.path, on_damage=self._on_damage)
+            db.migrate(self.conn, MIGRATIONS, "the catalogue")
+            if check:
+                problem = db.quick_check(self.conn)
+                if problem is not None:
+                    raise db.DatabaseDamaged(problem)
+        except db.DatabaseDamaged as exc:
+            if self.conn is not None:
+                self.conn.close()
+            self._start_again(self._last_reason or exc.reason)
+        except BaseException:
+            if self.conn is not None:
+                self.conn.close()
+            raise
+        try:
+            if self.get_meta("cache_id") is None:
+                with self.transaction():
+                    self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('cache_id', ?)",
+                                      (new_cache_id(),))
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _start_again(self, reason: str) -> None:
+        """Move the damaged file aside and open a new, empty catalogue in its place."""
+        aside = db.move_aside(self.path)
+        self.path.with_name(DAMAGE_NOTE).unlink(missing_ok=True)
+        self.conn = db.connect(self.path, on_damage=self._on_damage)
+        try:
+            db.migrate(self.conn, MIGRATIONS, "the catalogue")
+        except BaseException:
+            self.conn.close()
+            raise
+        self.rebuilt_from = aside
+        db.HEALTH.warning(f"the catalogue {self.path} was damaged ({reason}): moved it aside to "
+                          f"{aside.name} and started a new one; the library will be analysed again")
+
+    #: The file a damaged catalogue was moved aside to, when this open did that.
+    rebuilt_from: Path | None = None
+    _last_reason: str | None = None
+
+    def _damage_line(self, reason: str) -> str:
+        return (f"the catalogue {self.path} is damaged ({reason}); run comicdesk index on the "
+                f"library to rebuild it (it will be analysed again)")
+
+    def _on_damage(self, exc: BaseException) -> str:
+        """A damage error on this connection: leave a note for the next writer (which moves the
+        file aside), and the one line to say."""
+        reason = self._last_reason = " ".join(str(exc).split())[:200]
+        try:
+            self.path.with_name(DAMAGE_NOTE).write_text(reason + "\n", encoding="utf-8")
+        except OSError:
+            pass  # a read-only cache: the next index's check finds it
+        return self._damage_line(reason)
+
     @classmethod
-    def open(cls, cache_dir: Path, *, readonly: bool = False) -> "Catalog":
-        return cls(Path(cache_dir) / CATALOG_FILE, readonly=readonly)
+    def open(cls, cache_dir: Path, *, readonly: bool = False, check: bool = False) -> "Catalog":
+        """``check``: a writer runs ``PRAGMA quick_check`` first (seconds on a large catalogue:
+        ``comicdesk index`` asks for it, other opens do not) and starts again when it fails."""
+        return cls(Path(cache_dir) / CATALOG_FILE, readonly=readonly, check=check)
+
+    @property
+    def cache_id(self) -> str | None:
+        return self.get_meta("cache_id")
 
     def close(self) -> None:
         self.conn.close()
@@ -696,6 +795,11 @@ class Catalog:
         for r in rows:
             out.setdefault(r[0], {})[r[1]] = RunRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
         return out
+
+    def forget_runs(self, book_ids: Iterable[int]) -> None:
+        """These books count as not analysed (their vectors were damaged): the next run plans them
+        from scratch."""
+        self.conn.executemany("DELETE FROM runs WHERE book_id = ?", [(int(b),) for b in book_ids])
 
     def set_run(self, book_id: int, stage: str, version: str, pass_no: int, status: str,
                 content_key: str | None, error: str | None, now: float) -> None:

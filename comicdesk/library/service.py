@@ -63,6 +63,9 @@ class ScanOptions:
     #: multiprocessing start method of the process pool; None: forkserver where there is one
     #: (never fork a process that may hold threads, such as the app's), else spawn.
     start_method: str | None = None
+    #: Look for damage in the catalogue first (``PRAGMA quick_check``; seconds on a large one):
+    #: ``comicdesk index`` does. A damaged one is moved aside and this scan fills a new one.
+    check_catalog: bool = False
 
     def worker_count(self) -> int:
         return self.workers or max(1, min(4, os.cpu_count() or 1))
@@ -218,7 +221,7 @@ def scan_library(path: str | os.PathLike, settings: Settings,
     except OSError as exc:
         raise LibraryError(f"cannot use the cache folder {cache_dir}: {exc.strerror or exc}") from None
     try:
-        with Catalog.open(cache_dir) as catalog:
+        with Catalog.open(cache_dir, check=options.check_catalog) as catalog:
             _Scan(target, settings, catalog, options, progress, result).run()
     except sqlite3.OperationalError as exc:  # disk full, cache folder made read-only, ...
         raise CatalogError(f"cannot write the catalogue in {cache_dir}: {exc}") from None

@@ -27,8 +27,16 @@ from typing import Any
 
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.library import db
+from comicdesk.library.errors import CatalogError
 
 USER_FILE = "user.sqlite"
+_SAID: set[str] = set()  # damaged files already told about in this process
+
+
+class UserDataDamaged(CatalogError):
+    """The person's data file is damaged: nothing is written to it (one line says what to do)."""
+
+    kind = "user-data-damaged"
 
 
 def _v1(conn) -> None:
@@ -66,17 +74,57 @@ MIGRATIONS: list[db.Migration] = [_v1, _v2]
 
 
 class UserData:
+    """The person's data of one library. A damaged file (``docs/library.md``, "A damaged
+    user.sqlite") is never rebuilt, moved or written: a reader gets an empty, in-memory stand-in
+    (``damaged`` says why; one line says so, once per file and process), so pages, search and
+    exports go on without the person's labels; a writer gets :class:`UserDataDamaged`."""
+
     def __init__(self, data_dir: Path, *, readonly: bool = False):
         self.path = Path(data_dir) / USER_FILE
-        self.conn = db.connect(self.path, readonly=readonly)
+        self.damaged: str | None = None
+        self.conn = None
         try:
+            self.conn = db.connect(self.path, readonly=readonly, on_damage=self._damage_line)
             if readonly:
                 db.check_version(self.conn, MIGRATIONS, "your library data")
             else:
                 db.migrate(self.conn, MIGRATIONS, "your library data")
+            problem = db.quick_check(self.conn) if self.path.is_file() else None  # small: milliseconds
+            if problem is not None:
+                raise db.DatabaseDamaged(self._damage_line(problem))
+        except db.DatabaseDamaged as exc:
+            if self.conn is not None:
+                self.conn.close()
+            reason = self._reason or exc.reason
+            if not readonly:
+                raise UserDataDamaged(
+                    f"your labels and reading positions in {self.path} cannot be read: the file is "
+                    f"damaged ({reason}); comicdesk leaves it untouched — move it away (or put back a "
+                    f"copy) to record new ones; pages, search and export go on without them") from None
+            self._stand_in(reason)
         except BaseException:
-            self.conn.close()
+            if self.conn is not None:
+                self.conn.close()
             raise
+
+    _reason: str | None = None
+
+    def _damage_line(self, exc) -> str:
+        self._reason = " ".join(str(exc).split())[:200]
+        return f"{self.path} is damaged ({self._reason})"
+
+    def _stand_in(self, reason: str) -> None:
+        """An empty database in memory instead of the damaged file (which is left as it is)."""
+        import sqlite3
+
+        self.damaged = reason
+        self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        db.migrate(self.conn, MIGRATIONS, "your library data")
+        key = str(self.path)
+        if key not in _SAID:
+            _SAID.add(key)
+            db.HEALTH.warning(f"your labels in {self.path} cannot be read (the file is damaged: "
+                              f"{reason}); it is left untouched: going on without your labels")
 
     def close(self) -> None:
         self.conn.close()

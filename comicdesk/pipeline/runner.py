@@ -42,6 +42,7 @@ import heapq
 import os
 import queue
 import re
+import sqlite3
 import sys
 import threading
 import time
@@ -54,6 +55,20 @@ from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, Pa
 from comicdesk.pipeline.stage import (CONTEXT_KINDS, IMAGE, PAGE_CLASS, PAGE_REPEATS, PAGE_STATS, PANELS,
                                       TEXT_BOXES, TEXT_LINES, TEXT_PANELS, BookData, PageData, StageContext,
                                       StageSpec)
+
+#: What a page costs in the cache (docs/pipeline.md: ≤ 8 KB budget), and room for SQLite's WAL:
+#: what a full disk is told it needs.
+CACHE_BYTES_PER_PAGE = 8 * 1024
+CACHE_SLACK_BYTES = 16 * 2**20
+
+
+def _disk_full(exc: BaseException) -> bool:
+    import errno
+
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))
+    return "disk is full" in str(exc) or "disk full" in str(exc)
+
 
 #: Failure kinds that are not the book's fault: not recorded, tried again next run.
 PASSING_FAILURES = frozenset({"missing", "changed", "unreadable"})
@@ -92,6 +107,10 @@ class RunOptions:
     data_dir: Any = None
     device: str = "auto"  # auto | cpu | cuda | mps, for models that can use a GPU
     models_dir: Any = None  # downloaded model weights (comicdesk.ml.weights), when not the default
+    #: Decode every chunk of the vector store before the run (finds a truncated or scribbled
+    #: chunk no reader met yet; reads the whole store): ``comicdesk index`` does, the app's
+    #: background analysis checks only that the chunks exist.
+    verify_cache: bool = False
 
     def decoders(self) -> int:
         return self.decode_workers or max(1, min(2, os.cpu_count() or 1))
@@ -246,7 +265,7 @@ def foreground_options(settings, library_id: str, *, workers: int | None = None,
     cores = max(1, os.cpu_count() or 1)
     workers = max(1, workers if workers else min(cores, 4))
     values = dict(profile=settings.profile, threads=max(1, min(8, cores // workers)),
-                  inference_workers=workers, nice=0, **library_dirs(settings, library_id))
+                  inference_workers=workers, nice=0, verify_cache=True, **library_dirs(settings, library_id))
     values.update(overrides)
     return RunOptions(**values)
 
@@ -429,6 +448,10 @@ class Runner:
                 finally:
                     if self.store is not None:
                         self.store.close()
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not _disk_full(exc):
+                raise
+            raise RunError(self._full_line()) from None
         finally:
             lock.release()
             self.state = "cancelled" if self._cancel.is_set() else "finished"
@@ -441,6 +464,7 @@ class Runner:
 
         remember_cpu_choices(cpu_choices_file(self.cache_dir))
         catalog = self.catalog
+        self._heal_cache()
         try:
             for s in self.stages:
                 self._fingerprint(s)
@@ -473,6 +497,10 @@ class Runner:
         self._drain_requests(result)
         if self._outstanding == 0:
             self._emit_progress(t0, force=True)
+            if self.store is not None:  # saved indexes from before the cache identity: stamped
+                from comicdesk.search.service import update_indexes
+
+                update_indexes(self.cache_dir, self.catalog, self.store, unstamped_only=True)
             self._rescore_pending()  # a head that is pending or stale waits for no run with work
             return
         self._start_threads()
@@ -501,13 +529,58 @@ class Runner:
             update_indexes(self.cache_dir, self.catalog, self.store)
         self._rescore_pending()
 
+    def _heal_cache(self) -> None:
+        """Repair the vector store before planning (we hold the lock): damage readers recorded,
+        chunk files missing under mapped rows, arrays the catalogue cannot explain and, with
+        ``verify_cache``, chunks that do not decode. The books that had rows there count as not
+        analysed from here on, so this run analyses them again; one line says so."""
+        from comicdesk.cache.vectors import DAMAGE_FILE, VECTORS_DIR, VectorStore
+        from comicdesk.library.db import HEALTH
+
+        if not self.catalog.vector_arrays():
+            (self.cache_dir / DAMAGE_FILE).unlink(missing_ok=True)
+            return
+        if self.store is None:
+            self.store = VectorStore.open(self.cache_dir, catalog=self.catalog, durable=self.options.durable)
+        self.store.heal(verify=self.options.verify_cache)
+        books = self.store.healed_books()
+        if not books:
+            return
+        with self.catalog.transaction():
+            self.catalog.forget_runs(books)
+        names = sorted(Path(b.path).name for b in (self.catalog.book(i) for i in books) if b is not None)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        arrays = ", ".join(f"{m}/{a}" for m, a in sorted(self.store.healed))
+        HEALTH.warning(f"the vector cache in {self.cache_dir / VECTORS_DIR} was damaged ({arrays}): "
+                       f"analysing {len(books)} book{'s' if len(books) != 1 else ''} again ({shown})")
+
+    def _full_line(self) -> str:
+        """The one line for a cache disk that filled up: which folder, how much more is needed."""
+        import shutil
+
+        try:
+            free = shutil.disk_usage(self.cache_dir).free
+        except OSError:
+            free = 0
+        left = max(0, getattr(self, "_pages_total", 0) - self._pages_through)
+        need_mb = max(1, -(-(left * CACHE_BYTES_PER_PAGE + CACHE_SLACK_BYTES) // 2**20))
+        return (f"the cache folder {self.cache_dir} is full (no space left on its disk, "
+                f"{free / 2**20:.0f} MB free): the analysis needs about {need_mb} MB more — free "
+                f"some space and run comicdesk index again (what was analysed is kept)")
+
     def _rescore_pending(self) -> None:
         """A head the person trained while this run held the lock, or one that is stale: apply or
         retrain it now (we hold the lock)."""
         if not self._cancel.is_set() and self.options.data_dir is not None:
+            from comicdesk.library.userdata import UserDataDamaged
             from comicdesk.pipeline.rescore import rescore_pending
 
-            rescore_pending(self.cache_dir, Path(self.options.data_dir))
+            try:
+                rescore_pending(self.cache_dir, Path(self.options.data_dir))
+            except UserDataDamaged as exc:  # the person's file is left alone: the analysis stands
+                from comicdesk.library.db import HEALTH
+
+                HEALTH.warning(exc.reason)
 
     # -- planning ---------------------------------------------------------------------------
     def _fingerprint(self, s: StageSpec) -> str:

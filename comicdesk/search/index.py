@@ -360,6 +360,7 @@ class VectorIndex:
         self.transform = transform
         self.generation = -1
         self.length = 0
+        self.cache_id: str | None = None  # the catalogue's identity it was built for
         self.table = _empty_table()
         self.backend: ExactBackend | IVFBackend = ExactBackend(dims)
         self.exact_max_values = EXACT_MAX_VALUES
@@ -442,7 +443,12 @@ class VectorIndex:
             raise KeyError(f"no array {self.model_id}/{self.array} in the vector cache")
         if info.dims != self.dims:
             raise CorruptIndex(f"{self.model_id}/{self.array} is {info.dims}-d, the index {self.dims}-d")
-        if self.generation != info.generation:
+        cache_id = getattr(catalog, "cache_id", None)
+        if self.cache_id is not None and self.cache_id != cache_id:
+            # Built for another catalogue (one that was damaged and started again): its rows and
+            # keys mean nothing here.
+            self._full_build(store, info, report)
+        elif self.generation != info.generation:
             if self.generation < 0 or not len(self.table):
                 self._full_build(store, info, report)
             else:
@@ -453,21 +459,48 @@ class VectorIndex:
             m = np.asarray(mapped, dtype=np.int64).reshape(-1, 4)
             m = m[m[:, 3] < info.length]
             live_idx = np.flatnonzero(self.table[:, 5] != DEAD)
-            gone = live_idx[~np.isin(self.table[live_idx, 3], m[:, 3])]
-            new = m[~np.isin(m[:, 3], self.table[live_idx, 3])]
-            report.removed = self._drop(gone)
-            if len(new):
-                stored = _read_rows(store, self.model_id, self.array, new[:, 3])
-                report.added = self._append(new[:, :3], new[:, 3], stored)
-            self.length = info.length
-            if report.added or report.removed:
-                report.action = "updated"
-                self.dirty = True
-            if self._needs_rebuild():
+            if not self._agrees(live_idx, m, info.length):
                 self._full_build(store, info, report)
+            else:
+                gone = live_idx[~np.isin(self.table[live_idx, 3], m[:, 3])]
+                new = m[~np.isin(m[:, 3], self.table[live_idx, 3])]
+                report.removed = self._drop(gone)
+                if len(new):
+                    stored, bad = _read_rows(store, self.model_id, self.array, new[:, 3])
+                    if bad is not None:  # damaged rows: left out (recorded for the next run)
+                        new, stored = new[~bad], stored[~bad]
+                    report.added = self._append(new[:, :3], new[:, 3], stored)
+                self.length = info.length
+                if report.added or report.removed:
+                    report.action = "updated"
+                    self.dirty = True
+                if self._needs_rebuild():
+                    self._full_build(store, info, report)
+        if self.cache_id != cache_id:
+            self.cache_id = cache_id  # an index from before the identity, found consistent: stamped
+            self.dirty = True
         report.entries = self.live_count
         report.backend = self.backend.kind
         return report
+
+    def _agrees(self, live_idx: np.ndarray, mapped: np.ndarray, length: int) -> bool:
+        """Whether the entries of this generation agree with the catalogue: no entry past the
+        committed rows, and every row still mapped is mapped to the entry's own key (a catalogue
+        made again from scratch reuses row numbers for other pages)."""
+        rows = self.table[live_idx, 3]
+        if len(rows) and int(rows.max()) >= length:
+            return False
+        if not len(mapped) or not len(rows):
+            return True
+        order = np.argsort(mapped[:, 3], kind="stable")
+        mrows = mapped[order, 3]
+        at = np.searchsorted(mrows, rows)
+        found = at < len(mrows)
+        found[found] = mrows[at[found]] == rows[found]
+        if not found.any():
+            return True
+        theirs = mapped[order[at[found]], :3]
+        return bool(np.array_equal(theirs, self.table[live_idx[found], :3]))
 
     def _needs_rebuild(self) -> bool:
         live = self.live_count
@@ -483,6 +516,7 @@ class VectorIndex:
     def _full_build(self, store, info, report: SyncReport) -> None:
         keys, stored, rows = _load_all(store, self.model_id, self.array)
         self.build(keys, rows, stored, generation=info.generation, length=info.length)
+        self.cache_id = None  # set by sync
         report.action = "built"
         report.added = self.live_count
         report.removed = 0
@@ -548,6 +582,7 @@ class VectorIndex:
             "format": FORMAT, "model_id": self.model_id, "array": self.array, "dims": self.dims,
             "transform": self.transform.name, "backend": self.backend.kind,
             "generation": self.generation, "length": self.length, "entries": len(self.table),
+            "cache_id": self.cache_id,
             "live": self.live_count,
             "keys": {"file": keys_name, **_file_sums(directory / keys_name, sha=True)},
             "data": {"file": data_name, **_file_sums(directory / data_name, sha=False)},
@@ -609,6 +644,7 @@ class VectorIndex:
             else:
                 raise CorruptIndex(f"{path.name}: unknown backend {m['backend']!r}")
             idx.generation, idx.length = int(m["generation"]), int(m["length"])
+            idx.cache_id = m.get("cache_id") if isinstance(m.get("cache_id"), str) else None
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise CorruptIndex(f"{path.name} cannot be used ({type(exc).__name__}: {exc})") from None
         idx.dirty = False
@@ -667,19 +703,33 @@ def _sweep(directory: Path, array: str, keep: set[str]) -> None:
 
 
 # -- reading the store ---------------------------------------------------------------------------
-def _read_rows(store: VectorStore, model_id: str, array: str, rows: np.ndarray) -> np.ndarray:
-    parts = [store.read(model_id, array, rows[i:i + READ_STEP]) for i in range(0, len(rows), READ_STEP)]
-    return np.concatenate(parts) if parts else np.zeros((0, 0))
+def _read_rows(store: VectorStore, model_id: str, array: str, rows: np.ndarray):
+    """``(stored rows, bad)``: ``bad`` masks rows that could not be read (None: all read)."""
+    parts, bads = [], []
+    for i in range(0, len(rows), READ_STEP):
+        data, bad = store.read_checked(model_id, array, rows[i:i + READ_STEP])
+        parts.append(data)
+        bads.append(np.zeros(len(data), bool) if bad is None else bad)
+    if not parts:
+        return np.zeros((0, 0)), None
+    bad = np.concatenate(bads)
+    return np.concatenate(parts), (bad if bad.any() else None)
 
 
 def _load_all(store: VectorStore, model_id: str, array: str):
-    """``(keys (n,3), stored vectors, rows)`` of every live mapped row (one consistent snapshot)."""
+    """``(keys (n,3), stored vectors, rows)`` of every live mapped row (one consistent snapshot);
+    rows in damaged chunks are left out (every row of their books) and recorded by the store."""
     mapped = np.asarray(store.rows(model_id, array), dtype=np.int64).reshape(-1, 4)
-    keys, stored = store.load(model_id, array)
+    keys, stored = store.load(model_id, array, skip_damaged=True)
+    damaged = getattr(store, "damage", {}).get((model_id, array))
+    if damaged and damaged[1]:
+        mapped = mapped[~np.isin(mapped[:, 0], np.asarray(sorted(damaged[1]), dtype=np.int64))]
     if len(keys) != len(mapped) or (len(keys) and not np.array_equal(keys, mapped[:, :3])):
         # The mapping changed between the two reads: take the mapping load() used.
         mapped = np.asarray(store.rows(model_id, array), dtype=np.int64).reshape(-1, 4)
-        stored = _read_rows(store, model_id, array, mapped[:, 3])
+        stored, bad = _read_rows(store, model_id, array, mapped[:, 3])
+        if bad is not None:
+            mapped, stored = mapped[~bad], stored[~bad]
         keys = mapped[:, :3]
     return keys.reshape(-1, 3), stored, mapped[:, 3]
 

@@ -197,6 +197,7 @@ class SearchService:
         self._panel_cache: dict[int, dict] = {}
         self._size_cache: dict[int, dict[int, tuple[int, int]]] = {}
         self._hash_cache: dict[int, dict[int, tuple]] = {}
+        self._said_damaged: set[int] = set()
 
     def forget_labels(self) -> None:
         """Labels changed (a relabel, more analysis): read them again on the next class filter —
@@ -252,7 +253,8 @@ class SearchService:
                 if (folder / f"{target.array}.manifest.json").exists():
                     log.info("rebuilding the %s/%s index: %s", target.model_id, target.array, exc.reason)
                 idx = VectorIndex(target.model_id, target.array, info.dims, target.transform)
-        if idx.generation != info.generation or idx.length != info.length:
+        if (idx.generation != info.generation or idx.length != info.length
+                or idx.cache_id != self.catalog.cache_id):  # made for another catalogue, or unstamped
             if idx.generation < 0 and info.length >= BUILD_NOTICE_ROWS and self.notify is not None:
                 self.notify(f"building the search index of {info.length:,} {target.level} vectors "
                             f"(once; later runs keep it up to date)")
@@ -260,7 +262,31 @@ class SearchService:
         if idx.dirty and self.persist != "never":
             _save_if_locked(idx, folder, self.cache_dir, locked=self.persist == "locked")
         self._indexes[key] = idx
+        self._say_damage()
         return idx
+
+    def _say_damage(self) -> None:
+        """One line naming the books a read had to leave out because their vectors are damaged
+        (recorded in the cache by the store: the next index run analyses them again)."""
+        books = {b for _chunks, bs in getattr(self.store, "damage", {}).values() for b in bs}
+        new = books - self._said_damaged
+        if not new:
+            return
+        self._said_damaged |= new
+        names = []
+        for b in sorted(new):
+            row = self._book(b)
+            names.append(Path(row.path).name if row is not None else f"book {b}")
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        line = (f"left out {len(names)} book{'s' if len(names) != 1 else ''} whose vectors in the "
+                f"cache are damaged ({shown}); the next comicdesk index analyses "
+                f"{'them' if len(names) != 1 else 'it'} again")
+        if self.notify is not None:
+            self.notify(line)
+        else:
+            from comicdesk.library.db import HEALTH
+
+            HEALTH.warning(line)
 
     # -- queries
     def similar_to_panel(self, book_id: int, page: int, panel: int, k: int = 10,
@@ -296,11 +322,18 @@ class SearchService:
         return self._search(target, idx, vec[0], k, filters, query_book=None, exclude=None)
 
     def _by_key(self, target: Target, key: tuple[int, int, int], k: int, filters: Filters) -> list[Hit]:
+        from comicdesk.cache.vectors import VectorsDamaged
+
         idx = self.index(target)
         try:
             stored = self.store.read_keys(target.model_id, target.array, [key])
         except KeyError:
             raise NotIndexed(self._not_indexed_reason(key, target)) from None
+        except VectorsDamaged:
+            book = self._book(key[0])
+            name = book.path if book is not None else f"book {key[0]}"
+            raise SearchError(f"{name}: its vectors in the cache are damaged; the next comicdesk "
+                              f"index analyses it again") from None
         vec = target.transform.apply(stored)
         if not np.any(vec):
             return []
@@ -499,9 +532,14 @@ def _save_if_locked(idx: VectorIndex, folder: Path, cache_dir: Path, *, locked: 
         lock.release()
 
 
-def update_indexes(cache_dir: Path, catalog: Catalog, store: VectorStore) -> list[SyncReport]:
+def update_indexes(cache_dir: Path, catalog: Catalog, store: VectorStore, *,
+                   unstamped_only: bool = False) -> list[SyncReport]:
     """Build or update (and save) the index of every searchable array in the cache. For the
-    runner, after a run, while it holds the library lock (``catalog``/``store``: its own)."""
+    runner, after a run, while it holds the library lock (``catalog``/``store``: its own).
+    ``unstamped_only``: only saved indexes that do not carry the catalogue's ``cache_id`` (made
+    before the identity, or for another catalogue): a run with nothing to analyse stamps them."""
+    from comicdesk.search.index import manifest_path
+
     reports = []
     arrays = catalog.vector_arrays()
     for (model_id, array), target in sorted(searchable_targets().items()):
@@ -509,6 +547,15 @@ def update_indexes(cache_dir: Path, catalog: Catalog, store: VectorStore) -> lis
         if info is None:
             continue
         folder = index_dir(cache_dir, model_id)
+        if unstamped_only:
+            try:
+                import json
+
+                saved = json.loads(manifest_path(folder, array).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # none saved: the first query builds it
+            if not isinstance(saved, dict) or saved.get("cache_id") == catalog.cache_id:
+                continue
         try:
             idx = VectorIndex.load(folder, model_id, array, info.dims, target.transform)
         except CorruptIndex:

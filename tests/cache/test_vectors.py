@@ -211,15 +211,22 @@ def test_a_crash_between_the_two_renames_is_finished_on_open(cache):
         assert json.loads((active / "zarr.json").read_text())["attributes"]["generation"] == 1
 
 
-def test_damage_the_catalogue_cannot_explain_is_one_clear_line(cache):
-    ids = make_catalog(cache, books=1, pages=1)
+def test_an_array_the_catalogue_cannot_explain_is_started_again_and_its_books_handed_back(cache):
+    """Issue 20: an array whose files are gone is no longer "delete the cache": the writer starts
+    it again, empty, in a new generation, unmaps its rows and names the books to analyse again."""
+    ids = make_catalog(cache, books=2, pages=1)
     with open_writer(cache) as store:
-        store.append(M, "page_image", rand(1), [(ids[0], 0)])
+        store.append(M, "page_image", rand(2), [(ids[0], 0), (ids[1], 0)])
     import shutil
 
     shutil.rmtree(cache / "vectors.zarr" / M / "page_image")
-    with pytest.raises(CacheError, match="damaged .* delete .* to rebuild the cache"):
-        open_writer(cache)
+    with open_writer(cache) as store:
+        assert store.healed_books() == set(ids)
+        assert store.rows(M, "page_image") == []
+        info = store.catalog.vector_array(M, "page_image")
+        assert (info.generation, info.length) == (1, 0)
+        store.append(M, "page_image", rand(1, seed=3), [(ids[0], 0)])
+        assert np.allclose(store.read_keys(M, "page_image", [(ids[0], 0)]), rand(1, seed=3), atol=1e-2)
 
 
 def test_a_reader_sees_consistent_data_while_the_writer_compacts(cache):

@@ -1,0 +1,134 @@
+"""Issue 20, items 3-5: a damaged catalogue is moved aside and rebuilt; existing caches are stamped
+without re-analysis; a full disk and a damaged user.sqlite are one clear line."""
+
+from __future__ import annotations
+
+import errno
+import json
+import sqlite3
+
+import pytest
+from cache_library import World
+
+
+def _scribble(path, size: int = 80 * 1024) -> None:
+    data = bytearray(path.read_bytes())
+    start = max(4096, len(data) // 2 - size // 2)
+    end = min(len(data), start + size)
+    data[start:end] = bytes((i * 37 + 11) % 251 for i in range(end - start))
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def w(tmp_path, monkeypatch, capsys):
+    world = World(tmp_path, monkeypatch, capsys, books=5, pages=16)
+    world.index()
+    from comicdesk.library.catalog import Catalog
+
+    with Catalog.open(world.cache) as cat:  # fold the WAL in: the damage lands in the file
+        cat.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return world
+
+
+def test_corrupt_catalogue_readers_say_one_line_and_index_rebuilds_it(w):
+    cat = w.cache / "catalog.sqlite"
+    _scribble(cat)
+    for argv in (("similar", str(w.books[1]), "1", "0", "--json"), ("duplicates", str(w.root), "--json")):
+        r = w.cli(*argv)
+        assert "internal error" not in r.err, (argv, r.err)
+        assert r.code == 1 and len(r.err.strip().splitlines()) == 1, (argv, r.err)
+        assert "damaged" in r.err and "comicdesk index" in r.err, (argv, r.err)
+    r = w.index()
+    assert [x["status"] for x in r.rows()] == ["done"] * 5, r.out
+    moved = sorted(p for p in w.cache.glob("catalog.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm")))
+    assert len(moved) == 1
+    said = [line for line in r.err.splitlines() if "damaged" in line]
+    assert len(said) == 1 and moved[0].name in said[0] and "analysed again" in said[0], r.err
+    r = w.similar(1, "1", "0", "-k", "100")
+    assert r.code == 0 and len(r.rows()) == 79 and r.err == "", r.err
+    assert [x["status"] for x in w.index().rows()] == ["skipped"] * 5
+
+
+def test_catalogue_that_is_not_a_database_is_moved_aside_by_index(w):
+    cat = w.cache / "catalog.sqlite"
+    cat.write_bytes(b"this is not a database, a sync tool wrote it" * 100)
+    r = w.index()
+    assert [x["status"] for x in r.rows()] == ["done"] * 5
+    assert len([p for p in w.cache.glob("catalog.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm"))]) == 1
+    assert w.similar(1, "1", "0").code == 0
+
+
+def test_an_existing_cache_is_stamped_without_reanalysis(w):
+    """A cache from before the identity: no cache_id anywhere. The next index stamps it and
+    analyses nothing again; similar keeps answering."""
+    from comicdesk.library.catalog import Catalog
+
+    with Catalog.open(w.cache) as cat, cat.transaction():
+        cat.conn.execute("DELETE FROM meta WHERE key = 'cache_id'")
+    for zj in (w.cache / "vectors.zarr").rglob("zarr.json"):
+        meta = json.loads(zj.read_text())
+        (meta.get("attributes") or {}).pop("cache_id", None)
+        zj.write_text(json.dumps(meta))
+    for mf in (w.cache / "index").rglob("*.manifest.json"):
+        meta = json.loads(mf.read_text())
+        meta.pop("cache_id", None)
+        mf.write_text(json.dumps(meta))
+    before = w.similar(1, "1", "0", "-k", "100")
+    assert before.code == 0 and len(before.rows()) == 79
+    r = w.index()
+    assert [x["status"] for x in r.rows()] == ["skipped"] * 5
+    with Catalog.open(w.cache, readonly=True) as cat:
+        cache_id = cat.get_meta("cache_id")
+    assert cache_id
+    zmeta = json.loads((w.cache / "vectors.zarr" / "standard-1" / "panel_emb" / "zarr.json").read_text())
+    assert zmeta["attributes"]["cache_id"] == cache_id
+    after = w.similar(1, "1", "0", "-k", "100")
+    assert after.rows() == before.rows()
+    manifest = json.loads((w.cache / "index" / "standard-1" / "panel_emb.manifest.json").read_text())
+    assert manifest["cache_id"] == cache_id
+
+
+def test_full_disk_during_index_is_one_line_naming_the_folder(tmp_path, monkeypatch, capsys):
+    from comicdesk.cache import vectors
+
+    w = World(tmp_path, monkeypatch, capsys, books=5, pages=4)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vectors.VectorStore, "write", full)
+    r = w.cli("index", str(w.root), "--json")
+    assert r.code == 1 and "internal error" not in r.err, r.err
+    line = r.err.strip().splitlines()[-1]
+    assert "full" in line and str(w.cache) in line and "MB" in line, line
+    monkeypatch.undo()
+    World(tmp_path / "again", monkeypatch, capsys)  # the fake stages back (undo removed them)
+    r = w.index()
+    assert [x["status"] for x in r.rows()] == ["done"] * 5
+
+
+def test_damaged_user_data_is_left_untouched_and_pages_go_on(w):
+    from comicdesk.library.userdata import USER_FILE
+
+    r = w.cli("label", str(w.books[0]), "0", "cover")
+    assert r.code == 0, r.err
+    user = w.data / USER_FILE
+    user.write_bytes(b"\0garbage\0" * 2000)
+    before = user.read_bytes()
+    r = w.cli("pages", str(w.books[0]), "--json")
+    assert r.code == 0 and "internal error" not in r.err, r.err
+    assert len(r.rows()) == 16
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and str(user) in lines[0] and "untouched" in lines[0], r.err
+    r = w.cli("label", str(w.books[0]), "1", "story")
+    assert r.code == 1 and "internal error" not in r.err and str(user) in r.err
+    r = w.index()
+    assert "internal error" not in r.err
+    assert user.read_bytes() == before  # never rebuilt or overwritten
+    from comicdesk.library.labels import open_user_data  # what export reads: no labels, no error
+    from comicdesk.core.settings import Settings
+    from comicdesk.library.service import locate_library
+
+    settings = Settings.resolve(w.cache_root, w.data_root, env={})
+    u = open_user_data(settings, locate_library(w.root, settings, register=False).id)
+    assert u is None or u.all_labels() == []
