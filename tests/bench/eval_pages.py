@@ -649,10 +649,17 @@ ARCHIVES = (".cbz", ".cbr", ".cb7", ".cbt", ".zip", ".rar", ".7z", ".tar", ".pdf
 IMAGES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
+def _natural(path: Path) -> list:
+    """Sort key: page2 before page10."""
+    import re
+
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
 def real_books(folder: Path, labels_file: Path | None = None) -> list[tuple[str, list[Path], list[str]]]:
     """``(name, files, labels)`` per labelled book of a folder. ``labels.json`` (beside the books,
     or ``labels_file``): ``{"<book file name>": ["cover", ...]}``, one class per page in page order;
-    a key may also be a glob of image files (sorted: one book of those pages); keys starting with
+    a key may also be a glob of image files (in natural order: one book of those pages); keys starting with
     ``_`` are notes. The fixtures' own format (``{"pages": [{"label": ...}, ...]}`` beside a single
     archive) is read too."""
     labels_file = labels_file or folder / "labels.json"
@@ -674,7 +681,7 @@ def real_books(folder: Path, labels_file: Path | None = None) -> list[tuple[str,
         if path.is_file() and path.suffix.lower() in ARCHIVES:
             files = [path]
         else:
-            files = sorted(p for p in folder.glob(key) if p.suffix.lower() in IMAGES)
+            files = sorted((p for p in folder.glob(key) if p.suffix.lower() in IMAGES), key=_natural)
         if not files:
             raise SystemExit(f"{labels_file}: no book or images named {key!r} in {folder}")
         if len(files) > 1 and len(files) != len(labels):
