@@ -1,0 +1,128 @@
+"""Panel shapes the `classic-2` cuts are for, each on a small drawn page: panels sharing one
+border line, slanted gutters and slanted shared lines, panels starting at uneven heights with
+art poking into the gutter, and what must stay one panel (a caption box or a horizon across a
+framed panel). These clean drawings are behaviour checks that hold for `classic-1` too; what
+`classic-2` gains shows on real pages (``tests/ml/test_panels_real.py``)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from comicdesk.core.geometry import iou
+from comicdesk.ml.panels import detect_boxes
+
+W, H = 800, 1200
+
+
+def page() -> np.ndarray:
+    return np.full((H, W, 3), 255, np.uint8)
+
+
+def art(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, seed: int, tone: bool = False) -> None:
+    """Some drawn content inside a panel: filled shapes and strokes, kept off its frame; with
+    ``tone``, on a light grey tone that fills the panel (a bleeding panel's art reaches the
+    page's edge)."""
+    rng = np.random.default_rng(seed)
+    if tone:  # a gradient, as screentone shading is: no one colour to take for a gutter's
+        ya, yb, xa, xb = max(0, y0 + 3), min(H, y1 - 2), max(0, x0 + 3), min(W, x1 - 2)
+        shade = np.linspace(120, 225, (yb - ya) + (xb - xa))
+        grid = shade[np.arange(yb - ya)[:, None] + np.arange(xb - xa)[None, :]]
+        img[ya:yb, xa:xb] = grid.astype(np.uint8)[:, :, None]
+    for _ in range(6):
+        r = int(rng.integers(15, max(16, min(x1 - x0, y1 - y0) // 5)))
+        cx = int(rng.integers(x0 + r + 10, x1 - r - 10))
+        cy = int(rng.integers(y0 + r + 10, y1 - r - 10))
+        colour = tuple(int(v) for v in rng.integers(40, 200, 3))
+        cv2.circle(img, (cx, cy), r, colour, -1)
+        cv2.line(img, (cx - r, cy + r), (cx + r, cy - r), (0, 0, 0), 2)
+
+
+def frame(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 3)
+
+
+def matched(found, truth, at=0.8) -> bool:
+    return len(found) == len(truth) and all(max(iou(t, f) for f in found) >= at for t in truth)
+
+
+def test_two_panels_sharing_one_border_line_are_two():
+    """Two panels bleeding off the left and right edges, one line between them (no gutter)."""
+    img = page()
+    for y in (40, 560, 1160):  # the middle one is the only line between the panels
+        cv2.line(img, (0, y), (W, y), (0, 0, 0), 3)
+    art(img, -4, 40, W + 4, 560, 1, tone=True)
+    art(img, -4, 560, W + 4, 1160, 2, tone=True)
+    truth = [(0, 40, W, 521), (0, 561, W, 600)]
+    found = detect_boxes(img)
+    assert matched(found, truth), found
+
+
+def test_panels_sharing_border_lines_in_a_row_read_right_to_left():
+    """Three panels bleeding off the top and bottom, one line between neighbours."""
+    img = page()
+    for x in (40, 280, 520, 760):
+        cv2.line(img, (x, 0), (x, H), (0, 0, 0), 3)
+    for k, (a, b) in enumerate(((40, 280), (280, 520), (520, 760))):
+        art(img, a, -4, b, H + 4, 10 + k, tone=True)
+    found = detect_boxes(img, rtl=True)
+    assert len(found) == 3, found
+    assert [b[0] for b in found] == sorted((b[0] for b in found), reverse=True)
+    assert detect_boxes(img) == found[::-1]
+
+
+def test_a_caption_box_or_a_horizon_across_a_framed_panel_keeps_it_one():
+    img = page()
+    frame(img, 40, 40, 760, 1160)
+    cv2.line(img, (40, 200), (760, 200), (0, 0, 0), 3)  # a caption box's bottom edge
+    cv2.putText(img, "MEANWHILE, IN THE CITY", (70, 140), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2)
+    cv2.line(img, (40, 900), (760, 900), (0, 0, 0), 2)  # a horizon
+    art(img, 40, 200, 760, 900, 3)
+    found = detect_boxes(img)
+    assert matched(found, [(40, 40, 721, 1121)]), found
+
+
+def test_slanted_gutter_between_two_framed_panels():
+    img = page()
+    # Two quadrilaterals with a white gutter slanting from (380, 40) down to (440, 1160).
+    left = np.array([[40, 40], [370, 40], [430, 1160], [40, 1160]], np.int32)
+    right = np.array([[390, 40], [760, 40], [760, 1160], [450, 1160]], np.int32)
+    for poly, seed in ((left, 4), (right, 5)):
+        cv2.fillPoly(img, [poly], (230, 220, 200))
+        cv2.polylines(img, [poly], True, (0, 0, 0), 3)
+    art(img, 60, 100, 360, 1100, 4)
+    art(img, 470, 100, 740, 1100, 5)
+    found = detect_boxes(img)
+    assert len(found) == 2, found
+    assert found[0][0] < found[1][0]  # left to right
+    assert detect_boxes(img, rtl=True) == found[::-1]
+
+
+def test_slanted_shared_line_between_two_panels():
+    """Two panels bleeding off the left and right edges, one slanted line between them."""
+    img = page()
+    art(img, -4, 40, W + 4, 1160, 0, tone=True)
+    for y in (40, 1160):
+        cv2.line(img, (0, y), (W, y), (0, 0, 0), 3)
+    cv2.line(img, (0, 520), (W, 640), (0, 0, 0), 3)  # one slanted border, no gutter
+    art(img, 0, 40, W, 500, 6)
+    art(img, 0, 660, W, 1160, 7)
+    found = detect_boxes(img)
+    assert len(found) == 2, found
+    assert found[0][1] < found[1][1]
+    assert found[0][1] + found[0][3] <= 660 and found[1][1] >= 500
+
+
+def test_dirty_gutter_under_panels_starting_at_uneven_heights():
+    img = page()
+    frame(img, 40, 40, 760, 500)
+    art(img, 40, 40, 760, 500, 8)
+    # Bottom row: three framed panels whose tops are at uneven heights, and a figure poking up
+    # from the middle one into the gutter (no clean line runs under the top panel).
+    tops = (520, 530, 515)
+    for k, (a, b) in enumerate(((40, 270), (285, 515), (530, 760))):
+        frame(img, a, tops[k], b, 1160)
+        art(img, a, tops[k], b, 1160, 20 + k)
+    cv2.circle(img, (400, 525), 30, (60, 90, 150), -1)
+    found = detect_boxes(img)
+    assert len(found) == 4, found
