@@ -1,8 +1,9 @@
 """Panel shapes the `classic-2` cuts are for, each on a small drawn page: panels sharing one
 border line, slanted gutters and slanted shared lines, panels starting at uneven heights with
 art poking into the gutter, and what must stay one panel (a caption box or a horizon across a
-framed panel). These clean drawings are behaviour checks that hold for `classic-1` too; what
-`classic-2` gains shows on real pages (``tests/ml/test_panels_real.py``)."""
+framed panel). Most of these clean drawings hold for `classic-1` too (behaviour checks); the
+colour-art-across-a-gutter page does not. What `classic-2` gains shows on real pages
+(``tests/ml/test_panels_real.py``)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,20 @@ def test_dirty_gutter_under_panels_starting_at_uneven_heights():
     cv2.circle(img, (400, 525), 30, (60, 90, 150), -1)
     found = detect_boxes(img)
     assert len(found) == 4, found
+
+
+def test_colour_art_across_a_gutter_does_not_join_the_rows():
+    """A colour page (craphound p3's case): a figure in colour reaches from the lower row across
+    the gutter into the upper panel. Only a frame (dark ink) crossing a gutter keeps it from
+    being cut; colour art does not (`classic-1` kept these rows together)."""
+    img = page()
+    cv2.rectangle(img, (40, 40), (760, 500), (170, 140, 90), -1)
+    frame(img, 40, 40, 760, 500)
+    tops = (530, 540, 525)
+    for k, (a, b) in enumerate(((40, 270), (285, 515), (530, 760))):
+        cv2.rectangle(img, (a, tops[k]), (b, 1160), (110, 160, 200), -1)
+        frame(img, a, tops[k], b, 1160)
+    cv2.ellipse(img, (400, 540), (40, 70), 0, 0, 360, (90, 200, 90), -1)  # the figure's head
+    found = detect_boxes(img)
+    assert len(found) == 4, found
+    assert matched(found[:1], [(40, 40, 721, 461)], at=0.9), found
