@@ -68,9 +68,9 @@ L2 = 0.5
 #: firmly than ``W``: a bias moves every page of the library, and the anchors barely resist
 #: raising a class the base gave 1 % (one ad label raised every page's ad probability by up to
 #: 0.1 with the bias held like ``W``). A false "ad" loses a story page, a false "story" only
-#: leaves an ad in, so the story kinds' bias is held like ``W``.
+#: leaves an ad in.
 B_L2 = 10.0
-#: (the story kinds' bias is held like ``W``: moving a page between story and first page drops nothing)
+#: The story kinds' bias is held like ``W``: moving pages between story and first page drops nothing.
 STORY_B_L2 = 1.0
 #: Prior mean of ``alpha`` (nats at cosine 1): before the labels say otherwise, a page that looks
 #: just like a page the person labelled probably shares its class. ``alpha`` is pulled towards it
