@@ -672,8 +672,28 @@ def _say_cache_health() -> None:
         health.propagate = False
 
 
+def _show_undecodable_as_replacement(error: UnicodeEncodeError):
+    """Text output: a name's undecodable bytes (lone surrogates) print as U+FFFD, never a crash
+    (JSON output escapes them exactly: :func:`json_line`)."""
+    return "\ufffd" * (error.end - error.start), error.end
+
+
+def _safe_text_streams() -> None:
+    import codecs
+
+    codecs.register_error("comicdesk-replace", _show_undecodable_as_replacement)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "strict") == "strict":
+            try:
+                reconfigure(errors="comicdesk-replace")
+            except (ValueError, OSError):
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _safe_text_streams()
     parser = build_parser()
     args = parser.parse_args(normalise_argv(argv))
     if args.command == "gui" and args.json:  # never ignored: the app prints no JSON
@@ -694,8 +714,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ComicdeskError as exc:
         note(f"comicdesk: {exc.reason}")
         return EXIT_FAIL
-    except sqlite3.DatabaseError as exc:  # a damaged cache file met mid-read (issue 20)
-        note(f"comicdesk: a cache file is damaged ({exc}); run comicdesk index on the library to repair it")
+    except sqlite3.DatabaseError as exc:  # met mid-read: a damaged file, a read-only or full cache
+        from comicdesk.library.db import is_damage
+
+        if is_damage(exc):
+            note(f"comicdesk: a cache file is damaged ({exc}); run comicdesk index on the library to repair it")
+        else:
+            note(f"comicdesk: the cache cannot be used ({exc}): is its folder read-only, or its disk full?")
         return EXIT_FAIL
     except KeyboardInterrupt:
         note("comicdesk: interrupted")

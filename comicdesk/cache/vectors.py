@@ -36,7 +36,7 @@ Rules:
   rename), so a reader never sees half a chunk.
 - Consolidated metadata is never written or used (``use_consolidated=False``): it would go stale
   after every append, and a local store does not need it.
-- **Damage** (``docs/pipeline.md``, "A damaged vector cache"): new arrays checksum every chunk
+- **Damage** (``docs/pipeline.md``, "Vector cache", Damage): new arrays checksum every chunk
   (Zarr v3's ``crc32c`` codec after zstd) and store chunks even when they are all zero, so a
   missing chunk file under mapped rows is always damage. Every read checks that the chunks it
   needs exist and decode; a read that finds damage raises :class:`VectorsDamaged` (or, for
@@ -661,27 +661,35 @@ class VectorStore:
         done: dict[tuple[str, str], tuple[set[int] | None, set[int]]] = {}
         for (m, a), info in sorted(self.catalog.vector_arrays().items()):
             mapped = self.catalog.vector_rows(m, a, include_removed=True)
-            if not mapped:
-                continue
             try:
                 handle = self._handle(m, a, info.generation)
             except (FileNotFoundError, _StaleHandle, _ForeignArray):
                 continue  # recover() starts such an array again
             c = handle.chunk_rows
             shape = handle.array.shape[0]
+
+            def unreadable(ci: int) -> bool:
+                try:
+                    handle.array[ci * c:min((ci + 1) * c, shape)]
+                except Exception as exc:  # noqa: BLE001 - truncated, checksum, garbage
+                    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                        raise
+                    return True
+                return False
+
             rows = np.asarray([r[3] for r in mapped], dtype=np.int64)
             bad: set[int] = set()
             for ci in (int(x) for x in np.unique(rows // c)):
                 f = _chunk_file(handle.path, ci)
                 if ci * c >= shape or not f.is_file():
                     bad.add(ci)
-                elif verify or ci in reported.get((m, a), ()):
-                    try:
-                        handle.array[ci * c:min((ci + 1) * c, shape)]
-                    except Exception as exc:  # noqa: BLE001 - truncated, checksum, garbage
-                        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-                            raise
-                        bad.add(ci)
+                elif (verify or ci in reported.get((m, a), ())) and unreadable(ci):
+                    bad.add(ci)
+            # The chunk the next append writes into is read back first: it must decode.
+            tail = info.length // c
+            if (info.length % c and tail not in bad and tail * c < shape
+                    and _chunk_file(handle.path, tail).is_file() and unreadable(tail)):
+                bad.add(tail)
             # rows past the end of the array (an older copy of the files put back)
             bad |= {int(r) // c for r in rows[rows >= shape]}
             if not bad:

@@ -545,7 +545,7 @@ class Catalog:
     """A connection to one library's catalogue. Writers must hold the library lock. A reader that
     finds a catalogue written by an older comicdesk upgrades it first (:func:`_upgrade_for_reader`).
 
-    Damage (``docs/library.md``, "A damaged catalogue"): a writer that cannot open the file, finds
+    Damage (``docs/library.md``, "A damaged cache"): a writer that cannot open the file, finds
     the note a reader or an earlier writer left after a damage error (:data:`DAMAGE_NOTE`), or is
     asked to ``check`` it (``PRAGMA quick_check``, during ``comicdesk index``) and finds it damaged,
     moves it aside to ``catalog.sqlite.damaged-<time>`` and starts a new one, which the scan that
@@ -796,10 +796,14 @@ class Catalog:
             out.setdefault(r[0], {})[r[1]] = RunRow(r[1], r[2], r[3], r[4], r[5], r[6], r[7])
         return out
 
-    def forget_runs(self, book_ids: Iterable[int]) -> None:
-        """These books count as not analysed (their vectors were damaged): the next run plans them
-        from scratch."""
-        self.conn.executemany("DELETE FROM runs WHERE book_id = ?", [(int(b),) for b in book_ids])
+    def forget_runs(self, book_ids: Iterable[int], stages: Iterable[str] | None = None) -> None:
+        """These books count as not analysed by these stages (all when None): their vectors were
+        damaged, so the next run does that work again."""
+        if stages is None:
+            self.conn.executemany("DELETE FROM runs WHERE book_id = ?", [(int(b),) for b in book_ids])
+            return
+        self.conn.executemany("DELETE FROM runs WHERE book_id = ? AND stage = ?",
+                              [(int(b), s) for b in book_ids for s in stages])
 
     def set_run(self, book_id: int, stage: str, version: str, pass_no: int, status: str,
                 content_key: str | None, error: str | None, now: float) -> None:

@@ -61,7 +61,10 @@ class _Connection(sqlite3.Connection):
 
     on_damage: Callable[[BaseException], str] | None = None
 
+    last_damage: str | None = None  # SQLite's own words for the last damage error
+
     def _damaged(self, exc: sqlite3.DatabaseError) -> DatabaseDamaged:
+        self.last_damage = " ".join(str(exc).split())[:200]
         handler = self.on_damage
         reason = handler(exc) if handler is not None else f"a cache file is damaged ({exc})"
         return DatabaseDamaged(reason)
@@ -122,7 +125,9 @@ def quick_check(conn: sqlite3.Connection) -> str | None:
     try:
         rows = conn.execute("PRAGMA quick_check(1)").fetchall()
     except sqlite3.DatabaseError as exc:
-        return str(exc) if not isinstance(exc, DatabaseDamaged) else exc.reason
+        if isinstance(exc, DatabaseDamaged):
+            return getattr(conn, "last_damage", None) or exc.reason
+        return str(exc)
     first = rows[0][0] if rows else "no answer"
     return None if first == "ok" else " ".join(str(first).split())[:200]
 

@@ -75,7 +75,7 @@ MIGRATIONS: list[db.Migration] = [_v1, _v2]
 
 class UserData:
     """The person's data of one library. A damaged file (``docs/library.md``, "A damaged
-    user.sqlite") is never rebuilt, moved or written: a reader gets an empty, in-memory stand-in
+    cache") is never rebuilt, moved or written: a reader gets an empty, in-memory stand-in
     (``damaged`` says why; one line says so, once per file and process), so pages, search and
     exports go on without the person's labels; a writer gets :class:`UserDataDamaged`."""
 

@@ -10,6 +10,7 @@ it changed and was not scanned again), or whose cache predates the analysis tabl
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def read_book_analysis(path: str | os.PathLike, settings: Settings) -> BookAnaly
         return None
     try:
         catalog = Catalog.open(cache_dir, readonly=True)
-    except ComicdeskError:
+    except ComicdeskError as exc:
+        if isinstance(exc, sqlite3.DatabaseError):  # damaged (issue 20): said, not passed over
+            raise
         return None
     with catalog:
         if db.schema_version(catalog.conn) < 2:

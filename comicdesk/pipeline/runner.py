@@ -547,7 +547,12 @@ class Runner:
         if not books:
             return
         with self.catalog.transaction():
-            self.catalog.forget_runs(books)
+            for (m, a), (_chunks, damaged) in self.store.healed.items():
+                # Every stage that writes the array does its work again (a pass-2 stage that
+                # rewrites it too, or it would keep pass 1's rows); an array no stage of this
+                # profile writes: the books are analysed again from scratch.
+                makers = [s.name for s in self.stages if any((v.model_id, v.array) == (m, a) for v in s.vectors)]
+                self.catalog.forget_runs(damaged, makers or None)
         names = sorted(Path(b.path).name for b in (self.catalog.book(i) for i in books) if b is not None)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         arrays = ", ".join(f"{m}/{a}" for m, a in sorted(self.store.healed))

@@ -277,6 +277,7 @@ class SearchService:
         for b in sorted(new):
             row = self._book(b)
             names.append(Path(row.path).name if row is not None else f"book {b}")
+        names.sort()
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         line = (f"left out {len(names)} book{'s' if len(names) != 1 else ''} whose vectors in the "
                 f"cache are damaged ({shown}); the next comicdesk index analyses "
@@ -324,8 +325,7 @@ class SearchService:
     def _by_key(self, target: Target, key: tuple[int, int, int], k: int, filters: Filters) -> list[Hit]:
         from comicdesk.cache.vectors import VectorsDamaged
 
-        idx = self.index(target)
-        try:
+        try:  # the query's own vector first: when it is damaged, that is the one line to say
             stored = self.store.read_keys(target.model_id, target.array, [key])
         except KeyError:
             raise NotIndexed(self._not_indexed_reason(key, target)) from None
@@ -334,6 +334,7 @@ class SearchService:
             name = book.path if book is not None else f"book {key[0]}"
             raise SearchError(f"{name}: its vectors in the cache are damaged; the next comicdesk "
                               f"index analyses it again") from None
+        idx = self.index(target)
         vec = target.transform.apply(stored)
         if not np.any(vec):
             return []

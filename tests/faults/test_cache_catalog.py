@@ -38,6 +38,9 @@ def test_corrupt_catalogue_readers_say_one_line_and_index_rebuilds_it(w):
         assert "internal error" not in r.err, (argv, r.err)
         assert r.code == 1 and len(r.err.strip().splitlines()) == 1, (argv, r.err)
         assert "damaged" in r.err and "comicdesk index" in r.err, (argv, r.err)
+    r = w.cli("pages", str(w.books[1]), "--json")  # goes on without the cached panels: said
+    assert r.code == 0 and len(r.rows()) == 16 and all(x["panels"] is None for x in r.rows())
+    assert len(r.err.strip().splitlines()) == 1 and "damaged" in r.err, r.err
     r = w.index()
     assert [x["status"] for x in r.rows()] == ["done"] * 5, r.out
     moved = sorted(p for p in w.cache.glob("catalog.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm")))
