@@ -673,9 +673,13 @@ def _say_cache_health() -> None:
 
 
 def _show_undecodable_as_replacement(error: UnicodeEncodeError):
-    """Text output: a name's undecodable bytes (lone surrogates) print as U+FFFD, never a crash
-    (JSON output escapes them exactly: :func:`json_line`)."""
-    return "\ufffd" * (error.end - error.start), error.end
+    """Text output: a name's undecodable bytes (lone surrogates) print as U+FFFD (``?`` on a
+    terminal that is not UTF-8), never a crash. JSON output escapes them exactly
+    (:func:`json_line`). CPython's UTF-8 encoder takes a non-ASCII replacement only as bytes."""
+    count = error.end - error.start
+    if error.encoding.replace("-", "").replace("_", "").lower() == "utf8":
+        return "\ufffd".encode("utf-8") * count, error.end
+    return "?" * count, error.end
 
 
 def _safe_text_streams() -> None:

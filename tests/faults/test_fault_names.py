@@ -171,3 +171,16 @@ def test_emit_json_escapes_lone_surrogates_only():
     line = buf.getvalue()
     assert line == '{"path": "café/\\udcff.cbz", "title": "漫画"}\n'
     assert json.loads(line)["path"] == "caf\u00e9/\udcff.cbz"
+
+
+def test_text_output_of_a_non_utf8_name_never_crashes(tmp_path):
+    """Any command's text output (similar, duplicates, ...) may print a path that is not UTF-8:
+    its undecodable bytes show as U+FFFD instead of failing with UnicodeEncodeError."""
+    code = ("import sys, comicdesk.cli as c\n"
+            "c.HANDLERS['pages'] = lambda args, settings: print('caf\\udce9.cbz') or 0\n"
+            "sys.exit(c.main(['pages', 'anything.cbz']))\n")
+    env = dict(os.environ, COMICDESK_CACHE_DIR=str(tmp_path / "c"), COMICDESK_DATA_DIR=str(tmp_path / "d"),
+               PYTHONIOENCODING="utf-8")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode("utf-8") == "caf\ufffd.cbz\n"
