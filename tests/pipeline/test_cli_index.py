@@ -17,7 +17,7 @@ from helpers import tree_digest
 
 FAKE_CLI = Path(__file__).with_name("fake_cli.py")
 INDEX_KEYS = ["path", "status", "pages", "panels", "error"]
-PAGE_KEYS = ["index", "name", "width", "height", "bytes", "bad", "label", "probs", "source", "panels"]
+PAGE_KEYS = ["index", "name", "width", "height", "bytes", "bad", "label", "probs", "source", "sure", "panels"]
 
 
 def env_for(tmp_path, **extra):
