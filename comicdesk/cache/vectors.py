@@ -576,8 +576,7 @@ class VectorStore:
 
         c = self._chunk_rows(model_id, array, info)
         chunks = {int(r) // c for r in np.asarray(rows).reshape(-1)}
-        books = {b for b, _p, _n, r in self.catalog.vector_rows(model_id, array, include_removed=True)
-                 if r // c in chunks}
+        books = self.catalog.vector_books_in_rows(model_id, array, [(ci * c, (ci + 1) * c) for ci in chunks])
         seen_chunks, seen_books = self.damage.setdefault((model_id, array), (set(), set()))
         seen_chunks |= chunks
         seen_books |= books
@@ -660,7 +659,6 @@ class VectorStore:
                     continue
         done: dict[tuple[str, str], tuple[set[int] | None, set[int]]] = {}
         for (m, a), info in sorted(self.catalog.vector_arrays().items()):
-            mapped = self.catalog.vector_rows(m, a, include_removed=True)
             try:
                 handle = self._handle(m, a, info.generation)
             except (FileNotFoundError, _StaleHandle, _ForeignArray):
@@ -677,9 +675,8 @@ class VectorStore:
                     return True
                 return False
 
-            rows = np.asarray([r[3] for r in mapped], dtype=np.int64)
             bad: set[int] = set()
-            for ci in (int(x) for x in np.unique(rows // c)):
+            for ci in self.catalog.vector_row_chunks(m, a, c):
                 f = _chunk_file(handle.path, ci)
                 if ci * c >= shape or not f.is_file():
                     bad.add(ci)
@@ -691,10 +688,12 @@ class VectorStore:
                     and _chunk_file(handle.path, tail).is_file() and unreadable(tail)):
                 bad.add(tail)
             # rows past the end of the array (an older copy of the files put back)
-            bad |= {int(r) // c for r in rows[rows >= shape]}
+            top = self.catalog.vector_max_row(m, a)
+            if top is not None and top >= shape:
+                bad |= set(range(shape // c, top // c + 1)) & set(self.catalog.vector_row_chunks(m, a, c))
             if not bad:
                 continue
-            books = {b for b, _p, _n, r in mapped if r // c in bad}
+            books = self.catalog.vector_books_in_rows(m, a, [(ci * c, (ci + 1) * c) for ci in bad])
             for ci in bad:
                 _chunk_file(handle.path, ci).unlink(missing_ok=True)
             with self._tx():

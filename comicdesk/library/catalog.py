@@ -1024,6 +1024,33 @@ class Catalog:
             params.extend(ids)
         return [tuple(r) for r in self.conn.execute(sql + " ORDER BY v.row", params)]
 
+    def vector_row_chunks(self, model_id: str, array: str, chunk_rows: int) -> list[int]:
+        """The row chunks (``row // chunk_rows``) holding mapped rows (removed books' too), for
+        checking that their files exist without reading every mapping into Python."""
+        aid = self._array_id(model_id, array)
+        if aid is None:
+            return []
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT row / ? FROM vector_rows WHERE array_id = ? ORDER BY 1", (int(chunk_rows), aid))]
+
+    def vector_max_row(self, model_id: str, array: str) -> int | None:
+        aid = self._array_id(model_id, array)
+        if aid is None:
+            return None
+        return self.conn.execute("SELECT max(row) FROM vector_rows WHERE array_id = ?", (aid,)).fetchone()[0]
+
+    def vector_books_in_rows(self, model_id: str, array: str, spans: Iterable[tuple[int, int]]) -> set[int]:
+        """Books with a mapped row in ``[start, end)`` of any span (removed books too)."""
+        aid = self._array_id(model_id, array)
+        if aid is None:
+            return set()
+        out: set[int] = set()
+        for start, end in spans:
+            out.update(r[0] for r in self.conn.execute(
+                "SELECT DISTINCT book_id FROM vector_rows WHERE array_id = ? AND row >= ? AND row < ?",
+                (aid, int(start), int(end))))
+        return out
+
     def count_vector_rows(self, model_id: str, array: str) -> int:
         """Mapped rows of an array (removed books' too)."""
         return self.conn.execute(
