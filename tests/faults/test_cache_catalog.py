@@ -135,3 +135,32 @@ def test_damaged_user_data_is_left_untouched_and_pages_go_on(w):
     settings = Settings.resolve(w.cache_root, w.data_root, env={})
     u = open_user_data(settings, locate_library(w.root, settings, register=False).id)
     assert u is None or u.all_labels() == []
+
+
+def test_read_only_cache_is_one_line_for_writers_and_readers_still_search(w, monkeypatch):
+    from comicdesk.library.lock import LibraryLock
+
+    def read_only(self, *a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(LibraryLock, "acquire", read_only)
+    r = w.cli("index", str(w.root), "--json")
+    assert r.code == 1 and r.err.strip().splitlines() == [
+        f"comicdesk: cannot use the cache folder {w.cache}: Read-only file system"], r.err
+    import shutil
+
+    shutil.rmtree(w.cache / "index")  # a reader builds it in memory and cannot save it
+    r = w.similar(1, "1", "0", "-k", "100")
+    assert r.code == 0 and len(r.rows()) == 79 and r.err == "", r.err
+
+
+def test_a_sqlite_error_met_mid_read_is_one_line_never_an_internal_error(w, monkeypatch):
+    from comicdesk.library.catalog import Catalog
+
+    def fails(self, *a, **k):
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(Catalog, "vector_rows", fails)
+    r = w.similar(1, "1", "0")
+    assert r.code == 1 and "internal error" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert "read-only" in r.err
