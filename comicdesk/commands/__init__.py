@@ -2,4 +2,4 @@
 ``run(args, settings) -> int`` (exit code). ``comicdesk.cli`` builds every parser (the contract of
 ARCHITECTURE.md) and imports the module only when its command runs, so ``comicdesk --help`` stays
 fast. Output helpers (``emit_json``, ``note``, ``CommandError``, the progress bar) come from
-``comicdesk.cli``."""
+``comicdesk.commands.output`` (never from ``comicdesk.cli``)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 def _libraries(args, settings):
     """``(cache_dir, scope path or None)`` for each library to look at."""
-    from comicdesk.cli import CommandError, existing_path
+    from comicdesk.commands.output import CommandError, existing_path
     from comicdesk.library.registry import LibraryRegistry
     from comicdesk.library.service import locate_library
 
@@ -45,7 +45,7 @@ def _in_scope(book_path: str, scope: Path | None) -> bool:
 
 def run(args, settings) -> int:
     from comicdesk.archive.book import natural_key
-    from comicdesk.cli import EXIT_OK, emit_json, note
+    from comicdesk.commands.output import EXIT_OK, emit_json, note
     from comicdesk.library import db
     from comicdesk.library.catalog import Catalog
     from comicdesk.search.duplicates import duplicate_groups

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import signal
 
-from comicdesk.cli import EXIT_FAIL, EXIT_OK, ProgressBar, emit_json, note
+from comicdesk.commands.output import EXIT_FAIL, EXIT_OK, ProgressBar, emit_json, note
 
 
 def _line(res) -> str:

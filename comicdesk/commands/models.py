@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import time
 
-from comicdesk.cli import EXIT_OK, CommandError, emit_json, note
+from comicdesk.commands.output import EXIT_OK, CommandError, emit_json, note
 
 
 def _locator(settings):

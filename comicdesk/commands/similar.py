@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from comicdesk.cli import EXIT_OK, CommandError, emit_json, existing_path, note
+from comicdesk.commands.output import EXIT_OK, CommandError, emit_json, existing_path, note
 
 
 def run(args, settings) -> int:
