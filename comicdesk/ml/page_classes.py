@@ -163,7 +163,8 @@ WORDS: dict[str, re.Pattern] = {
     "order": _rx(r"\border\b", r"\bsend\b", r"\bcoupon\b", r"\benclos", r"\bmoney\s+order\b",
                  r"\bc\.?o\.?d\b", r"\bpostage\b", r"\bshipping\b", r"\bguarantee", r"\brush\b",
                  r"\bfree\b", r"\bcatalog", r"\boffer\b", r"\bdelivery\b", r"\bmail\b", r"\brefund",
-                 r"\bbuy\b", r"\bsale\b", r"\bsave\b"),
+                 r"\bbuy\b", r"\bsale\b", r"\bsave\b", r"\bmoney\s+back\b", r"\bbargains?\b",
+                 r"\bsatisf(y|ied|action)\b"),
     # the coupon's form
     "form": _rx(r"\bname\b", r"\baddress\b", r"\bcity\b", r"\bstate\b", r"\bzip\b", r"\bage\b", r"\bdept\.?"),
     # indicia
@@ -391,6 +392,9 @@ WEIGHTS: dict[str, np.ndarray] = {
     "no_white": _w(cover=0.8, art=0.5, back_cover=0.5, text=-1.0, textstory=-1.0, credits=-1.0),
     "colourful": _w(cover=0.6, art=0.4, back_cover=0.3, text=-0.6, credits=-0.6, textstory=-0.6),
     "grey": _w(text=0.4, credits=0.4, textstory=0.4, cover=-0.5),
+    # a one-colour page in a colour book: inside covers and back pages (book_cues)
+    "greyer_than_book": _w(advertisement=1.5, text=1.0, credits=1.0, textstory=0.5, back_cover=0.8,
+                           story=-0.5, first_page=-0.5),
     # repetition across books: ads and house ads are printed in many issues
     "repeated": _w(advertisement=2.5, back_cover=1.5, art=0.3, story=-1.5, first_page=-1.5, cover=-2.0,
                    textstory=-1.0, text=-0.3),
@@ -438,15 +442,37 @@ class BookScores:
     probs: np.ndarray  # (n, K) marginals
 
 
+def book_cues(pages: Sequence[PageSignals]) -> list[dict[str, float]]:
+    """Cues that compare a page with the rest of its book (one dict per page):
+
+    - ``greyer_than_book``: a page much less colourful than the book's median page (a colour book
+      prints its inside covers and back pages — ads, indicia, letters, text stories — in one
+      colour); nothing in a black-and-white book, or in a book of fewer than 8 pages.
+    """
+    out: list[dict[str, float]] = [{} for _ in pages]
+    colours = [_stat(p, "colourfulness") for p in pages]
+    known = [c for c in colours if c is not None]
+    if len(known) < 8:
+        return out
+    median = float(np.median(known))
+    if median < 0.25:  # a black-and-white (or barely tinted) book
+        return out
+    for i, c in enumerate(colours):
+        if c is not None:
+            out[i]["greyer_than_book"] = _ramp(median - c, 0.1, 0.2)
+    return out
+
+
 def page_scores(pages: Sequence[PageSignals]) -> np.ndarray:
     """(n, K) page scores before smoothing."""
     out = np.tile(BIAS, (len(pages), 1))
+    context = book_cues(pages)
     for i, p in enumerate(pages):
         if p.n_pages > 1:
             out[i] = position_bias(p.index, p.n_pages)
         if p.bad:
             continue
-        for name, v in page_cues(p).items():
+        for name, v in {**page_cues(p), **context[i]}.items():
             if name.startswith("sim:"):
                 out[i, IDX[name[4:]]] += SIM_WEIGHT * v
             elif v and name in WEIGHTS:  # (a cue only the head reads, e.g. "inner")

@@ -164,6 +164,9 @@ def test_every_weight_names_a_cue_that_exists():
     for p in (story(0, 5), cover(1, 5), dense(2, 5, lines=["x"] * 5, repeats_other_books=1,
                                                   repeats_within_book=1), cover(4, 5)):
         names |= set(pc.page_cues(p))
+    colour_book = [story(i, 10, stats={"white": 0.3, "colourfulness": 0.5}) for i in range(10)]
+    for cues in pc.book_cues(colour_book):
+        names |= set(cues)
     assert set(pc.WEIGHTS) <= names
     assert np.allclose(pc.TRANSITIONS.sum(1), 1.0)
 

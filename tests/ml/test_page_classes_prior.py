@@ -137,3 +137,21 @@ def test_a_modern_ad_with_a_web_address_and_no_price_leans_to_non_story():
     non_story = sum(v for c, v in ad.items() if c not in ("story", "first-page", "textstory"))
     assert pc.page_cues(page(lines))["web"] == 1.0
     assert ad["advertisement"] > plain["advertisement"] + 0.1 and non_story > 0.5
+
+
+def test_a_one_colour_page_in_a_colour_book_leans_to_non_story_and_nothing_in_a_grey_book():
+    n = 16
+
+    def book_of(colour, grey_at=None):
+        return [story(i, n, stats={"white": 0.3, "colourfulness": 0.08 if i == grey_at else colour},
+                      lines=["WHAT?", "LOOK!"]) for i in range(n)]
+
+    cues = pc.book_cues(book_of(0.5, grey_at=7))
+    assert cues[7]["greyer_than_book"] == 1.0 and cues[3]["greyer_than_book"] == 0.0
+    assert pc.book_cues(book_of(0.1, grey_at=7)) == [{}] * n  # a black-and-white book: no cue
+    assert pc.book_cues(book_of(0.5, grey_at=7)[:6]) == [{}] * 6  # too short to say
+    grey = pc.classify_book(book_of(0.5, grey_at=7))[7]
+    colour = pc.classify_book(book_of(0.5))[7]
+    assert grey["advertisement"] > colour["advertisement"]
+    # a page of panels and dialogue stays story: the cue leans, it does not decide
+    assert pc.top_label(grey) in ("story", "first-page")
