@@ -72,6 +72,8 @@ if TYPE_CHECKING:  # pragma: no cover
 VECTORS_DIR = "vectors.zarr"
 #: Damage a reader found, for the next writer to repair (JSON; see the module docstring).
 DAMAGE_FILE = "vectors.damaged.json"
+#: Catalogue meta key: books a repair unmapped, until the runner makes them not analysed.
+LOST_KEY = "vectors_lost"
 STAGING_DIR = "vectors.staging"
 TRASH_DIR = "vectors.trash"
 DTYPES = ("float16", "float32")
@@ -698,11 +700,23 @@ class VectorStore:
                 _chunk_file(handle.path, ci).unlink(missing_ok=True)
             with self._tx():
                 self.catalog.delete_vector_rows(sorted(books), m, a)
+                self._note_lost(m, a, books)
             done[(m, a)] = (bad, books)
         _clear_damage(self.cache_dir)
         self._handles.clear()
         self.healed.update(done)
         return done
+
+    def _note_lost(self, model_id: str, array: str, books: Iterable[int]) -> None:
+        """In the transaction that unmaps their rows: these books lost their rows of this array
+        (catalogue meta :data:`LOST_KEY`), so a crash before the runner makes them not analysed
+        cannot leave them counted as analysed with no vectors."""
+        import json
+
+        lost = take_lost(self.catalog, clear=False)
+        have = set(lost.get(f"{model_id}/{array}", []))
+        lost[f"{model_id}/{array}"] = sorted(have | {int(b) for b in books})
+        self.catalog.set_meta(LOST_KEY, json.dumps(lost))
 
     def healed_books(self) -> set[int]:
         return {b for _chunks, books in self.healed.values() for b in books}
@@ -819,6 +833,7 @@ class VectorStore:
             self._create_zarr_array(path, 0, info.dims, info.dtype, info.normalised, new_gen)
             with self._tx():
                 self.catalog.delete_vector_rows(sorted(books), m, a)
+                self._note_lost(m, a, books)
                 self.catalog.set_vector_array(m, a, generation=new_gen, length=0)
             self.healed[(m, a)] = (None, books)
         # A staged copy the catalogue never switched to, and old generations: garbage.
@@ -865,6 +880,20 @@ class _ForeignArray(Exception):
 
 class _ShortArray(Exception):
     """The array holds fewer rows than the catalogue maps (an older copy of its files)."""
+
+
+def take_lost(catalog: "Catalog", *, clear: bool = True) -> dict[str, list[int]]:
+    """``{"model/array": [book ids]}`` whose rows a repair unmapped and whose analysis is still to
+    be made undone; ``clear`` forgets them (inside the caller's transaction)."""
+    import json
+
+    try:
+        lost = json.loads(catalog.get_meta(LOST_KEY) or "{}")
+    except ValueError:
+        lost = {}
+    if clear:
+        catalog.conn.execute("DELETE FROM meta WHERE key = ?", (LOST_KEY,))
+    return lost if isinstance(lost, dict) else {}
 
 
 def _chunk_file(path: Path, chunk: int) -> Path:
@@ -941,4 +970,4 @@ def _stored_generation(path: Path) -> int | None:
 
 
 __all__ = ["DAMAGE_FILE", "CacheError", "CompactResult", "PendingRows", "VectorStore", "VectorsDamaged",
-           "chunk_rows_for", "record_damage"]
+           "chunk_rows_for", "record_damage", "take_lost"]

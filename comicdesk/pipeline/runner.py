@@ -534,7 +534,7 @@ class Runner:
         chunk files missing under mapped rows, arrays the catalogue cannot explain and, with
         ``verify_cache``, chunks that do not decode. The books that had rows there count as not
         analysed from here on, so this run analyses them again; one line says so."""
-        from comicdesk.cache.vectors import DAMAGE_FILE, VECTORS_DIR, VectorStore
+        from comicdesk.cache.vectors import DAMAGE_FILE, VECTORS_DIR, VectorStore, take_lost
         from comicdesk.library.db import HEALTH
 
         if not self.catalog.vector_arrays():
@@ -543,19 +543,22 @@ class Runner:
         if self.store is None:
             self.store = VectorStore.open(self.cache_dir, catalog=self.catalog, durable=self.options.durable)
         self.store.heal(verify=self.options.verify_cache)
-        books = self.store.healed_books()
-        if not books:
-            return
+        books: set[int] = set()
         with self.catalog.transaction():
-            for (m, a), (_chunks, damaged) in self.store.healed.items():
+            lost = take_lost(self.catalog)  # this repair's, or one a crash left half done
+            for name, damaged in lost.items():
                 # Every stage that writes the array does its work again (a pass-2 stage that
                 # rewrites it too, or it would keep pass 1's rows); an array no stage of this
                 # profile writes: the books are analysed again from scratch.
+                m, _, a = name.partition("/")
                 makers = [s.name for s in self.stages if any((v.model_id, v.array) == (m, a) for v in s.vectors)]
                 self.catalog.forget_runs(damaged, makers or None)
+                books.update(int(b) for b in damaged)
+        if not books:
+            return
         names = sorted(Path(b.path).name for b in (self.catalog.book(i) for i in books) if b is not None)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        arrays = ", ".join(f"{m}/{a}" for m, a in sorted(self.store.healed))
+        arrays = ", ".join(sorted(lost))
         HEALTH.warning(f"the vector cache in {self.cache_dir / VECTORS_DIR} was damaged ({arrays}): "
                        f"analysing {len(books)} book{'s' if len(books) != 1 else ''} again ({shown})")
 
