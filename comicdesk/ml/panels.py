@@ -138,6 +138,9 @@ class PanelParams:
     #: A piece is never lettering when three quarters of its ink belong to marks centred
     #: elsewhere (line art joined to the frames into one connected web).
     art_through: bool = True
+    #: A clean gutter that a line of ink runs across (a bleeding panel's own border, under both
+    #: its balloon and its art) is not a gutter.
+    frame_across: bool = True
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -707,8 +710,31 @@ class _Detector:
         ``(start, end)`` offsets."""
         frac = self._fractions(region, axis)
         n = len(frac)
-        return [(s, e) for s, e in _runs(frac <= self.p.gap_tolerance)
+        gaps = [(s, e) for s, e in _runs(frac <= self.p.gap_tolerance)
                 if e - s >= self.min_gap and s > 0 and e < n]
+        if self.p.frame_across:
+            gaps = [g for g in gaps if not self._frame_across(region, axis, g)]
+        return gaps
+
+    def _frame_across(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
+        """Whether a line of ink runs across the whole gap and on past both sides (a frame that
+        bleeds off the page on the other sides: the bottom border of a top panel, under both
+        its balloon and its figures): the gap is inside one panel, not a gutter."""
+        s, e = gap
+        reach = max(2, e - s)
+        lo = max(0, s - reach)
+        hi = min(region.w if axis == 1 else region.h, e + reach)
+        if axis == 1:
+            sub = self.ink[region.y0:region.y1, region.x0 + lo:region.x0 + hi]
+        else:
+            sub = self.ink[region.y0 + lo:region.y0 + hi, region.x0:region.x1].T
+        if sub.shape[0] < 3:
+            return False
+        # a pixel of wobble: the line may step one row within the band
+        band = sub[:-2] | sub[1:-1] | sub[2:]
+        edge = max(3, int(round(self.p.line_thick * self.long_side)))
+        rows = band.all(axis=1)
+        return bool(rows[:edge].any() or rows[-edge:].any())
 
     def _blocked_gaps(self, region: _Piece, axis: int) -> list[tuple[tuple[int, int], float]]:
         """Gutters blocked by a balloon, as ``((start, end), depth)``, lower depth surer.
