@@ -44,32 +44,46 @@ def _in_scope(book_path: str, scope: Path | None) -> bool:
 
 
 def run(args, settings) -> int:
-    from comicdesk.archive.book import natural_key
     from comicdesk.commands.output import EXIT_OK, emit_json, note
+    from comicdesk.library import db
+
+    groups_out = 0
+    for cache, scope in _libraries(args, settings):
+        try:
+            groups_out += _library_groups(args, cache, scope, emit_json)
+        except db.DatabaseDamaged as exc:
+            if args.path:
+                raise
+            note(f"comicdesk: {exc.reason}")  # one library's catalogue: said, the others listed
+    if not args.json:
+        note(f"{groups_out} group{'s' if groups_out != 1 else ''} of repeated pages")
+    return EXIT_OK
+
+
+def _library_groups(args, cache, scope, emit_json) -> int:
+    from comicdesk.archive.book import natural_key
+    from comicdesk.commands.output import note
     from comicdesk.library import db
     from comicdesk.library.catalog import Catalog
     from comicdesk.search.duplicates import duplicate_groups
 
     groups_out = 0
-    for cache, scope in _libraries(args, settings):
-        with Catalog.open(cache, readonly=True) as catalog:
-            if db.schema_version(catalog.conn) < 3:
-                note(f"comicdesk: {cache} was made by an older comicdesk: run 'comicdesk index' again")
+    with Catalog.open(cache, readonly=True) as catalog:
+        if db.schema_version(catalog.conn) < 3:
+            note(f"comicdesk: {cache} was made by an older comicdesk: run 'comicdesk index' again")
+            return 0
+        paths = {b.id: b.path for b in catalog.all_books()}
+        for group in duplicate_groups(catalog):
+            pages = sorted(((paths[b], p) for b, p in group.pages if b in paths),
+                           key=lambda bp: (natural_key(bp[0]), bp[1]))
+            if len(pages) < 2 or not any(_in_scope(b, scope) for b, _ in pages):
                 continue
-            paths = {b.id: b.path for b in catalog.all_books()}
-            for group in duplicate_groups(catalog):
-                pages = sorted(((paths[b], p) for b, p in group.pages if b in paths),
-                               key=lambda bp: (natural_key(bp[0]), bp[1]))
-                if len(pages) < 2 or not any(_in_scope(b, scope) for b, _ in pages):
-                    continue
-                groups_out += 1
-                if args.json:
-                    emit_json({"pages": [{"book": b, "page": p} for b, p in pages]})
-                else:
-                    books = len({b for b, _ in pages})
-                    print(f"{len(pages)} pages in {books} book{'s' if books != 1 else ''}:")
-                    for b, p in pages:
-                        print(f"  page {p:>4}  {b}")
-    if not args.json:
-        note(f"{groups_out} group{'s' if groups_out != 1 else ''} of repeated pages")
-    return EXIT_OK
+            groups_out += 1
+            if args.json:
+                emit_json({"pages": [{"book": b, "page": p} for b, p in pages]})
+            else:
+                books = len({b for b, _ in pages})
+                print(f"{len(pages)} pages in {books} book{'s' if books != 1 else ''}:")
+                for b, p in pages:
+                    print(f"  page {p:>4}  {b}")
+    return groups_out

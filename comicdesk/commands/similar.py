@@ -84,6 +84,7 @@ def _key_hits(args, k: int, filters, settings):
 
 def _text_hits(query: str, k: int, filters, settings):
     from comicdesk.library.catalog import CATALOG_FILE
+    from comicdesk.library.db import DatabaseDamaged
     from comicdesk.library.labels import open_user_data
     from comicdesk.library.registry import LibraryRegistry
     from comicdesk.search.service import SearchError, SearchService
@@ -106,6 +107,9 @@ def _text_hits(query: str, k: int, filters, settings):
                 searched += 1
                 hits.extend(svc.similar_to_text(query, k, filters))
         except SearchError:
+            continue
+        except DatabaseDamaged as exc:  # one library's catalogue is damaged: said, the others searched
+            note(f"comicdesk: {exc.reason}")
             continue
         finally:
             if user is not None:

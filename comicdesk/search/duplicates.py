@@ -46,7 +46,17 @@ def _page_vectors(catalog, keys):
         return None
     with VectorStore.open(cache_dir, catalog=catalog, readonly=True) as store:
         have = [k for k in keys if k in mapped]
-        data = store.read(STANDARD_MODEL, "page_image", [mapped[k] for k in have]).astype(np.float32)
+        data, bad = store.read_checked(STANDARD_MODEL, "page_image", [mapped[k] for k in have])
+        data = data.astype(np.float32)
+    if bad is not None:  # damaged chunks (recorded for the next run): those pages compare by hash only
+        from comicdesk.library.db import HEALTH
+
+        keep = ~bad
+        lost = len({k[0] for k, b in zip(have, bad) if b})
+        have, data = [k for k, ok in zip(have, keep) if ok], data[keep]
+        HEALTH.warning(f"the page vectors of {lost} book{'s' if lost != 1 else ''} are damaged in the cache: "
+                       f"their pages are compared by their hashes only; the next comicdesk index "
+                       f"analyses {'them' if lost != 1 else 'it'} again")
     out = np.full((len(keys), data.shape[1] if len(data) else 1), np.nan, dtype=np.float32)
     index = {k: i for i, k in enumerate(keys)}
     if len(have):

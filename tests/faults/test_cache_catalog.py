@@ -164,3 +164,17 @@ def test_a_sqlite_error_met_mid_read_is_one_line_never_an_internal_error(w, monk
     r = w.similar(1, "1", "0")
     assert r.code == 1 and "internal error" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
     assert "read-only" in r.err
+
+
+def test_duplicates_over_every_library_says_the_damaged_one_and_lists_the_others(w):
+    other = w.root.parent / "LIB2"
+    from cache_library import make_library
+
+    make_library(other, 2, 2)
+    r = w.cli("index", str(other), "--json")
+    assert r.code == 0, r.err
+    _scribble(w.cache / "catalog.sqlite")
+    r = w.cli("duplicates", "--json")
+    assert r.code == 0 and "internal error" not in r.err, r.err
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and "damaged" in lines[0] and str(w.cache) in lines[0], r.err
