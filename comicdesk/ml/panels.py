@@ -141,6 +141,14 @@ class PanelParams:
     #: A clean gutter that a line of ink runs across (a bleeding panel's own border, under both
     #: its balloon and its art) is not a gutter.
     frame_across: bool = True
+    #: A shared frame line beside which ink does not thin out (art on both sides) still cuts
+    #: where no content lies beside it on one side along ``uneven_share`` of its length (touching
+    #: panels of uneven heights: the shorter one ends before the line does).
+    uneven_border: bool = True
+    uneven_share: float = 0.25
+    #: A band beside a shared line that is panel-sized and mostly inked is art, never lettering
+    #: (a colour panel: every line of it is "a line across", which the caption test strips).
+    solid_band: bool = True
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -799,7 +807,8 @@ class _Detector:
             before = float(cover[s - 2 - thick:s - 2].mean())
             after = float(cover[e + 2:e + 2 + thick].mean())
             if min(before, after) > p.line_side_low or max(before, after) > p.line_side_high:
-                continue
+                if not (p.uneven_border and self._gutter_beside(region, axis, s, e, thick)):
+                    continue
             if self._art_crosses(region, axis, s, e):
                 continue
             out.append((s, e))
@@ -813,6 +822,23 @@ class _Detector:
                 if self._lettering_band(region, axis, lo + thick, hi - thick):
                     out[k - 1] = (-1, -1)
         return [g for g in out if g[0] >= 0]
+
+    def _gutter_beside(self, region: _Piece, axis: int, s: int, e: int, thick: int) -> bool:
+        """Whether, along a quarter of the line's length or more, no content lies just beside it
+        on one side (``thick`` lines a couple of pixels off): the line is there the outer
+        border of one panel and a shorter neighbour ends before it (touching panels of uneven
+        heights), not a stroke inside art."""
+        mask = self.mask[region.y0:region.y1, region.x0:region.x1]
+        if axis == 1:
+            mask = mask.T
+        n = mask.shape[0]
+        for lo, hi in ((s - 2 - thick, s - 2), (e + 2, e + 2 + thick)):
+            if lo < 0 or hi > n:
+                continue
+            empty = mask[lo:hi].max(axis=0) == 0
+            if float(empty.mean()) >= self.p.uneven_share:
+                return True
+        return False
 
     @staticmethod
     def _boxed(sub: np.ndarray, thick: int) -> bool:
@@ -839,6 +865,10 @@ class _Detector:
         sub = self.ink[y0:y1, x0:x1]
         if sub.size == 0:
             return True
+        if self.p.solid_band and float(sub.mean()) >= 0.6:
+            # Mostly inked: colour art when it is two panels' least sides or more across, else
+            # a filled title or caption strip (its big letters are no "letters" below).
+            return hi - lo < 2 * self.min_side
         # Without lines running across or along the band (a caption box's sides).
         keep = sub.astype(bool).copy()
         keep[:, sub.sum(axis=0) >= 0.8 * sub.shape[0]] = False
