@@ -138,6 +138,11 @@ class PanelParams:
     #: A piece is never lettering when three quarters of its ink belong to marks centred
     #: elsewhere (line art joined to the frames into one connected web).
     art_through: bool = True
+    #: A band between two frame lines is a blocked gutter only when it holds at most
+    #: ``line_band_ratio`` of its flanks' fill on the whole (gutter shows along much of it, not
+    #: in one line: a tall balloon's outline beside art is no pair of frames).
+    line_band_depth: bool = True
+    line_band_ratio: float = 0.85
     #: A clean gutter that a line of ink runs across (a bleeding panel's own border, under both
     #: its balloon and its art) is not a gutter.
     frame_across: bool = True
@@ -777,7 +782,8 @@ class _Detector:
             outer = min(float(np.median(frac[a - flank:a])), float(np.median(frac[b:b + flank])))
             if float(ink[a:b].max()) > p.blocked_ratio or float(band.min()) > outer - 0.1:
                 continue  # ink across it, or no more gutter showing than beside it: no gutter
-            if outer >= p.solid_flank:
+            if outer >= p.solid_flank and (not p.line_band_depth
+                                           or float(band.mean()) <= p.line_band_ratio * outer):
                 out.append(((a, b), float(band.mean()) / outer))
         return [(g, d) for g, d in out if not self._crossed(region, axis, g)]
 
