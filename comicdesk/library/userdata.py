@@ -39,6 +39,14 @@ class UserDataDamaged(CatalogError):
     kind = "user-data-damaged"
 
 
+def say_once(path: Path, line: str) -> None:
+    """One line about a damaged user data file, the first time this process meets it."""
+    key = str(path)
+    if key not in _SAID:
+        _SAID.add(key)
+        db.HEALTH.warning(line)
+
+
 def _v1(conn) -> None:
     db.run_script(conn, """
         CREATE TABLE page_labels (
@@ -120,11 +128,8 @@ class UserData:
         self.damaged = reason
         self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         db.migrate(self.conn, MIGRATIONS, "your library data")
-        key = str(self.path)
-        if key not in _SAID:
-            _SAID.add(key)
-            db.HEALTH.warning(f"your labels in {self.path} cannot be read (the file is damaged: "
-                              f"{reason}); it is left untouched: going on without your labels")
+        say_once(self.path, f"your labels in {self.path} cannot be read (the file is damaged: "
+                            f"{reason}); it is left untouched: going on without your labels")
 
     def close(self) -> None:
         self.conn.close()

@@ -580,15 +580,13 @@ class Runner:
         """A head the person trained while this run held the lock, or one that is stale: apply or
         retrain it now (we hold the lock)."""
         if not self._cancel.is_set() and self.options.data_dir is not None:
-            from comicdesk.library.userdata import UserDataDamaged
+            from comicdesk.library.userdata import UserDataDamaged, say_once
             from comicdesk.pipeline.rescore import rescore_pending
 
             try:
                 rescore_pending(self.cache_dir, Path(self.options.data_dir))
             except UserDataDamaged as exc:  # the person's file is left alone: the analysis stands
-                from comicdesk.library.db import HEALTH
-
-                HEALTH.warning(exc.reason)
+                say_once(Path(self.options.data_dir) / "user.sqlite", exc.reason)
 
     # -- planning ---------------------------------------------------------------------------
     def _fingerprint(self, s: StageSpec) -> str:
