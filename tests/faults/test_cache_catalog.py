@@ -178,3 +178,14 @@ def test_duplicates_over_every_library_says_the_damaged_one_and_lists_the_others
     assert r.code == 0 and "internal error" not in r.err, r.err
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and "damaged" in lines[0] and str(w.cache) in lines[0], r.err
+
+
+def test_scan_of_a_corrupt_catalogue_is_one_line_and_the_next_scan_starts_again(w):
+    _scribble(w.cache / "catalog.sqlite")
+    r = w.cli("scan", str(w.root), "--json")
+    assert "internal error" not in r.err, r.err
+    if r.code != 0:  # the damage showed mid-scan: said, and noted for the next writer
+        assert "damaged" in r.err and len([x for x in r.err.splitlines() if "damaged" in x]) == 1, r.err
+        r = w.cli("scan", str(w.root), "--json")
+    assert r.code == 0 and len(r.rows()) == 5, r.err
+    assert [p for p in w.cache.glob("catalog.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
