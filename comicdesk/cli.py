@@ -207,7 +207,8 @@ def cmd_index(args, settings) -> int:
     from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
     from comicdesk.library.db import clean_text
     from comicdesk.library.service import ScanOptions, scan_library
-    from comicdesk.pipeline.runner import Runner, foreground_options, limit_malloc_arenas
+    from comicdesk.pipeline.runner import foreground_options, limit_malloc_arenas
+    from comicdesk.services.analysis import make_runner
 
     path = Path(args.path).expanduser().absolute()
     bar = ProgressBar("scanning")
@@ -255,8 +256,8 @@ def cmd_index(args, settings) -> int:
     # In the foreground the person waits for it: every core, normal priority (the app's
     # background analysis keeps its capped threads and lowered priority).
     limit_malloc_arenas()  # this process only analyses from here on
-    runner = Runner(settings.library_cache_dir(scan.library_id),
-                    options=foreground_options(settings, scan.library_id), on_event=on_event)
+    runner = make_runner(settings.library_cache_dir(scan.library_id),
+                         options=foreground_options(settings, scan.library_id), on_event=on_event)
 
     def on_sigint(signum, frame):
         if runner.cancelled:

@@ -38,7 +38,8 @@ def _line(res) -> str:
 
 def run(args, settings) -> int:
     from comicdesk.core.events import AnalysisProgress, BookFailed, PageFailed, Progress
-    from comicdesk.export.batch import ExportOptions, export_books
+    from comicdesk.export.batch import ExportOptions
+    from comicdesk.services.export import export_books
     from comicdesk.export.filters import build_filter
 
     page_filter = build_filter(args.preset, args.keep, args.drop)

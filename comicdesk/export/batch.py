@@ -11,7 +11,7 @@
    resolves it (the person's > ComicInfo's > the model's).
 4. **Analysis first**: a book is *analysed* when every page has a label (any source), or when
    every analysis stage of the profile is recorded done for the book's current content. Books not
-   analysed are analysed in one :class:`~comicdesk.pipeline.runner.Runner` run (progress through
+   analysed are analysed first by the ``analyser`` (:mod:`comicdesk.services.export`: one runner run; progress through
    ``on_event``) unless ``analyse=False``, in which case each such book fails with one line
    saying so. Pages still without a label after analysis are kept and counted ``unlabelled``.
 5. **Export**: per book, the pages the filter keeps, into a CBZ (:func:`~.writer.write_cbz`).
@@ -262,11 +262,15 @@ def library_roots(settings, extra: Sequence[tuple[Path, str]] = ()) -> list[tupl
 
 def export_books(path: str | os.PathLike, output: str | os.PathLike, settings, options: ExportOptions, *,
                  on_result: Callable[[BookResult], None] | None = None,
-                 on_event: Callable[[object], None] | None = None) -> ExportSummary:
+                 on_event: Callable[[object], None] | None = None, analyser) -> ExportSummary:
     """Export the book or the books under ``path`` to ``output`` (a ``.cbz`` file for one book,
     else a folder). Raises :class:`~comicdesk.core.errors.ComicdeskError` (one line) when nothing
     can be done at all; per-book problems are results with an ``error``. ``on_event`` receives
-    scan progress, analysis events and ``Progress(stage="export")``."""
+    scan progress, analysis events and ``Progress(stage="export")``. ``analyser`` (the export
+    layer may not use the pipeline: :func:`comicdesk.services.export.export_books` passes it)
+    says which analysis stages a book needs, ``analyser.stage_names(options, settings)``, and
+    analyses the books that lack them, ``analyser.analyse(cache_dir, book_ids, settings, options,
+    emit, library_id) -> {book_id: reason it failed}``."""
     from comicdesk.library.service import ScanOptions, locate_library, scan_library
 
     t0 = time.monotonic()
@@ -320,7 +324,7 @@ def export_books(path: str | os.PathLike, output: str | os.PathLike, settings, o
     ok = [rec for rec in records if results[rec.path].error is None]
 
     cache_dir = settings.library_cache_dir(scan.library_id)
-    stage_names = _stage_names(options, settings)
+    stage_names = analyser.stage_names(options, settings)
     calibre_books = _calibre_books(target) if target.kind == "calibre" else {}
 
     def state(catalog, user):
@@ -339,7 +343,7 @@ def export_books(path: str | os.PathLike, output: str | os.PathLike, settings, o
         books = state(catalog, user)
     pending = [rec for rec in ok if rec.id in books and not books[rec.id][2]]
     if pending and options.analyse:
-        failed = _analyse(cache_dir, [rec.id for rec in pending], settings, options, emit, scan.library_id)
+        failed = analyser.analyse(cache_dir, [rec.id for rec in pending], settings, options, emit, scan.library_id)
         for rec in pending:
             if rec.id in failed:
                 results[rec.path].error = f"analysis failed: {failed[rec.id]}"
@@ -450,14 +454,6 @@ def _labels(catalog, row, user) -> dict:
     return book_labels(catalog, row, user)
 
 
-def _stage_names(options: ExportOptions, settings) -> set[str]:
-    if options.stages is not None:
-        return {s.name for s in options.stages}
-    from comicdesk.pipeline import registry
-
-    return {s.name for s in registry.stages(settings.profile)}
-
-
 def _calibre_books(target) -> dict[int, Metadata]:
     from comicdesk.library.calibre import read_library
     from comicdesk.library.names import format_series_index
@@ -499,50 +495,6 @@ class _open_state:
         self.catalog.close()
 
 
-def run_options_for(cache_dir: Path, options: ExportOptions, settings, library_id: str | None = None):
-    """The analysis's run options. The person waits for an export, so its analysis runs as
-    ``comicdesk index``'s does (:func:`~comicdesk.pipeline.runner.foreground_options`: normal
-    priority, the library's data and models dirs) unless ``options.run_options`` says otherwise."""
-    from comicdesk.pipeline.runner import foreground_options
-
-    if options.run_options is not None:
-        return options.run_options
-    extra = {"threads": options.analysis_threads} if options.analysis_threads else {}
-    return foreground_options(settings, library_id or Path(cache_dir).name,
-                              workers=options.analysis_workers, **extra)
-
-
-def make_runner(cache_dir: Path, options: ExportOptions, settings, on_event, library_id: str | None = None):
-    """The analysis runner, in this process (a function so tests and the app can see what is run)."""
-    from comicdesk.pipeline.runner import Runner
-
-    return Runner(cache_dir, stages=options.stages, options=run_options_for(cache_dir, options, settings, library_id),
-                  on_event=on_event)
-
-
-def _analyse(cache_dir: Path, book_ids: list[int], settings, options: ExportOptions, emit,
-             library_id: str | None = None) -> dict[int, str]:
-    """Run the analysis on these books; returns ``{book_id: reason}`` for those that failed."""
-    from comicdesk.core.events import BookFailed
-
-    failed: dict[int, str] = {}
-
-    def on_event(event) -> None:
-        if isinstance(event, BookFailed) and event.book_id is not None:
-            failed[event.book_id] = event.reason
-        emit(event)
-
-    if options.analyse_with is not None and options.stages is None:
-        # Elsewhere (the app: a child process, so the models never hold the UI process's GIL).
-        result = options.analyse_with(cache_dir, book_ids, run_options_for(cache_dir, options, settings, library_id),
-                                      on_event)
-    else:
-        result = make_runner(cache_dir, options, settings, on_event, library_id).run(book_ids)
-    if result.cancelled:
-        raise KeyboardInterrupt
-    return failed
-
-
 __all__ = [
     "MARKER",
     "BookResult",
@@ -551,7 +503,6 @@ __all__ = [
     "decide_pages",
     "export_books",
     "library_roots",
-    "make_runner",
     "preview_unsure",
     "resolve_loose",
 ]

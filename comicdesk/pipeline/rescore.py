@@ -33,7 +33,7 @@ After the person labels pages (``comicdesk label``, the app), :func:`relabel`:
 :func:`rescore_pending` — called by the runner at the end of every index run, holding the lock —
 keeps the heads in step with the library: it retrains a head that is stale (made by another
 ``HEAD_VERSION`` or with other features: ``PageHead.from_bytes`` refuses it and
-:func:`comicdesk.library.userdata.load_head` gives None, so the run classified without it), or
+:func:`comicdesk.pipeline.heads.load_head` gives None, so the run classified without it), or
 whose training labels or their books' analyses changed (new ComicInfo-typed books, a labelled book
 analysed for the first time or again); applies a pending head; and applies the cosmo head to
 books the cosmo stage classified afresh (that stage does not apply a head itself).
@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from comicdesk.pipeline.stage import STANDARD_MODEL
-from comicdesk.search.duplicates import hashed_pages
+from comicdesk.library.repeats import hashed_pages
 
 #: The library setting that says a stored head still has to be applied to the catalogue.
 PENDING_KEY = "page_head_pending"
@@ -506,7 +506,8 @@ def rescore_pending(cache_dir: Path, data_dir: Path) -> tuple[int, int] | None:
     stage classified without it. Returns (books, pages) re-scored, or None when nothing was to
     do."""
     from comicdesk.library.catalog import CATALOG_FILE, Catalog
-    from comicdesk.library.userdata import HEAD_STALE, USER_FILE, UserData, head_state
+    from comicdesk.library.userdata import USER_FILE, UserData
+    from comicdesk.pipeline.heads import HEAD_STALE, head_state
 
     if not (Path(cache_dir) / CATALOG_FILE).is_file():
         return None

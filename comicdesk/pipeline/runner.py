@@ -365,10 +365,16 @@ class Runner:
     ``pause``, ``resume`` and ``cancel`` may be called from any thread."""
 
     def __init__(self, cache_dir: Path, *, stages: Sequence[StageSpec] | None = None,
-                 options: RunOptions | None = None, on_event: Callable[[object], None] | None = None):
+                 options: RunOptions | None = None, on_event: Callable[[object], None] | None = None,
+                 after_vectors: Callable[..., object] | None = None):
         from comicdesk.pipeline import registry
 
         self.cache_dir = Path(cache_dir)
+        #: ``(cache_dir, catalog, store, *, unstamped_only)``, called while the run still holds
+        #: the lock, after it wrote vectors (or, ``unstamped_only=True``, when it had nothing to
+        #: analyse): what other layers keep in step with the vectors. The services pass the search
+        #: index update (``comicdesk.services.analysis.make_runner``); the pipeline knows no search.
+        self.after_vectors = after_vectors
         self.options = options or RunOptions()
         self.stages = list(stages) if stages is not None else registry.stages(self.options.profile)
         registry.validate(self.stages)
@@ -497,10 +503,9 @@ class Runner:
         self._drain_requests(result)
         if self._outstanding == 0:
             self._emit_progress(t0, force=True)
-            if self.store is not None:  # saved indexes from before the cache identity: stamped
-                from comicdesk.search.service import update_indexes
-
-                update_indexes(self.cache_dir, self.catalog, self.store, unstamped_only=True)
+            if self.store is not None and self.after_vectors is not None:
+                # saved indexes from before the cache identity: stamped
+                self.after_vectors(self.cache_dir, self.catalog, self.store, unstamped_only=True)
             self._rescore_pending()  # a head that is pending or stale waits for no run with work
             return
         self._start_threads()
@@ -521,12 +526,10 @@ class Runner:
             raise self._thread_error
         if not self._cancel.is_set() and self.store is not None and self.options.compact_garbage < 1:
             self.store.compact(min_garbage=self.options.compact_garbage)
-        if self.store is not None and self._books_done:
-            # Search indexes follow the vectors this run wrote (never raises: a failure is a
-            # report, and the next query rebuilds what is stale).
-            from comicdesk.search.service import update_indexes
-
-            update_indexes(self.cache_dir, self.catalog, self.store)
+        if self.store is not None and self._books_done and self.after_vectors is not None:
+            # Search indexes follow the vectors this run wrote (the hook never raises: a failure
+            # is a report, and the next query rebuilds what is stale).
+            self.after_vectors(self.cache_dir, self.catalog, self.store, unstamped_only=False)
         self._rescore_pending()
 
     def _heal_cache(self) -> None:
@@ -828,7 +831,7 @@ class Runner:
         """``page_repeats`` for a book, over the library's page hashes read once per
         :data:`REPEATS_REFRESH` committed books (the book's own hashes always fresh)."""
         from comicdesk.pipeline.signals import repeats_for_book
-        from comicdesk.search.duplicates import hashed_pages
+        from comicdesk.library.repeats import hashed_pages
 
         cached = getattr(self, "_hashes", None)
         if cached is None or self._books_done - cached[0] >= self.REPEATS_REFRESH:

@@ -151,13 +151,13 @@ def repeats_for_book(catalog, book_id: int, *, max_distance: int = REPEAT_MAX_DI
     """For each hashed page of the book: how many *other* books hold a page within
     ``max_distance`` bits, and how many other pages of this book do. Books that are another copy
     of the same issue (the same content key, or sharing more than :data:`SAME_ISSUE_SHARE` of the
-    pages) do not count. ``all_hashes``: ``comicdesk.search.duplicates.hashed_pages(catalog)`` when the caller has it
+    pages) do not count. ``all_hashes``: ``comicdesk.library.repeats.hashed_pages(catalog)`` when the caller has it
     (one query for a whole library)."""
     import numpy as np
 
     from comicdesk.ml.phash import as_array, hamming_matrix
 
-    from comicdesk.search.duplicates import hashed_pages
+    from comicdesk.library.repeats import hashed_pages
 
     rows = all_hashes if all_hashes is not None else hashed_pages(catalog)
     mine = [(p, h) for b, p, h in rows if b == book_id]

@@ -41,6 +41,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from comicdesk.core.models import STANDARD_MODEL, vectors_kind  # noqa: F401  (the stages' names for them)
+
 IMAGE = "image"
 PANELS = "panels"
 PAGE_CLASS = "page_class"
@@ -64,13 +66,7 @@ TEXT_PANELS = "text_panels"
 #: near-identical page (perceptual hash), and how many other pages of this book do.
 PAGE_REPEATS = "page_repeats"
 CONTEXT_KINDS = frozenset({PAGE_REPEATS})
-#: The standard profile's model id (``vectors.zarr/standard-1``, ``page_outputs.model_id``).
-STANDARD_MODEL = "standard-1"
 LEVELS = ("page", "book")
-
-
-def vectors_kind(model_id: str, array: str) -> str:
-    return f"vectors:{model_id}/{array}"
 
 
 @dataclass

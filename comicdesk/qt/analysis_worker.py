@@ -32,10 +32,11 @@ def child_main(cache_dir: str, options: dict, first: list[str], events, commands
             pass
 
     try:
-        from comicdesk.pipeline.runner import RunOptions, Runner, limit_malloc_arenas
+        from comicdesk.pipeline.runner import RunOptions, limit_malloc_arenas
+        from comicdesk.services.analysis import make_runner
 
         limit_malloc_arenas()  # this child process only analyses
-        runner = Runner(cache_dir, options=RunOptions(**options), on_event=events.put)
+        runner = make_runner(cache_dir, options=RunOptions(**options), on_event=events.put)
     except ComicdeskError as exc:
         events.put(("error", exc.reason))
         return

@@ -284,7 +284,8 @@ class ExportDialog(QDialog):
     def _run(self, books, output: str, options) -> list:
         """(export thread) Book by book; per-book problems are results, never exceptions."""
         from comicdesk.core.errors import ComicdeskError
-        from comicdesk.export.batch import BookResult, export_books
+        from comicdesk.export.batch import BookResult
+        from comicdesk.services.export import export_books
 
         results = []
         # Several books into one folder: two books of the same name (from different folders)
@@ -420,9 +421,9 @@ def analyse_in_child(cache_dir, book_ids, run_options, on_event):
                                          book_ids=list(book_ids), background=False)
     except OSError as exc:
         log.warning("export analysis in a child process failed to start (%s); running it here", exc)
-        from comicdesk.pipeline.runner import Runner
+        from comicdesk.services.analysis import make_runner
 
-        return Runner(cache_dir, options=run_options, on_event=on_event).run(book_ids)
+        return make_runner(cache_dir, options=run_options, on_event=on_event).run(book_ids)
 
 
 def _stem(book) -> str:

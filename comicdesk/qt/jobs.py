@@ -322,9 +322,10 @@ class AnalysisJob(Job):
         if self.runner_factory is not None:
             runner = self.runner_factory(self.cache_dir, on_event=self._event)
         else:
-            from comicdesk.pipeline.runner import Runner, RunOptions
+            from comicdesk.pipeline.runner import RunOptions
+            from comicdesk.services.analysis import make_runner
 
-            runner = Runner(self.cache_dir, options=RunOptions(**self._options()), on_event=self._event)
+            runner = make_runner(self.cache_dir, options=RunOptions(**self._options()), on_event=self._event)
         with self._runner_lock:
             self._runner = runner
             for book in self._first:

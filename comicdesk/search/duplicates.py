@@ -17,20 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: A page whose image statistics say it is (nearly) one flat colour is not compared.
-FLAT_STD = 0.02
-
-
-def hashed_pages(catalog, book_ids=None):
-    """``(book_id, page, phash)`` rows of the live books' pages, flat pages left out (one query)."""
-    return catalog.all_page_hashes(book_ids, min_std=FLAT_STD)
+# The pages worth comparing are the library's to say (the page classifier counts repeats too).
+from comicdesk.library.repeats import FLAT_STD, hashed_pages  # noqa: F401
 
 
 def _page_vectors(catalog, keys):
     """Page features for these (book, page) keys (unit rows), or None without a vector cache."""
     import numpy as np
 
-    from comicdesk.pipeline.stage import STANDARD_MODEL
+    from comicdesk.core.models import STANDARD_MODEL
 
     if catalog.vector_array(STANDARD_MODEL, "page_image") is None:
         return None

@@ -101,7 +101,8 @@ def main() -> None:
         copy_s, export_s, story_s = (statistics.median(x) for x in (copies, exports, stories))
 
         from comicdesk.core.settings import Settings
-        from comicdesk.export.batch import ExportOptions, export_books
+        from comicdesk.export.batch import ExportOptions
+        from comicdesk.services.export import export_books
         from comicdesk.export.filters import build_filter
         from comicdesk.library.service import ScanOptions
 

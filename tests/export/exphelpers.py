@@ -12,7 +12,8 @@ from pathlib import Path
 from helpers import captain_science_pages, comicbox_dir, fixtures_dir
 
 from comicdesk.core.settings import Settings
-from comicdesk.export.batch import ExportOptions, export_books
+from comicdesk.export.batch import ExportOptions
+from comicdesk.services.export import export_books
 from comicdesk.export.filters import build_filter
 from comicdesk.library.service import ScanOptions
 

@@ -196,9 +196,9 @@ def test_an_exports_analysis_runs_like_comicdesk_index(tmp_path, settings, monke
     """The person waits for an export: the analysis it needs runs at normal priority (at the
     background's +10 a busy machine made a 3-page export take over a minute) with the library's
     data dir, so the head learnt from the person's labels applies, as in `comicdesk index`."""
-    from comicdesk.export import batch
     from comicdesk.library.service import locate_library
     from comicdesk.pipeline.stages import panels
+    from comicdesk.services import export as batch  # the analysis before an export is the service's
 
     made = []
     real = batch.make_runner

@@ -30,7 +30,8 @@ from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.library.catalog import Catalog
 from comicdesk.library.lock import LibraryLock
 from comicdesk.library.service import scan_library
-from comicdesk.library.userdata import HEAD_CURRENT, HEAD_NONE, HEAD_STALE, UserData, head_state, load_head
+from comicdesk.library.userdata import UserData
+from comicdesk.pipeline.heads import HEAD_CURRENT, HEAD_NONE, HEAD_STALE, head_state, load_head
 from comicdesk.ml.page_head import HEAD_VERSION, PageHead
 from comicdesk.pipeline import rescore
 from comicdesk.pipeline.runner import Runner
@@ -156,7 +157,8 @@ def real_export(tmp_path, settings, dest):
     ``dest`` as a person might move it into a library."""
     import shutil
 
-    from comicdesk.export.batch import ExportOptions, export_books
+    from comicdesk.export.batch import ExportOptions
+    from comicdesk.services.export import export_books
     from comicdesk.export.filters import build_filter
 
     src = book(tmp_path / "elsewhere", "Source.cbz", 0, types_of())

@@ -12,7 +12,8 @@ from test_page_class_stages import FAST, HOUSE, features_stage, make_library, te
 from comicdesk.library import labels as labels_mod
 from comicdesk.library.catalog import Catalog
 from comicdesk.library.lock import LibraryLock
-from comicdesk.library.userdata import UserData, load_head
+from comicdesk.library.userdata import UserData
+from comicdesk.pipeline.heads import load_head
 from comicdesk.pipeline import rescore
 from comicdesk.pipeline.runner import Runner
 from comicdesk.pipeline.stage import STANDARD_MODEL

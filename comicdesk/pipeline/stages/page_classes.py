@@ -61,7 +61,7 @@ def default_head_provider(ctx: StageContext):
     data_dir = getattr(ctx, "data_dir", None)
     if data_dir is None:
         return None
-    from comicdesk.library.userdata import HEAD_STALE, head_state, load_head
+    from comicdesk.pipeline.heads import HEAD_STALE, head_state, load_head
 
     head = load_head(data_dir)
     if head is None and head_state(data_dir) == HEAD_STALE:

@@ -1,0 +1,11 @@
+"""What a front end asks for, Qt-free: the layer between the front ends (``comicdesk.cli`` and
+``comicdesk/commands``, ``comicdesk/qt``) and the workers (``pipeline``, ``search``, ``export``,
+``library``, ``cache``). It is the only layer that may use ``pipeline``, ``search`` and ``export``
+together, so what one of them needs done after another (the search indexes after a run, the
+analysis before an export) is put together here. See docs/architecture.md.
+
+- :mod:`comicdesk.services.analysis` — the analysis runner, with the search index update after
+  the vectors it writes.
+- :mod:`comicdesk.services.export` — ``comicdesk export`` and the app's export: analysing first
+  when needed.
+"""
