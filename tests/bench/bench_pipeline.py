@@ -121,7 +121,8 @@ def main() -> None:
     from comicdesk.core.settings import Settings
     from comicdesk.library.service import scan_library
     from comicdesk.pipeline import registry
-    from comicdesk.pipeline.runner import Runner, RunOptions, limit_malloc_arenas
+    from comicdesk.pipeline.runner import RunOptions, limit_malloc_arenas
+    from comicdesk.services.analysis import make_runner  # a front end's runner: indexes follow the run
 
     lib = args.dir or Path(tempfile.gettempdir()) / "comicdesk-bench-pipeline" / \
         f"{args.books}x{args.pages}-{args.width}x{args.height}"
@@ -154,7 +155,7 @@ def main() -> None:
 
     def run(specs, label):
         t0, c0 = time.perf_counter(), time.process_time()
-        result = Runner(cache, stages=specs, options=options).run()
+        result = make_runner(cache, stages=specs, options=options).run()
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(f"{label}: {result.done} books done, {result.failed} failed, {dt:.1f} s, "
               f"{n_pages / dt:.2f} pages/s; {cpu / dt:.2f} cores busy, {cpu / n_pages * 1000:.0f} ms CPU a page")

@@ -104,7 +104,8 @@ def main() -> None:
     from comicdesk.core.settings import Settings
     from comicdesk.library.service import scan_library
     from comicdesk.pipeline import registry
-    from comicdesk.pipeline.runner import Runner, RunOptions, limit_malloc_arenas
+    from comicdesk.pipeline.runner import RunOptions, limit_malloc_arenas
+    from comicdesk.services.analysis import make_runner  # a front end's runner: indexes follow the run
 
     synthetic = args.library is None
     if synthetic:
@@ -149,7 +150,7 @@ def main() -> None:
     def step(key: str, label: str, specs) -> dict:
         before, secs_before, dec_before = dict(counts), dict(totals), decoded["n"]
         t0 = time.perf_counter()
-        result = Runner(cache, stages=specs, options=options).run()
+        result = make_runner(cache, stages=specs, options=options).run()
         dt = time.perf_counter() - t0
         ran = {s.name: counts[s.name] - before.get(s.name, 0) for s in specs
                if counts[s.name] - before.get(s.name, 0)}

@@ -82,7 +82,7 @@ def child(mode: str, root: Path, cache_root: Path) -> None:
     else:
         from comicdesk.core.settings import Settings
         from comicdesk.library.service import ScanOptions, scan_library
-        from comicdesk.pipeline.runner import Runner
+        from comicdesk.services.analysis import make_runner as Runner  # indexes follow the run, as in the app
         from comicdesk.pipeline.stage import IMAGE, StageSpec
 
         settings = Settings.resolve(cache_root, cache_root / "data", env={})
