@@ -68,11 +68,28 @@ def new_cache_id() -> str:
     return uuid.uuid4().hex
 
 
-def _read_note(path: Path) -> str:
+def _file_stamp(path: Path) -> str:
     try:
-        return " ".join(path.read_text(encoding="utf-8", errors="replace").split())[:200] or "damaged"
+        st = path.stat()
     except OSError:
-        return "damaged"
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _read_note(path: Path, catalogue: Path) -> str | None:
+    """The reason in a damage note, or None when the note is about another file than the one
+    there now (the person put back a copy): then the note is stale and dropped when we can."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    if len(lines) >= 2 and lines[1].strip() != _file_stamp(catalogue):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+    return " ".join((lines[0] if lines else "").split())[:200] or "damaged"
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -567,7 +584,9 @@ class Catalog:
     def _open_reader(self) -> None:
         note = self.path.with_name(DAMAGE_NOTE)
         if note.exists() and self.path.exists():
-            raise db.DatabaseDamaged(self._damage_line(_read_note(note)))
+            reason = _read_note(note, self.path)
+            if reason is not None:
+                raise db.DatabaseDamaged(self._damage_line(reason))
         self.conn = db.connect(self.path, readonly=True, on_damage=self._on_damage)
         try:
             current = db.check_version(self.conn, MIGRATIONS, "the catalogue")
@@ -586,8 +605,9 @@ class Catalog:
         note = self.path.with_name(DAMAGE_NOTE)
         self.conn = None
         try:
-            if note.exists():
-                raise db.DatabaseDamaged(_read_note(note))
+            reason = _read_note(note, self.path) if note.exists() else None
+            if reason is not None:
+                raise db.DatabaseDamaged(reason)
             self.conn = db.connect(self.path, on_damage=self._on_damage)
             db.migrate(self.conn, MIGRATIONS, "the catalogue")
             if check:
@@ -638,7 +658,8 @@ class Catalog:
         file aside), and the one line to say."""
         reason = self._last_reason = " ".join(str(exc).split())[:200]
         try:
-            self.path.with_name(DAMAGE_NOTE).write_text(reason + "\n", encoding="utf-8")
+            self.path.with_name(DAMAGE_NOTE).write_text(f"{reason}\n{_file_stamp(self.path)}\n",
+                                                        encoding="utf-8")
         except OSError:
             pass  # a read-only cache: the next index's check finds it
         return self._damage_line(reason)

@@ -189,3 +189,17 @@ def test_scan_of_a_corrupt_catalogue_is_one_line_and_the_next_scan_starts_again(
         r = w.cli("scan", str(w.root), "--json")
     assert r.code == 0 and len(r.rows()) == 5, r.err
     assert [p for p in w.cache.glob("catalog.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
+
+
+def test_a_damage_note_about_a_file_that_was_since_put_back_is_dropped(w):
+    cat = w.cache / "catalog.sqlite"
+    good = cat.read_bytes()
+    _scribble(cat)
+    assert w.similar(1, "1", "0").code == 1  # said, and noted
+    assert (w.cache / "catalog.damaged").is_file()
+    cat.write_bytes(good)  # the person puts their copy back
+    r = w.similar(1, "1", "0", "-k", "100")
+    assert r.code == 0 and len(r.rows()) == 79, r.err
+    r = w.index()
+    assert [x["status"] for x in r.rows()] == ["skipped"] * 5
+    assert not list(w.cache.glob("catalog.sqlite.damaged-*"))
