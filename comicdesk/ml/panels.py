@@ -143,8 +143,9 @@ class PanelParams:
     #: in one line: a tall balloon's outline beside art is no pair of frames).
     line_band_depth: bool = True
     line_band_ratio: float = 0.85
-    #: A clean gutter that a line of ink runs across (a bleeding panel's own border, under both
-    #: its balloon and its art) is not a gutter.
+    #: A clean gutter that a line of ink along the region's edge runs across (a bleeding panel's
+    #: own border, under both its balloon and its art) is not a gutter, and a region that bleeds
+    #: off the page on three sides with one border along the fourth is not split into blocks.
     frame_across: bool = True
     #: A shared frame line beside which ink does not thin out (art on both sides) still cuts
     #: where no content lies beside it on one side along ``uneven_share`` of its length (touching
@@ -729,6 +730,25 @@ class _Detector:
             gaps = [g for g in gaps if not self._frame_across(region, axis, g)]
         return gaps
 
+    def _edge_line(self, region: _Piece) -> bool:
+        """Whether the region is one panel that bleeds off the page on three sides: a line of
+        ink runs along the whole of its fourth side (a pixel of wobble allowed, within a frame
+        line's thickness of it), which is not at the page's edge."""
+        edge = max(3, int(round(self.p.line_thick * self.long_side)))
+        sub = self.ink[region.y0:region.y1, region.x0:region.x1]
+        mh, mw = self.mask.shape
+        at = [region.y0 <= edge, region.y1 >= mh - edge, region.x0 <= edge, region.x1 >= mw - edge]
+        for k, a in ((0, sub), (2, sub.T)):
+            if a.shape[0] < 3:
+                continue
+            band = a[:-2] | a[1:-1] | a[2:]
+            full = band.mean(axis=1) >= 0.98
+            for side, lines in ((k, full[:edge]), (k + 1, full[-edge:])):
+                others = [at[i] for i in range(4) if i != side]
+                if not at[side] and all(others) and lines.any():
+                    return True
+        return False
+
     def _frame_across(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
         """Whether a line of ink runs across the whole gap and on past both sides (a frame that
         bleeds off the page on the other sides: the bottom border of a top panel, under both
@@ -1239,6 +1259,8 @@ class _Detector:
         pick &= area >= 0.5 * self.min_side ** 2
         if pick.sum() < 2 or st[pick, 4].sum() < 0.6 * region.mass:
             return []  # mostly loose content (frameless): leave it whole
+        if self.p.frame_across and self._edge_line(region):
+            return []  # one panel bleeding off the page, its one border along the region's edge
         found = [_Piece(int(y[k]), int(y[k] + bh[k]), int(x[k]), int(x[k] + bw[k]), int(area[k]))
                  for k in np.flatnonzero(pick)]
         return _reading_order(found, self.rtl)
