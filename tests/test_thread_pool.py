@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from comicdesk.qt.compat import EagerThreadPool
+from comicdesk.services.threads import EagerThreadPool
 
 
 def test_all_threads_start_at_once_and_work_goes_on():

@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from comicdesk.core.errors import ComicdeskError, one_line
 from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
+from comicdesk.core.threads import lower_thread_priority  # noqa: F401  (in __all__ too)
 from comicdesk.pipeline.stage import (CONTEXT_KINDS, IMAGE, PAGE_CLASS, PAGE_REPEATS, PAGE_STATS, PANELS,
                                       TEXT_BOXES, TEXT_LINES, TEXT_PANELS, BookData, PageData, StageContext,
                                       StageSpec)
@@ -287,19 +288,6 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return bool(libc.mallopt(-8, int(arenas)))  # -8: M_ARENA_MAX
     except (OSError, AttributeError):
         return False
-
-
-def lower_thread_priority(nice: int) -> None:
-    """Lower the calling thread's CPU priority (Linux schedules threads separately, so only this
-    thread is affected; elsewhere the call does nothing)."""
-    if nice <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
-    except (OSError, AttributeError):
-        pass
 
 
 # -- persisted outputs that later stages may load instead of recomputing -------------------------

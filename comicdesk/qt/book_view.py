@@ -17,7 +17,7 @@ from comicdesk.qt.bridge import Tickets, one_line
 from comicdesk.qt.delegates import PageDelegate
 from comicdesk.qt.library_view import make_grid
 from comicdesk.qt.models import PAGE_FILTERS, ItemRole, PageModel, class_name, item_data
-from comicdesk.qt.session import BookItem, PageItem
+from comicdesk.services.session import BookItem, PageItem
 from comicdesk.qt.thumbnails import ThumbLoader
 
 PAGE = QSize(120, 180)

@@ -15,13 +15,14 @@ do this, and on Python 3.12+ these objects are immortal anyway.
 3.12 makes immortal: ``Ellipsis``, ``NotImplemented``, the empty tuple, string and bytes, small
 integers and one-character strings) 2**40 extra references, so the leak cannot reach zero in
 the life of a process. It is idempotent and does nothing on Python 3.12+ or outside CPython.
+
+(The thread pool the app's windows use is :class:`comicdesk.services.threads.EagerThreadPool`,
+the thread-priority helper :func:`comicdesk.core.threads.lower_thread_priority`: no Qt in them.)
 """
 
 from __future__ import annotations
 
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 _BOOST = 1 << 40
 _done = False
@@ -48,46 +49,3 @@ def guard_immortals() -> bool:
             refcnt.value += _BOOST
     _done = True
     return True
-
-
-def lower_thread_priority(nice: int) -> None:
-    """Lower the calling thread's CPU priority (Linux schedules threads separately and a thread's
-    niceness is inherited by the threads it starts; elsewhere this does nothing). Background
-    threads use it so the UI thread gets the CPU first on a busy machine."""
-    import os
-    import threading
-
-    if nice <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except (OSError, AttributeError):
-        pass
-
-
-class EagerThreadPool(ThreadPoolExecutor):
-    """A :class:`~concurrent.futures.ThreadPoolExecutor` that starts all its threads when it is
-    made. A plain one starts a thread on a later ``submit``, and ``Thread.start`` waits until the
-    new thread has run: from the UI thread, while other threads are busy with Python work, that
-    wait is the time the new thread needs to get the GIL — 26 ms median, 79 ms worst measured here
-    with three busy threads, a visible stall. Made at a quiet moment (before a scan starts),
-    starting them costs nothing noticeable."""
-
-    def __init__(self, max_workers: int, **kwargs):
-        super().__init__(max_workers=max_workers, **kwargs)
-        # Each task holds its thread until all have started, so every submit finds no idle
-        # thread and starts a new one.
-        gate = threading.Barrier(max_workers)
-        for _ in range(max_workers):
-            self.submit(_wait_at, gate)
-
-    def threads_started(self) -> int:
-        return len(self._threads)
-
-
-def _wait_at(gate: threading.Barrier) -> None:
-    try:
-        gate.wait(timeout=10.0)
-    except threading.BrokenBarrierError:  # shut down before every thread started: nothing lost
-        pass

@@ -44,7 +44,8 @@ from PySide6.QtWidgets import (
 
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.qt.bridge import one_line
-from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
+from comicdesk.core.threads import lower_thread_priority
+from comicdesk.services.threads import EagerThreadPool
 from comicdesk.qt.models import class_name
 
 log = logging.getLogger("comicdesk.qt")
@@ -408,16 +409,16 @@ class ExportDialog(QDialog):
 
 def analyse_in_child(cache_dir, book_ids, run_options, on_event):
     """(export thread) The analysis an export needs, in a child process as the background
-    analysis runs (``comicdesk.qt.analysis_worker``): in this process its model loading and
+    analysis runs (``comicdesk.services.analysis_child``): in this process its model loading and
     inference held the GIL for up to 310 ms at a time (``bench_gui.py --export``). Where no child
     process can be started, it runs here."""
     import dataclasses
 
-    from comicdesk.qt import analysis_worker
+    from comicdesk.services import analysis_child
 
     try:
         options = {f.name: getattr(run_options, f.name) for f in dataclasses.fields(run_options)}  # shallow
-        return analysis_worker.run_child(cache_dir, options, on_event,
+        return analysis_child.run_child(cache_dir, options, on_event,
                                          book_ids=list(book_ids), background=False)
     except OSError as exc:
         log.warning("export analysis in a child process failed to start (%s); running it here", exc)

@@ -27,7 +27,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from comicdesk.core.errors import ComicdeskError
 from comicdesk.core.events import BookFailed, Progress
 from comicdesk.core.settings import Settings
-from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
+from comicdesk.core.threads import lower_thread_priority
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -243,7 +244,7 @@ class AnalysisJob(Job):
     """Analysis of one library by :class:`comicdesk.pipeline.runner.Runner`: progress in pages/s,
     pause/resume/cancel passed on to the runner, the open book first (:meth:`prioritise`).
 
-    The runner runs in a child process (:mod:`comicdesk.qt.analysis_worker`) so its threads never
+    The runner runs in a child process (:mod:`comicdesk.services.analysis_child`) so its threads never
     hold the UI process's GIL; this job's thread relays its events. Where no child process can be
     started, or a ``runner_factory`` is given (tests), the runner runs on this job's thread."""
 
@@ -337,7 +338,7 @@ class AnalysisJob(Job):
 
     def _run_in_child(self):
         """The runner in a child process; returns its RunResult (raises ComicdeskError)."""
-        from comicdesk.qt import analysis_worker
+        from comicdesk.services import analysis_child
 
         with self._runner_lock:
             first = list(self._first)
@@ -351,7 +352,7 @@ class AnalysisJob(Job):
                     if self._cancel.is_set():
                         commands.put(("cancel",))
 
-        return analysis_worker.run_child(self.cache_dir, self._options(), self._event, first=first,
+        return analysis_child.run_child(self.cache_dir, self._options(), self._event, first=first,
                                          attach=attach)
 
     def run(self) -> None:

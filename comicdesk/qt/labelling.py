@@ -15,7 +15,8 @@ import logging
 from PySide6.QtCore import QObject, Signal
 
 from comicdesk.qt.bridge import one_line
-from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
+from comicdesk.core.threads import lower_thread_priority
+from comicdesk.services.threads import EagerThreadPool
 from comicdesk.qt.jobs import IN_PROCESS_NICE
 
 log = logging.getLogger("comicdesk.qt")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
 
 from comicdesk.qt.delegates import CoverDelegate
 from comicdesk.qt.models import SORTS, ItemRole, LibraryModel, SubtitleRole, item_data
-from comicdesk.qt.session import BookItem
+from comicdesk.services.session import BookItem
 from comicdesk.qt.thumbnails import ThumbLoader
 
 COVER = QSize(150, 225)

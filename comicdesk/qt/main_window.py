@@ -2,7 +2,7 @@
 drag-and-drop, and the flow between them.
 
 Opening anything goes: classify the path and register its library (worker) → a
-:class:`~comicdesk.qt.session.LibrarySession` → the catalogue's books in the grid at once (worker)
+:class:`~comicdesk.services.session.LibrarySession` → the catalogue's books in the grid at once (worker)
 → a background scan (:mod:`comicdesk.qt.jobs`) whose progress refreshes the grid → when the scan
 ends, the grid is reloaded and analysis starts when the pipeline's runner is available.
 """
@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from comicdesk.qt.book_view import BookView
 from comicdesk.qt.bridge import Bridge, Tickets, one_line
-from comicdesk.qt.compat import EagerThreadPool, guard_immortals
+from comicdesk.qt.compat import guard_immortals
+from comicdesk.services.threads import EagerThreadPool
 from comicdesk.qt.icons import app_icon
 from comicdesk.qt.jobs import (
     AnalysisJob,
@@ -44,7 +45,7 @@ from comicdesk.qt.models import sort_books
 from comicdesk.qt.prefs import Prefs, save_prefs
 from comicdesk.qt.reader import ReaderView
 from comicdesk.qt.search_panel import SearchPanel
-from comicdesk.qt.session import BookItem, LibrarySession, OpenTarget, classify
+from comicdesk.services.session import BookItem, LibrarySession, OpenTarget, classify
 from comicdesk.qt.welcome import WelcomeView
 
 log = logging.getLogger("comicdesk.qt")

@@ -1,6 +1,6 @@
 """Item models over the catalogue: the library's books and one book's pages.
 
-Rows are plain objects (:class:`~comicdesk.qt.session.BookItem`, ``PageItem``) loaded on the I/O
+Rows are plain objects (:class:`~comicdesk.services.session.BookItem`, ``PageItem``) loaded on the I/O
 thread. Searching and sorting are done here in Python over precomputed keys (a 100k-book library
 filters in tens of milliseconds), not in a ``QSortFilterProxyModel``, which would call ``data()``
 for every comparison. Thumbnails are asked for in ``data(DecorationRole)``, which views call only
@@ -16,7 +16,7 @@ from typing import Callable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from comicdesk.core.pages import GROUPS
-from comicdesk.qt.session import BookItem, PageItem, natural_number_key
+from comicdesk.services.session import BookItem, PageItem, natural_number_key
 from comicdesk.qt.thumbnails import ThumbLoader
 
 ItemRole = Qt.ItemDataRole.UserRole + 1

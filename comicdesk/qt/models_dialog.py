@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from comicdesk.qt.bridge import one_line
-from comicdesk.qt.compat import EagerThreadPool
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 from comicdesk.core.pages import GROUPS
 from comicdesk.qt import reading
 from comicdesk.qt.bridge import Bridge, Tickets, one_line
-from comicdesk.qt.compat import EagerThreadPool
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -96,7 +96,7 @@ class PageSource:
         rtl = bool(info is not None and info.manga_right_to_left)
         key = known_key
         if key is None:
-            from comicdesk.qt.session import content_key_for
+            from comicdesk.services.session import content_key_for
 
             try:
                 key = content_key_for(self.path)

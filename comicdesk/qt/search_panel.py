@@ -32,9 +32,10 @@ from PySide6.QtWidgets import (
 
 from comicdesk.core.pages import GROUPS
 from comicdesk.qt.bridge import Tickets, one_line
-from comicdesk.qt.compat import EagerThreadPool, lower_thread_priority
+from comicdesk.core.threads import lower_thread_priority
+from comicdesk.services.threads import EagerThreadPool
 from comicdesk.qt.models import class_name
-from comicdesk.qt.session import SearchHit
+from comicdesk.services.session import SearchHit
 
 log = logging.getLogger("comicdesk.qt")
 

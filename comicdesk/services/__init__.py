@@ -6,6 +6,11 @@ analysis before an export) is put together here. See docs/architecture.md.
 
 - :mod:`comicdesk.services.analysis` — the analysis runner, with the search index update after
   the vectors it writes.
+- :mod:`comicdesk.services.analysis_child` — the same analysis in a child process, with
+  prioritise/pause/resume/cancel over a command queue (the app's background analysis).
 - :mod:`comicdesk.services.export` — ``comicdesk export`` and the app's export: analysing first
   when needed.
+- :mod:`comicdesk.services.session` — one open library as the app sees it: books, pages with
+  labels and panels, text search, similar panels/pages, labels, reading positions.
+- :mod:`comicdesk.services.threads` — the eager thread pool the front ends run work on.
 """

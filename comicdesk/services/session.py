@@ -1,4 +1,5 @@
-"""One open library, as the app sees it (no Qt here: this is plain Python run on worker threads).
+"""One open library, as a front end sees it (no Qt here: plain Python run on worker threads; the app
+(``comicdesk.qt``) is its first user).
 
 A :class:`LibrarySession` owns a single I/O thread. The catalogue (opened read-only: the scan in
 :mod:`comicdesk.qt.jobs` is the only writer) and the person's data (``UserData``) are opened and
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from comicdesk.core.pages import label_is_sure
 from comicdesk.core.settings import Settings
-from comicdesk.qt.compat import EagerThreadPool
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 

@@ -286,7 +286,7 @@ def bench_scroll(rows: int) -> dict:
     from comicdesk.qt.bridge import Bridge
     from comicdesk.qt.library_view import LibraryView
     from comicdesk.qt.models import sort_books
-    from comicdesk.qt.session import BookItem, LibraryInfo, LibrarySession
+    from comicdesk.services.session import BookItem, LibraryInfo, LibrarySession
 
     app = _make_app()
     tmp = Path(tempfile.mkdtemp(prefix="comicdesk-bench-scroll-"))

@@ -1,5 +1,5 @@
 """The app's background analysis as it really runs: :class:`comicdesk.qt.jobs.AnalysisJob` with no
-runner factory, so the real Runner runs in the analysis child process (``qt.analysis_worker``) and
+runner factory, so the real Runner runs in the analysis child process (``services.analysis_child``) and
 prioritise / pause / resume / cancel travel over its command queue (issue 21; the jobs panel's
 tests use an in-process fake)."""
 

@@ -437,7 +437,7 @@ def test_item_role_still_gives_the_page(qtbot, window, classed):
 
 
 def test_the_sidebar_shows_folded_copies_and_the_query_in_other_copies(qtbot, window):
-    from comicdesk.qt.session import HitList, SearchHit
+    from comicdesk.services.session import HitList, SearchHit
 
     panel = window.search_panel
     panel.query = ("similar", 1, 0, 2, "Saga One")
@@ -454,7 +454,7 @@ def test_the_sidebar_shows_folded_copies_and_the_query_in_other_copies(qtbot, wi
 def test_an_unsure_model_label_reads_as_a_guess_and_the_persons_never_does(monkeypatch):
     from comicdesk.core import pages as core_pages
     from comicdesk.qt.delegates import badge_text
-    from comicdesk.qt.session import PageItem
+    from comicdesk.services.session import PageItem
 
     monkeypatch.setattr(core_pages, "SURE_AT", 0.9)  # the rule's threshold, whatever it ships as
 

@@ -103,7 +103,7 @@ def test_unsure_pages_are_guesses_and_story_only_keeps_them(qtbot, window, setti
 
 def test_the_badge_follows_sure_at(monkeypatch):
     from comicdesk.qt.delegates import badge_text
-    from comicdesk.qt.session import PageItem
+    from comicdesk.services.session import PageItem
 
     page = PageItem(0, "0.jpg", 10, 10, label="advertisement", source="model",
                     probs=probs(advertisement=0.7, cover=0.1, story=0.2))  # p(not story) = 0.8
