@@ -647,6 +647,8 @@ class _Detector:
             pieces = self._cut(region, axis, [gap])
             if len(pieces) >= 2:
                 return self._descend(pieces, axis, depth)
+        if self.p.frame_across and self._edge_line(region):
+            return [self._finish(region)]  # one panel bleeding off three sides
         blocks = self._blocks(region)
         if len(blocks) >= 2:
             return blocks
@@ -1259,8 +1261,6 @@ class _Detector:
         pick &= area >= 0.5 * self.min_side ** 2
         if pick.sum() < 2 or st[pick, 4].sum() < 0.6 * region.mass:
             return []  # mostly loose content (frameless): leave it whole
-        if self.p.frame_across and self._edge_line(region):
-            return []  # one panel bleeding off the page, its one border along the region's edge
         found = [_Piece(int(y[k]), int(y[k] + bh[k]), int(x[k]), int(x[k] + bw[k]), int(area[k]))
                  for k in np.flatnonzero(pick)]
         return _reading_order(found, self.rtl)
