@@ -37,6 +37,7 @@ from comicdesk.core.events import Progress
 from comicdesk.core.settings import Settings
 from comicdesk.library import scanner
 from comicdesk.library.catalog import BookRow, Catalog, PageRow
+from comicdesk.library.db import DatabaseDamaged
 from comicdesk.library.errors import CatalogError, LibraryError
 from comicdesk.library.identity import library_id_for_root
 from comicdesk.library.lock import LibraryLock
@@ -221,8 +222,15 @@ def scan_library(path: str | os.PathLike, settings: Settings,
     except OSError as exc:
         raise LibraryError(f"cannot use the cache folder {cache_dir}: {exc.strerror or exc}") from None
     try:
-        with Catalog.open(cache_dir, check=options.check_catalog) as catalog:
-            _Scan(target, settings, catalog, options, progress, result).run()
+        try:
+            with Catalog.open(cache_dir, check=options.check_catalog) as catalog:
+                _Scan(target, settings, catalog, options, progress, result).run()
+        except DatabaseDamaged:
+            # The catalogue's damage showed mid-scan (and was noted): this open moves it aside and
+            # starts a new one, which the scan fills again (docs/library.md, "A damaged cache").
+            result = ScanResult(target.id, target.root, target.kind, target.scope)
+            with Catalog.open(cache_dir) as catalog:
+                _Scan(target, settings, catalog, options, progress, result).run()
     except sqlite3.OperationalError as exc:  # disk full, cache folder made read-only, ...
         raise CatalogError(f"cannot write the catalogue in {cache_dir}: {exc}") from None
     finally:

@@ -180,15 +180,16 @@ def test_duplicates_over_every_library_says_the_damaged_one_and_lists_the_others
     assert len(lines) == 1 and "damaged" in lines[0] and str(w.cache) in lines[0], r.err
 
 
-def test_scan_of_a_corrupt_catalogue_is_one_line_and_the_next_scan_starts_again(w):
+def test_scan_of_a_corrupt_catalogue_moves_it_aside_and_fills_a_new_one(w):
+    """Whether the damage shows on opening or mid-scan, one scan rebuilds the catalogue."""
     _scribble(w.cache / "catalog.sqlite")
     r = w.cli("scan", str(w.root), "--json")
     assert "internal error" not in r.err, r.err
-    if r.code != 0:  # the damage showed mid-scan: said, and noted for the next writer
-        assert "damaged" in r.err and len([x for x in r.err.splitlines() if "damaged" in x]) == 1, r.err
-        r = w.cli("scan", str(w.root), "--json")
     assert r.code == 0 and len(r.rows()) == 5, r.err
+    said = [x for x in r.err.splitlines() if "damaged" in x]
+    assert len(said) == 1 and "moved it aside" in said[0] and "analysed again" in said[0], r.err
     assert [p for p in w.cache.glob("catalog.sqlite.damaged-*") if not p.name.endswith(("-wal", "-shm"))]
+    assert w.cli("scan", str(w.root), "--json").err.count("damaged") == 0
 
 
 def test_a_damage_note_about_a_file_that_was_since_put_back_is_dropped(w):
@@ -203,3 +204,24 @@ def test_a_damage_note_about_a_file_that_was_since_put_back_is_dropped(w):
     r = w.index()
     assert [x["status"] for x in r.rows()] == ["skipped"] * 5
     assert not list(w.cache.glob("catalog.sqlite.damaged-*"))
+
+
+def test_damage_met_mid_scan_is_noted_and_the_same_scan_starts_again(w, monkeypatch):
+    from comicdesk.library import db
+    from comicdesk.library.catalog import Catalog
+
+    real = Catalog.all_books
+    calls = []
+
+    def damaged_once(self, *a, **k):  # what the connection does with SQLITE_CORRUPT mid-read
+        calls.append(1)
+        if len(calls) == 1:
+            raise db.DatabaseDamaged(self._on_damage(sqlite3.DatabaseError("database disk image is malformed")))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Catalog, "all_books", damaged_once)
+    r = w.cli("scan", str(w.root), "--json")
+    assert r.code == 0 and len(r.rows()) == 5 and "internal error" not in r.err, r.err
+    said = [x for x in r.err.splitlines() if "damaged" in x]
+    assert len(said) == 1 and "moved it aside" in said[0], r.err
+    assert not (w.cache / "catalog.damaged").exists()
