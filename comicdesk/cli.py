@@ -107,9 +107,9 @@ def cmd_pages(args, settings) -> int:
 
 
 def _book_content_key(book) -> str:
-    from comicdesk.library import identity
+    from comicdesk.library.identity import book_key
 
-    return identity.open_folder_key(book) if book.format == "folder" else identity.content_key(book.path)
+    return book_key(book)
 
 
 def _user_labels(path: Path, book, settings) -> dict[int, str]:
@@ -131,27 +131,16 @@ def _user_labels(path: Path, book, settings) -> dict[int, str]:
 
 def cmd_label(args, settings) -> int:
     """``comicdesk label BOOK PAGE CLASS``: the person's own label ("none" clears it)."""
-    from comicdesk.archive import open_book
     from comicdesk.core.pages import PAGE_CLASSES
-    from comicdesk.library.service import locate_library
-    from comicdesk.library.userdata import UserData
+    from comicdesk.services.labels import label_page
 
     label = None if args.cls.casefold() == "none" else args.cls.casefold()
     if label is not None and label not in PAGE_CLASSES:
         raise CommandError(f"unknown class {args.cls!r}: use one of {', '.join(PAGE_CLASSES)}, or none")
     path = existing_path(args.book)
-    with open_book(path) as book:
-        if not 0 <= args.page < len(book):
-            raise CommandError(f"page {args.page} is not in this book (pages 0 to {len(book) - 1})")
-        key = _book_content_key(book)
-    target = locate_library(path, settings)
-    with UserData(settings.library_data_dir(target.id)) as user:
-        user.set_label(key, args.page, label)
     # The library's head learns from the person's labels and re-scores the other pages now (or,
     # while an analysis holds the library, when that run ends).
-    from comicdesk.pipeline.rescore import relabel_library
-
-    res = relabel_library(settings, target.id)
+    res = label_page(settings, path, args.page, label)
     if res.pending:
         note(f"comicdesk: {res.reason}; the next index run applies your label to the other pages")
     if args.json:

@@ -68,3 +68,22 @@ def page_hash(data: bytes) -> str:
 def library_id_for_root(root: Path) -> str:
     """A folder library's id: a short hash of its resolved root path."""
     return blake2b(os.fsencode(str(root)), digest_size=8).hexdigest()
+
+
+def book_key(book) -> str:
+    """The content key of an open book (:class:`comicdesk.archive.Book`), as the scanner records
+    it: an image folder's from its pages (:func:`open_folder_key`), a file's from its bytes
+    (:func:`content_key`)."""
+    return open_folder_key(book) if book.format == "folder" else content_key(book.path)
+
+
+def path_key(path: str | os.PathLike) -> str:
+    """The content key of the book at ``path`` (a file or an image folder), as the scanner records
+    it. Raises :class:`OSError` (or the reader's ``BookError`` for a folder) when it cannot be read."""
+    p = Path(path)
+    if not p.is_dir():
+        return content_key(p)
+    from comicdesk.archive import open_book
+
+    with open_book(p) as book:
+        return open_folder_key(book)

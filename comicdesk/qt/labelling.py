@@ -1,5 +1,5 @@
 """After the person relabels pages: the library's page-class head learns from their labels and the
-other pages are re-scored (:func:`comicdesk.pipeline.rescore.relabel`), off the UI thread.
+other pages are re-scored (:func:`comicdesk.services.labels.rescore`), off the UI thread.
 
 The labels themselves are written by the session's I/O thread at once and shown at once; this only
 moves the *model's* labels of the other pages. One re-score runs at a time, on its own
@@ -14,10 +14,10 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
-from comicdesk.qt.bridge import one_line
 from comicdesk.core.threads import lower_thread_priority
-from comicdesk.services.threads import EagerThreadPool
+from comicdesk.qt.bridge import one_line
 from comicdesk.qt.jobs import IN_PROCESS_NICE
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 
@@ -25,12 +25,10 @@ LOCK_WAIT_S = 0.5  # how long a re-score waits for the library lock before leavi
 
 
 def rescore_library(cache_dir, data_dir):
-    """(worker) Retrain the head and re-score; None when the pipeline has no re-scoring."""
-    try:
-        from comicdesk.pipeline.rescore import relabel
-    except ImportError:  # pragma: no cover - an install without the pipeline's rescore
-        return None
-    return relabel(cache_dir, data_dir, lock_timeout=LOCK_WAIT_S)
+    """(worker) Retrain the head and re-score."""
+    from comicdesk.services.labels import rescore
+
+    return rescore(cache_dir, data_dir, lock_timeout=LOCK_WAIT_S)
 
 
 class Rescorer(QObject):

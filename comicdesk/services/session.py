@@ -488,15 +488,9 @@ def _profile_model(settings) -> str | None:
 
 def content_key_for(path: str | os.PathLike) -> str:
     """The content key of one book (file or image folder), as the scanner computes it."""
-    from comicdesk.library import identity
+    from comicdesk.library.identity import path_key
 
-    p = Path(path)
-    if not p.is_dir():
-        return identity.content_key(p)
-    from comicdesk.archive import open_book
-
-    with open_book(p) as book:
-        return identity.open_folder_key(book)
+    return path_key(path)
 
 
 @dataclass
