@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-2"
+DETECTOR_VERSION = "classic-3"
 
 
 @dataclass(frozen=True)
@@ -752,24 +752,27 @@ class _Detector:
         return False
 
     def _frame_across(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
-        """Whether a line of ink runs across the whole gap and on past both sides (a frame that
-        bleeds off the page on the other sides: the bottom border of a top panel, under both
-        its balloon and its figures): the gap is inside one panel, not a gutter."""
+        """Whether the region's own border runs across the gap: a line of ink along the
+        region's edge (within a frame line's thickness of it, a pixel of wobble allowed) that
+        crosses the whole gap and covers ``p.line_cover`` of the region's length (the one border
+        of a panel that bleeds off the page on its other sides, under both its balloon and its
+        art): the gap is inside one panel, not a gutter. A balloon straddling a gutter between
+        two framed panels' top lines is no such line: the border must run the region's length."""
         s, e = gap
-        reach = max(2, e - s)
-        lo = max(0, s - reach)
-        hi = min(region.w if axis == 1 else region.h, e + reach)
         if axis == 1:
-            sub = self.ink[region.y0:region.y1, region.x0 + lo:region.x0 + hi]
+            sub = self.ink[region.y0:region.y1, region.x0:region.x1]
         else:
-            sub = self.ink[region.y0 + lo:region.y0 + hi, region.x0:region.x1].T
+            sub = self.ink[region.y0:region.y1, region.x0:region.x1].T
         if sub.shape[0] < 3:
             return False
-        # a pixel of wobble: the line may step one row within the band
-        band = sub[:-2] | sub[1:-1] | sub[2:]
         edge = max(3, int(round(self.p.line_thick * self.long_side)))
-        rows = band.all(axis=1)
-        return bool(rows[:edge].any() or rows[-edge:].any())
+        # lines near the region's two edges, each with a pixel of wobble
+        for rows in (sub[:edge + 2], sub[-edge - 2:]):
+            band = rows[:-2] | rows[1:-1] | rows[2:]
+            across = band[:, s:e].all(axis=1) & (band.mean(axis=1) >= self.p.line_cover)
+            if across.any():
+                return True
+        return False
 
     def _blocked_gaps(self, region: _Piece, axis: int) -> list[tuple[tuple[int, int], float]]:
         """Gutters blocked by a balloon, as ``((start, end), depth)``, lower depth surer.

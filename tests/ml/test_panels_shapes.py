@@ -1,9 +1,10 @@
-"""Panel shapes the `classic-2` cuts are for, each on a small drawn page: panels sharing one
-border line, slanted gutters and slanted shared lines, panels starting at uneven heights with
-art poking into the gutter, and what must stay one panel (a caption box or a horizon across a
-framed panel). Most of these clean drawings hold for `classic-1` too (behaviour checks); the
-colour-art-across-a-gutter page does not. What `classic-2` gains shows on real pages
-(``tests/ml/test_panels_real.py``)."""
+"""Panel shapes the `classic-2` and `classic-3` cuts are for, each on a small drawn page:
+panels sharing one border line, slanted gutters and slanted shared lines, panels starting at
+uneven heights with art poking into the gutter, touching coloured panels of uneven heights
+(`classic-3`), and what must stay one panel (a caption box or a horizon across a framed panel).
+Most of these clean drawings hold for `classic-1` too (behaviour checks); the
+colour-art-across-a-gutter page does not, nor (on `classic-2`) the uneven touching panels. What
+each version gains shows on real pages (``tests/ml/test_panels_real.py``)."""
 
 from __future__ import annotations
 
@@ -144,3 +145,33 @@ def test_colour_art_across_a_gutter_does_not_join_the_rows():
     found = detect_boxes(img)
     assert len(found) == 4, found
     assert matched(found[:1], [(40, 40, 721, 461)], at=0.9), found
+
+
+# -- classic-3 --------------------------------------------------------------------------------
+def colour_art(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour, seed: int) -> None:
+    """A coloured Western panel: colour nearly everywhere, some darker shapes, and a few pale
+    streaks (highlights, a bright sky) where the paper shows through."""
+    cv2.rectangle(img, (x0, y0), (x1, y1), colour, -1)
+    for y in range(y0 + 25 + 7 * (seed % 3), y1 - 10, 60):
+        img[y:y + 8, x0 + 4:x1 - 3] = 250
+    art(img, x0, y0, x1, y1, seed)
+
+
+def test_touching_panels_of_uneven_heights_with_colour_art_are_two():
+    """craphound p1's middle row: two coloured panels share one vertical border, the left one
+    shorter than the right (gutter above and below it). Art on both sides keeps ink from
+    thinning beside the line; the gutter beside it along a stretch shows it is a border."""
+    img = page()
+    colour_art(img, 40, 40, 760, 330, (150, 170, 200), 30)
+    frame(img, 40, 40, 760, 330)
+    colour_art(img, 40, 480, 420, 900, (120, 180, 120), 31)
+    colour_art(img, 420, 360, 760, 1000, (90, 140, 190), 32)
+    frame(img, 40, 480, 420, 900)
+    frame(img, 420, 360, 760, 1000)
+    colour_art(img, 40, 1030, 760, 1160, (200, 160, 120), 33)
+    frame(img, 40, 1030, 760, 1160)
+    truth = [(40, 40, 721, 291), (40, 480, 381, 421), (420, 360, 341, 641), (40, 1030, 721, 131)]
+    found = detect_boxes(img)
+    assert len(found) == 4, found
+    assert matched(found, truth, at=0.8), found
+
