@@ -147,6 +147,13 @@ class PanelParams:
     #: own border, under both its balloon and its art) is not a gutter, and a region that bleeds
     #: off the page on three sides with one border along the fourth is not split into blocks.
     frame_across: bool = True
+    #: A framed leaf's box ends at its frame on the left and right: within a fifth of its width,
+    #: the outermost column its content fills ``frame_full`` of, when beyond it content fills
+    #: less than ``frame_beyond`` and a frame line shows (a tall balloon poking sideways over
+    #: the frame into the gutter is cut off; never at the page's edge).
+    to_frame: bool = True
+    frame_full: float = 0.9
+    frame_beyond: float = 0.75
     #: A shared frame line beside which ink does not thin out (art on both sides) still cuts
     #: where no content lies beside it on one side along ``uneven_share`` of its length (touching
     #: panels of uneven heights: the shorter one ends before the line does).
@@ -1285,7 +1292,36 @@ class _Detector:
                 y0, y1 = y0 + lo, y0 + hi
             else:
                 x0, x1 = x0 + lo, x0 + hi
+        if p.to_frame:
+            x0, x1 = self._to_frame(y0, y1, x0, x1)
         return _Piece(y0, y1, x0, x1, self._mass(y0, y1, x0, x1))
+
+    def _to_frame(self, y0: int, y1: int, x0: int, x1: int) -> tuple[int, int]:
+        """A framed leaf's left and right ends clipped to its frame: within a fifth of its
+        width, the outermost column its content fills (``p.frame_full``), when beyond it
+        content fills less than ``p.frame_beyond``, a frame line shows there, and the leaf
+        does not reach the page's edge (a tall balloon poking sideways over the frame into the
+        gutter, not art that runs on)."""
+        p = self.p
+        mask = self.mask[y0:y1, x0:x1]
+        fill = mask.mean(axis=0)
+        n = len(fill)
+        if n < 8:
+            return x0, x1
+        cover = self.ink[y0:y1, x0:x1].mean(axis=0)
+        lim = max(1, n // 5)
+        full = np.flatnonzero(fill >= p.frame_full)
+        if len(full) == 0:
+            return x0, x1
+        lo, hi = int(full[0]), int(full[-1]) + 1
+        mw = self.mask.shape[1]
+        if not (2 < lo <= lim and x0 > 2 and float(fill[:lo].mean()) < p.frame_beyond
+                and float(cover[lo:lo + 3].max()) >= 0.3):
+            lo = 0
+        if not (n - lim <= hi < n - 2 and x1 < mw - 2 and float(fill[hi:].mean()) < p.frame_beyond
+                and float(cover[max(0, hi - 3):hi].max()) >= 0.3):
+            hi = n
+        return x0 + lo, x0 + hi
 
 
 # -- helpers ----------------------------------------------------------------------------------
