@@ -7,7 +7,7 @@ Modules: ``app`` (start-up, event loop, screenshot), ``main_window`` (views and 
 ``bridge`` (worker results and progress onto the main thread), ``jobs`` (background scan/analysis with
 pause/resume/cancel) and ``jobs_panel``, ``models`` + ``delegates`` + ``thumbnails`` (the
 virtualised grids), ``library_view``, ``book_view``, ``reader`` + ``reading`` (pages, spreads,
-right-to-left, continuous scroll), ``welcome``, ``settings_dialog`` + ``cache_tools``,
+right-to-left, continuous scroll), ``welcome``, ``settings_dialog``,
 ``prefs`` (app-wide choices), ``logs`` (the log file), ``search_panel`` (similar panels/pages and
 page text), ``labelling`` (re-scoring after a relabel), ``export_dialog``, ``models_dialog``.
 Decisions: ``docs/app.md``. What the windows show comes from the Qt-free services

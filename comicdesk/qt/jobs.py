@@ -200,13 +200,12 @@ class ScanJob(Job):
         self.checkpoint()
 
     def run(self) -> None:
-        from comicdesk.library.service import ScanOptions, scan_library
+        from comicdesk.services.library import scan_library
 
         self._update(status="running", stage="scan", started=time.time(), force=True)
         try:
             self.checkpoint()
-            result = scan_library(self.path, self.settings, progress=self._progress,
-                                  options=self.options or ScanOptions())
+            result = scan_library(self.path, self.settings, progress=self._progress, options=self.options)
         except JobCancelled:
             self._finish("cancelled", "cancelled; what was read is kept")
             return
@@ -314,19 +313,17 @@ class AnalysisJob(Job):
             self._update(status="waiting", stage="waiting", message=ev.item, force=True)
 
     def _options(self) -> dict:
-        from comicdesk.pipeline.runner import library_dirs
+        from comicdesk.services.analysis import background_options
 
-        return {"profile": self.settings.profile, "threads": max(1, self.threads or 1), "device": self.device,
-                **library_dirs(self.settings, self.cache_dir.name)}
+        return background_options(self.settings, self.cache_dir.name, threads=self.threads, device=self.device)
 
     def _run_here(self):
         if self.runner_factory is not None:
             runner = self.runner_factory(self.cache_dir, on_event=self._event)
         else:
-            from comicdesk.pipeline.runner import RunOptions
             from comicdesk.services.analysis import make_runner
 
-            runner = make_runner(self.cache_dir, options=RunOptions(**self._options()), on_event=self._event)
+            runner = make_runner(self.cache_dir, options=self._options(), on_event=self._event)
         with self._runner_lock:
             self._runner = runner
             for book in self._first:

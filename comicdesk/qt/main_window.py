@@ -762,6 +762,6 @@ def _reopenable(path: str, settings) -> bool:
     (then it shows as offline)."""
     if os.path.exists(path):
         return True
-    from comicdesk.library.registry import LibraryRegistry
+    from comicdesk.services.library import LibraryRegistry
 
     return LibraryRegistry(settings).find(Path(path).absolute().resolve()) is not None

@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from comicdesk.library import atomic
+from comicdesk.services.library import write_text
 
 PREFS_FILE = "app.json"
 MAX_RECENT = 10
@@ -93,4 +93,4 @@ def save_prefs(data_root: Path, prefs: Prefs) -> None:
     path = prefs_path(data_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(asdict(prefs), indent=2, ensure_ascii=False)
-    atomic.write_text(path, text + "\n")
+    write_text(path, text + "\n")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QVBoxLayout, QWidget)
 
 from comicdesk.qt.bridge import one_line
-from comicdesk.qt.cache_tools import cache_size, clear_cache
+from comicdesk.services.cache_tools import cache_size, clear_cache
 from comicdesk.qt.prefs import DEVICES, Prefs
 
 

@@ -23,8 +23,23 @@ def after_vectors(cache_dir: Path, catalog, store, *, unstamped_only: bool = Fal
 
 def make_runner(cache_dir: Path, **kwargs):
     """A :class:`~comicdesk.pipeline.runner.Runner` for ``cache_dir`` (``stages``, ``options``,
-    ``on_event`` as the runner takes them) that updates the search indexes after its run."""
-    from comicdesk.pipeline.runner import Runner
+    ``on_event`` as the runner takes them; ``options`` may also be a dict of
+    :class:`~comicdesk.pipeline.runner.RunOptions` fields) that updates the search indexes after
+    its run."""
+    from comicdesk.pipeline.runner import Runner, RunOptions
 
+    if isinstance(kwargs.get("options"), dict):
+        kwargs["options"] = RunOptions(**kwargs["options"])
     kwargs.setdefault("after_vectors", after_vectors)
     return Runner(cache_dir, **kwargs)
+
+
+def background_options(settings, library_id: str, *, threads: int | None = 1, device: str = "auto") -> dict:
+    """The app's background analysis of a library, as plain values (they travel to the analysis
+    child process): the profile, ``threads`` per model (at least 1), the device, the library's data
+    dir (the head learnt from the person's labels) and models dir; :class:`RunOptions`' defaults
+    for the rest (one worker, lowered priority)."""
+    from comicdesk.pipeline.runner import library_dirs
+
+    return {"profile": settings.profile, "threads": max(1, threads or 1), "device": device,
+            **library_dirs(settings, library_id)}

@@ -85,7 +85,7 @@ def test_describe_and_durations():
 
 
 def test_clearing_the_cache_keeps_the_persons_data(qtbot, window, library, settings):
-    from comicdesk.qt.cache_tools import cache_size, clear_cache
+    from comicdesk.services.cache_tools import cache_size, clear_cache
 
     open_and_wait(qtbot, window, library)
     book = next(b for b in window.library.model.books() if b.title == "Story 2")
@@ -105,7 +105,7 @@ def test_clearing_the_cache_keeps_the_persons_data(qtbot, window, library, setti
 
 
 def test_clearing_never_enters_a_data_folder_inside_the_cache(tmp_path):
-    from comicdesk.qt.cache_tools import clear_cache
+    from comicdesk.services.cache_tools import clear_cache
 
     cache = tmp_path / "cache"
     victim = cache / "libraries" / "abc"
