@@ -151,7 +151,7 @@ def cmd_label(args, settings) -> int:
 
 
 def cmd_scan(args, settings) -> int:
-    from comicdesk.library.db import clean_text
+    from comicdesk.core.text import clean_text
     from comicdesk.library.service import scan_library
 
     # Not existing_path(): a registered library root that is missing is reported offline (exit 0,
@@ -194,7 +194,7 @@ def cmd_index(args, settings) -> int:
     import signal
 
     from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
-    from comicdesk.library.db import clean_text
+    from comicdesk.core.text import clean_text
     from comicdesk.library.service import ScanOptions, scan_library
     from comicdesk.pipeline.runner import foreground_options, limit_malloc_arenas
     from comicdesk.services.analysis import make_runner

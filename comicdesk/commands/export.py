@@ -21,7 +21,7 @@ from comicdesk.commands.output import EXIT_FAIL, EXIT_OK, ProgressBar, emit_json
 
 
 def _line(res) -> str:
-    from comicdesk.library.db import clean_text
+    from comicdesk.core.text import clean_text
 
     if res.status == "failed":
         return f"FAILED {res.error}  {clean_text(res.book)}"
@@ -38,9 +38,7 @@ def _line(res) -> str:
 
 def run(args, settings) -> int:
     from comicdesk.core.events import AnalysisProgress, BookFailed, PageFailed, Progress
-    from comicdesk.export.batch import ExportOptions
-    from comicdesk.services.export import export_books
-    from comicdesk.export.filters import build_filter
+    from comicdesk.services.export import ExportOptions, build_filter, export_books
 
     page_filter = build_filter(args.preset, args.keep, args.drop)
     options = ExportOptions(filter=page_filter, mark_only=bool(args.mark_only),

@@ -23,13 +23,13 @@ from comicdesk.commands.output import EXIT_OK, CommandError, emit_json, note
 
 
 def _locator(settings):
-    from comicdesk.ml.weights import Locator
+    from comicdesk.services.models import Locator
 
     return Locator.from_env(cache_root=settings.cache_root)
 
 
 def _name(args) -> str:
-    from comicdesk.ml.weights import MODELS
+    from comicdesk.services.models import MODELS
 
     if not args.name:
         raise CommandError(f"'models {args.action}' needs a model name: one of {', '.join(MODELS)}")
@@ -52,7 +52,7 @@ def run(args, settings) -> int:
 
 
 def _list(args, settings) -> int:
-    from comicdesk.ml.weights import MODELS, WeightsError, human_size
+    from comicdesk.services.models import MODELS, WeightsError, human_size
 
     loc = _locator(settings)
     rows = []
@@ -107,7 +107,7 @@ class _Bar:
         self._drawn = False
 
     def __call__(self, filename: str, done: int, total: int | None) -> None:
-        from comicdesk.ml.weights import human_size
+        from comicdesk.services.models import human_size
 
         if not self.enabled:
             return
@@ -149,7 +149,7 @@ def _ask(question: str) -> bool:
 
 
 def _download(args, settings) -> int:
-    from comicdesk.ml.weights import MODELS, disk_free, human_size
+    from comicdesk.services.models import MODELS, disk_free, human_size
 
     name = _name(args)
     m = MODELS[name]

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from comicdesk.core.text import clean_text  # noqa: F401  (the catalogue's display columns; callers import it from here too)
 from comicdesk.library.errors import CatalogError
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -202,23 +203,6 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
             statement = ""
     if statement.strip():
         conn.execute(statement)
-
-
-def clean_text(text: str | None) -> str | None:
-    """Text for a TEXT column: characters that cannot be UTF-8 (undecodable bytes of a file name,
-    carried as lone surrogates) become U+FFFD. For display columns only; paths use
-    :func:`path_to_db`, which keeps them exactly."""
-    if text is None:
-        return None
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        try:
-            raw = text.encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            raw = text.encode("utf-8", "surrogatepass")
-        return raw.decode("utf-8", "replace")
 
 
 def path_to_db(path: str | os.PathLike) -> str | bytes:

@@ -185,7 +185,7 @@ class ExportDialog(QDialog):
                 cb.setChecked(c in classes)
 
     def page_filter(self):
-        from comicdesk.export.filters import build_filter
+        from comicdesk.services.export import build_filter
 
         key = self.preset()
         if key == "custom":
@@ -216,7 +216,7 @@ class ExportDialog(QDialog):
         if flt is None:
             self._show_unsure(None)
             return
-        from comicdesk.export.batch import preview_unsure
+        from comicdesk.services.export import preview_unsure
 
         paths = [b.path for b in self.books]
         self.bridge.run(self._executor, preview_unsure, paths, self.settings, flt, self.mark_only.isChecked(),
@@ -253,7 +253,7 @@ class ExportDialog(QDialog):
     # -- running ---------------------------------------------------------------------------------
     def start(self) -> None:
         """Export with the dialog's choices (also what the Export button does)."""
-        from comicdesk.export.batch import ExportOptions
+        from comicdesk.services.export import ExportOptions
 
         if self.running or not self.books:
             return
@@ -285,8 +285,7 @@ class ExportDialog(QDialog):
     def _run(self, books, output: str, options) -> list:
         """(export thread) Book by book; per-book problems are results, never exceptions."""
         from comicdesk.core.errors import ComicdeskError
-        from comicdesk.export.batch import BookResult
-        from comicdesk.services.export import export_books
+        from comicdesk.services.export import BookResult, export_books
 
         results = []
         # Several books into one folder: two books of the same name (from different folders)

@@ -40,7 +40,7 @@ class _Stop(Exception):
 
 
 def human_size(n: int | None) -> str:
-    from comicdesk.ml.weights import human_size as hs
+    from comicdesk.services.models import human_size as hs
 
     return hs(n)
 
@@ -54,7 +54,7 @@ class ModelsDialog(QDialog):
     def __init__(self, settings, bridge, parent: QWidget | None = None, *, locator=None,
                  names: tuple[str, ...] = COSMO_MODELS):
         super().__init__(parent)
-        from comicdesk.ml.weights import MODELS, Locator
+        from comicdesk.services.models import MODELS, Locator
 
         self.setWindowTitle("Models for the cosmo profile")
         self.bridge = bridge
@@ -187,7 +187,7 @@ class ModelsDialog(QDialog):
     def _download(self, names: list[str], total: int) -> str:
         """(worker) One model after another; "done" or "cancelled" (raises WeightsError). The bar
         weighs each model by its size, and moves inside a model by the bytes of the file."""
-        from comicdesk.ml.weights import MODELS
+        from comicdesk.services.models import MODELS
 
         finished = 0  # approximate bytes of the models already fetched
         for name in names:

@@ -88,7 +88,7 @@ class PageSource:
             self._wanted = None if pages is None else set(pages)
 
     def open(self, known_key: str | None = None, with_sizes: bool = False) -> BookMeta:
-        from comicdesk.archive import open_book
+        from comicdesk.services.books import open_book
 
         self._book = open_book(self.path)
         book = self._book

@@ -66,7 +66,7 @@ class CropSource:
                 return None
         book = self._books.get(path)
         if book is None:
-            from comicdesk.archive import open_book
+            from comicdesk.services.books import open_book
 
             book = open_book(path)
             self._books[path] = book

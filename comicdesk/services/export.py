@@ -4,13 +4,16 @@ with the analysis it runs first for books not analysed yet.
 The export layer decides what to write and writes it; it may not use the pipeline, so the
 analysis comes from here (:class:`PipelineAnalyser`): which stages a book needs, and a runner
 (:func:`make_runner`) or the app's child process (``ExportOptions.analyse_with``) that runs them.
+The options, results, page filters and the unsure-page preview the front ends use are the export
+layer's, taken from here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from comicdesk.export.batch import ExportOptions
+from comicdesk.export.batch import BookResult, ExportOptions, ExportSummary, preview_unsure  # noqa: F401
+from comicdesk.export.filters import build_filter  # noqa: F401  (the front ends' page filters)
 
 
 def export_books(path, output, settings, options: ExportOptions, **kwargs):
