@@ -38,56 +38,10 @@ from comicdesk.commands.output import (  # noqa: F401  (re-exported: tests and c
 
 # -- commands ---------------------------------------------------------------------------------
 def cmd_pages(args, settings) -> int:
-    from comicdesk.archive import images, open_book
+    from comicdesk.services.books import book_pages
 
     path = existing_path(args.book)
-    with open_book(path) as book:
-        labels = {}
-        info = book.comicinfo()
-        if info is not None:
-            from comicdesk.archive.comicinfo import labels_from_comicinfo
-
-            labels = labels_from_comicinfo(info)
-        for warning in book.warnings:
-            note(f"{path.name}: {warning}")
-        rows = []
-        for index, data in book.iter_page_bytes():
-            page = book.pages[index]
-            row = {"index": index, "name": page.name, "width": None, "height": None,
-                   "bytes": page.size if page.size >= 0 else None, "bad": False,
-                   "label": labels.get(index), "probs": None,
-                   "source": "comicinfo" if index in labels else None, "sure": None, "panels": None}
-            if isinstance(data, Exception):
-                row["bad"] = True
-                note(f"page {index} ({page.name}): {getattr(data, 'reason', data)}")
-            else:
-                row["bytes"] = len(data)
-                try:
-                    meta = images.verify(data, book.limits.max_image_pixels)
-                    row["width"], row["height"] = meta.width, meta.height
-                except ComicdeskError as exc:
-                    row["bad"] = True
-                    note(f"page {index} ({page.name}): {exc.reason}")
-            rows.append(row)
-        mine = _user_labels(path, book, settings)
-    rows.sort(key=lambda r: r["index"])
-    for row in rows:  # the person's labels win over ComicInfo's and the model's
-        if row["index"] in mine:
-            row["label"], row["source"] = mine[row["index"]], "user"
-    analysis = _cached_analysis(path, settings)
-    if analysis is not None:
-        for row in rows:
-            if analysis.panels is not None:
-                row["panels"] = analysis.panels.get(row["index"], [])
-            out = analysis.outputs.get(row["index"])
-            if out is not None:
-                row["probs"] = out[2]
-                if row["label"] is None and out[1] is not None:
-                    row["label"], row["source"] = out[1], "model"
-    from comicdesk.core.pages import label_is_sure
-
-    for row in rows:  # null until classified; the person's and ComicInfo's labels are always sure
-        row["sure"] = label_is_sure(row["label"], row["probs"], row["source"])
+    fmt, rows = book_pages(path, settings, note)
     if args.json:
         for row in rows:
             emit_json(row)
@@ -102,31 +56,8 @@ def cmd_pages(args, settings) -> int:
                 label = f"{label} {r['probs'].get(r['label'], 0):.0%}"
             print(f"{r['index']:>4}  {size:>11}  {r['bytes'] or 0:>9}  {label:<18}  {r['source'] or '-':<9}  {r['name']}")
         bad = sum(r["bad"] for r in rows)
-        note(f"{len(rows)} pages ({book.format}){f', {bad} bad' if bad else ''}: {path}")
+        note(f"{len(rows)} pages ({fmt}){f', {bad} bad' if bad else ''}: {path}")
     return EXIT_OK
-
-
-def _book_content_key(book) -> str:
-    from comicdesk.library.identity import book_key
-
-    return book_key(book)
-
-
-def _user_labels(path: Path, book, settings) -> dict[int, str]:
-    """The person's own labels for this book (data dir; read-only; none when the library has
-    no data yet)."""
-    from comicdesk.library.service import locate_library
-    from comicdesk.library.userdata import USER_FILE, UserData
-
-    try:
-        target = locate_library(path, settings, register=False)
-    except ComicdeskError:
-        return {}
-    data_dir = settings.library_data_dir(target.id)
-    if not (data_dir / USER_FILE).is_file():
-        return {}
-    with UserData(data_dir, readonly=True) as user:
-        return user.labels(_book_content_key(book))
 
 
 def cmd_label(args, settings) -> int:
@@ -152,7 +83,7 @@ def cmd_label(args, settings) -> int:
 
 def cmd_scan(args, settings) -> int:
     from comicdesk.core.text import clean_text
-    from comicdesk.library.service import scan_library
+    from comicdesk.services.library import scan_library
 
     # Not existing_path(): a registered library root that is missing is reported offline (exit 0,
     # nothing removed); any other missing path is refused by scan_library with one clear line.
@@ -175,19 +106,6 @@ def cmd_scan(args, settings) -> int:
         note(f"comicdesk: {warning}")
     note(result.summary())
     return EXIT_OK
-
-
-def _cached_analysis(path: Path, settings):
-    """The book's analysis from its library's cache (read-only, no lock), or None."""
-    import sqlite3
-
-    from comicdesk.pipeline.results import read_book_analysis
-
-    try:
-        return read_book_analysis(path, settings)
-    except (sqlite3.Error, OSError) as exc:
-        note(f"comicdesk: the cache could not be read ({exc}); panels left out")
-        return None
 
 
 def cmd_index(args, settings) -> int:
@@ -285,7 +203,7 @@ def cmd_gui(args, settings) -> int:
             raise CommandError(f"{args.screenshot}: is a folder; give a file name for the PNG")
         args.screenshot = str(shot)
     if args.path is not None and not Path(args.path).expanduser().exists():
-        from comicdesk.library.registry import LibraryRegistry
+        from comicdesk.services.library import LibraryRegistry
 
         # A registered library whose disk is away opens (shown offline); anything else is a typo.
         if LibraryRegistry(settings).find(Path(args.path).expanduser().absolute().resolve()) is None:
@@ -530,7 +448,7 @@ def refuse_dirs_inside_libraries(args, settings) -> None:
         given = _resolved(Path(target).expanduser().absolute())
         if given is not None and given.exists():
             roots.append(given if given.is_dir() else given.parent)
-    from comicdesk.library.registry import LibraryRegistry
+    from comicdesk.services.library import LibraryRegistry
 
     try:
         roots.extend(LibraryRegistry(settings).load())

@@ -4,9 +4,104 @@ The readers themselves are :mod:`comicdesk.archive`'s; importing this module sta
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def open_book(path, *args, **kwargs):
     """:func:`comicdesk.archive.open_book`: the book at ``path``, whatever its container."""
     from comicdesk.archive import open_book as open_archive
 
     return open_archive(path, *args, **kwargs)
+
+
+def book_pages(path, settings, note) -> tuple[str, list[dict]]:
+    """``comicdesk pages``: the book's format and one row per page, in page order — ``index``,
+    ``name``, ``width``/``height`` (None when the page does not decode), ``bytes``, ``bad``, and
+    its ``label`` with ``source`` (the person's > ComicInfo's > the model's), ``probs``, ``sure``
+    and ``panels`` from the library's cache (None until analysed). ``note(line)`` is told each
+    problem met (the book's warnings, a bad page, a cache that cannot be read)."""
+    from comicdesk.archive import images
+    from comicdesk.core.errors import ComicdeskError
+    from comicdesk.core.pages import label_is_sure
+
+    path = Path(path)
+    with open_book(path) as book:
+        labels = {}
+        info = book.comicinfo()
+        if info is not None:
+            from comicdesk.archive.comicinfo import labels_from_comicinfo
+
+            labels = labels_from_comicinfo(info)
+        for warning in book.warnings:
+            note(f"{path.name}: {warning}")
+        rows = []
+        for index, data in book.iter_page_bytes():
+            page = book.pages[index]
+            row = {"index": index, "name": page.name, "width": None, "height": None,
+                   "bytes": page.size if page.size >= 0 else None, "bad": False,
+                   "label": labels.get(index), "probs": None,
+                   "source": "comicinfo" if index in labels else None, "sure": None, "panels": None}
+            if isinstance(data, Exception):
+                row["bad"] = True
+                note(f"page {index} ({page.name}): {getattr(data, 'reason', data)}")
+            else:
+                row["bytes"] = len(data)
+                try:
+                    meta = images.verify(data, book.limits.max_image_pixels)
+                    row["width"], row["height"] = meta.width, meta.height
+                except ComicdeskError as exc:
+                    row["bad"] = True
+                    note(f"page {index} ({page.name}): {exc.reason}")
+            rows.append(row)
+        mine = user_labels(path, book, settings)
+        fmt = book.format
+    rows.sort(key=lambda r: r["index"])
+    for row in rows:  # the person's labels win over ComicInfo's and the model's
+        if row["index"] in mine:
+            row["label"], row["source"] = mine[row["index"]], "user"
+    analysis = cached_analysis(path, settings, note)
+    if analysis is not None:
+        for row in rows:
+            if analysis.panels is not None:
+                row["panels"] = analysis.panels.get(row["index"], [])
+            out = analysis.outputs.get(row["index"])
+            if out is not None:
+                row["probs"] = out[2]
+                if row["label"] is None and out[1] is not None:
+                    row["label"], row["source"] = out[1], "model"
+    for row in rows:  # null until classified; the person's and ComicInfo's labels are always sure
+        row["sure"] = label_is_sure(row["label"], row["probs"], row["source"])
+    return fmt, rows
+
+
+def user_labels(path, book, settings) -> dict[int, str]:
+    """The person's own labels for this open book (its library's data dir; read-only; none when
+    the library has no data yet)."""
+    from comicdesk.core.errors import ComicdeskError
+    from comicdesk.library.identity import book_key
+    from comicdesk.library.service import locate_library
+    from comicdesk.library.userdata import USER_FILE, UserData
+
+    try:
+        target = locate_library(path, settings, register=False)
+    except ComicdeskError:
+        return {}
+    data_dir = settings.library_data_dir(target.id)
+    if not (data_dir / USER_FILE).is_file():
+        return {}
+    with UserData(data_dir, readonly=True) as user:
+        return user.labels(book_key(book))
+
+
+def cached_analysis(path, settings, note):
+    """The book's analysis from its library's cache (read-only, no lock), or None (``note`` is
+    told when the cache cannot be read)."""
+    import sqlite3
+
+    from comicdesk.pipeline.results import read_book_analysis
+
+    try:
+        return read_book_analysis(path, settings)
+    except (sqlite3.Error, OSError) as exc:
+        note(f"comicdesk: the cache could not be read ({exc}); panels left out")
+        return None
