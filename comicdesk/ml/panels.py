@@ -145,8 +145,13 @@ class PanelParams:
     line_band_ratio: float = 0.85
     #: A clean gutter that a line of ink along the region's edge runs across (a bleeding panel's
     #: own border, under both its balloon and its art) is not a gutter, and a region that bleeds
-    #: off the page on three sides with one border along the fourth is not split into blocks.
+    #: off the page on three sides with one border along the fourth is one panel (no solid
+    #: blocks, dirty or slanted gutters are looked for in it).
     frame_across: bool = True
+    #: Pieces on either side of a shared frame line are panels when they are panel-sized and
+    #: more than lettering, however short against their siblings (the size tests keep
+    #: frameless panels whole at gaps inside them; a frame line is no such gap).
+    border_pieces: bool = True
     #: A framed leaf's box ends at its frame on the left and right: within a fifth of its width,
     #: the outermost column its content fills ``frame_full`` of, when beyond it content fills
     #: less than ``frame_beyond`` and a frame line shows (a tall balloon poking sideways over
@@ -645,7 +650,7 @@ class _Detector:
                 return self._split(pieces[0], depth + 1)  # specks dropped: look again
         if self.p.shared_lines:
             for axis in (0, 1):  # a frame line two panels share, no gutter between them
-                pieces = self._cut(region, axis, self._line_gaps(region, axis))
+                pieces = self._cut(region, axis, self._line_gaps(region, axis), border=True)
                 if len(pieces) >= 2:
                     return self._descend(pieces, axis, depth)
         blocked = [(depth_, axis, gap) for axis in (0, 1)
@@ -1094,7 +1099,8 @@ class _Detector:
         sub = self.dark[region.y0:region.y1, max(0, lo):hi]
         return bool(sub.all(axis=1).any())
 
-    def _cut(self, region: _Piece, axis: int, gaps: list[tuple[int, int]]) -> list[_Piece]:
+    def _cut(self, region: _Piece, axis: int, gaps: list[tuple[int, int]],
+             border: bool = False) -> list[_Piece]:
         """Pieces of ``region`` between ``gaps`` along ``axis``, after dropping specks and
         merging pieces that are not panels into their neighbours."""
         if not gaps:
@@ -1112,7 +1118,7 @@ class _Detector:
                 pieces.append(trimmed)
         pieces = self._absorb_specks(pieces, axis)
         while len(pieces) >= 2:
-            weak = [i for i, pc in enumerate(pieces) if not self._panel_like(pc, pieces, axis)]
+            weak = [i for i, pc in enumerate(pieces) if not self._panel_like(pc, pieces, axis, border)]
             if not weak:
                 break
             i = min(weak, key=lambda k: pieces[k].area)
@@ -1147,7 +1153,7 @@ class _Detector:
                 del out[i]
         return [pc for pc in out if pc.area >= speck] if len(out) == 1 else out
 
-    def _panel_like(self, pc: _Piece, siblings: list[_Piece], axis: int) -> bool:
+    def _panel_like(self, pc: _Piece, siblings: list[_Piece], axis: int, border: bool = False) -> bool:
         """Whether a piece of a cut stands as (or holds) panels of its own.
 
         Not when it is smaller than a panel can be, nor when it holds only lettering (text,
@@ -1163,6 +1169,8 @@ class _Detector:
             return True  # a framed (or flat) block of panel size
         if self._lettering_only(pc):
             return False
+        if border and self.p.border_pieces:
+            return True  # beyond a frame line two panels share: a panel, however short
         largest = max((s.h if axis == 0 else s.w) for s in siblings)
         if extent < p.loose_share * largest:
             return False
