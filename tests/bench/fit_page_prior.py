@@ -18,6 +18,12 @@ Fitted:
   position for the rest), with add-``ALPHA`` smoothing towards the overall shares;
 - ``transitions[a][b]``: P(next labelled class | class) over consecutive labelled pages, add-0.5.
 
+- ``printed_covers``: the last page of a book that shows a printed inside back cover — the page
+  before last not a story page (an ad or a cover, :data:`PRINTED`) — P(last page's class) over
+  those training books (add-``ALPHA`` towards the last-bin shares of all books); the other books'
+  shares as a report. The classifier puts this row in place of the mixed last bin in proportion
+  to how non-story the page before last looks by itself (``page_classes.printed_back``).
+
 Shipped (``--write``) as ``comicdesk/ml/page_prior.json``; the classifier mixes each bin with the
 inner pages' shares (``page_prior.END_MIX``) so a Golden Age habit — the last pages are ads —
 does not decide a modern book's last page by itself. Reported on validation: per-page
@@ -76,6 +82,37 @@ def load(path: Path) -> list[tuple[dict[int, str], int]]:
     return [b for b in (book_labels(r) for r in json.loads(path.read_text())) if b[1] > 0]
 
 
+#: CoSMo's non-story classes: an inside cover is one of them (CoSMo has no credits, art or text)
+PRINTED = ("advertisement", "cover", "back_cover")
+STORY_KINDS = ("story", "first-page", "textstory")
+
+
+def printed_back(lab: dict[int, str], n: int) -> bool:
+    """The last page but one is not a story page: an inside back cover (the cue the classifier uses)."""
+    return lab.get(n - 2) in PRINTED
+
+
+def printed_front(lab: dict[int, str], n: int) -> bool:
+    """Page 1 a cover and page 2 an inside front cover (reported, not used: see ``printed_report``)."""
+    return lab.get(0) == "cover" and lab.get(1) in PRINTED
+
+
+def fit_printed(books, base_last: dict[str, float], cond=printed_back) -> dict:
+    """The last page's class shares in books of 4+ pages with the cue (``printed``) and without it
+    (``other``, where the page before last is labelled but not non-story), add-``ALPHA`` towards
+    ``base_last``; ``last_story_kind`` is the raw share of story-kind last pages."""
+    out = {}
+    for name, keep in (("printed", True), ("other", False)):
+        group = [lab[n - 1] for lab, n in books
+                 if n >= 4 and (n - 2) in lab and cond(lab, n) == keep]
+        cnt = Counter(group)
+        m = len(group)
+        out[name] = {"books": m, "last": {c: max(1e-5, round((cnt[c] + ALPHA * base_last[c]) / (m + ALPHA), 6))
+                                          for c in LABELLED},
+                     "last_story_kind": round(sum(cnt[c] for c in STORY_KINDS) / max(1, m), 4)}
+    return out
+
+
 def fit(books) -> dict:
     counts: dict[str, Counter] = defaultdict(Counter)
     overall: Counter = Counter()
@@ -99,6 +136,10 @@ def fit(books) -> dict:
     out = {"source": "CoSMo page-stream labels (MIT, mserra0/CoSMo-ComicsPSS), comics_train.json",
             "books": len(books), "pages": total, "alpha": ALPHA, "overall": {c: round(base[c], 5) for c in LABELLED},
             "bin_pages": {b: sum(counts[b].values()) for b in pp.BINS}, "prior": prior, "transitions": trans}
+    last_all = Counter(lab[n - 1] for lab, n in books if (n - 1) in lab)
+    m_last = sum(last_all.values())
+    out["printed_covers"] = {"condition": "the last page but one is " + " / ".join(PRINTED),
+                             **fit_printed(books, {c: last_all[c] / m_last for c in LABELLED})}
     # the pair potential's weight: the position-only chain's log-likelihood on the training books
     table = pp.Prior(out)
     pair = np.log(table.transition_matrix(mix=0.0)) - np.log(table.marginal())[None, :]
@@ -190,6 +231,44 @@ def hand_pair() -> np.ndarray:
     return np.log(t) - np.log(_vec(HAND_PRIOR))[None, :]
 
 
+def printed_report(fitted: dict, train, val) -> dict:
+    """The printed-cover cue on train and validation: the last page's story-kind share with and
+    without an inside back cover (and, for comparison, with and without a printed front: page 1 a
+    cover, page 2 non-story), and the validation books' last pages scored by the shipped last bin
+    (mixed), by the printed row where the page before last is labelled non-story (the labels as the
+    evidence: the cue at its strongest), and by the unmixed last bin."""
+    table = pp.Prior(fitted)
+    row = np.array([fitted["printed_covers"]["printed"]["last"].get(c, 0.0) for c in LABELLED])
+    six = lambda v: v[SIX] / v[SIX].sum()  # noqa: E731
+    flat = {c: 1 / len(LABELLED) for c in LABELLED}
+    out = {"condition": fitted["printed_covers"]["condition"],
+           "train": {k: fitted["printed_covers"][k] for k in ("printed", "other")},
+           "val": fit_printed(val, flat),
+           "front_train": fit_printed(train, flat, printed_front),
+           "front_val": fit_printed(val, flat, printed_front)}
+    models = {
+        f"shipped last bin (END_MIX {pp.END_MIX})": lambda lab, n: six(table.probs(n - 1, n)),
+        "printed row where the page before last is non-story, else shipped": (
+            lambda lab, n: row / row.sum() if printed_back(lab, n) else six(table.probs(n - 1, n))),
+        "unmixed last bin (every book a Golden Age floppy)": lambda lab, n: six(table.probs(n - 1, n, end_mix=0.0)),
+    }
+    out["last_page_val"] = {}
+    story = [LABELLED.index(c) for c in STORY_KINDS]
+    books = [(lab, n) for lab, n in val if n >= 4]
+    for name, fn in models.items():
+        ll, right, ps = 0.0, 0, []
+        for lab, n in books:
+            p = fn(lab, n)
+            k = LABELLED.index(lab[n - 1])
+            ll += float(np.log(max(p[k], 1e-9)))
+            right += int(np.argmax(p) == k)
+            ps.append(float(p[story].sum()))
+        out["last_page_val"][name] = {"books": len(books), "loglik": round(ll / len(books), 4),
+                                      "accuracy": round(right / len(books), 4),
+                                      "p_story_kinds": round(float(np.mean(ps)), 4)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
@@ -236,6 +315,7 @@ def main() -> None:
         "chain": _score(val, hand_unary, lambda u: pc.smooth(u, pair=hand_pair(), pair_weight=HAND_PAIR_WEIGHT,
                                                               temperature=HAND_TEMPERATURE)),
     }
+    printed = printed_report(fitted, train, val)
     print(f"pair weight (fitted on train): {fitted['pair_weight']}")
     print(f"train: {fitted['books']} books, {fitted['pages']} labelled pages; "
           f"validation: {len(val)} books, {sum(len(lab) for lab, _ in val)} labelled pages")
@@ -244,8 +324,20 @@ def main() -> None:
     for name, r in results.items():
         print(f"{name:<60} {r['position']['loglik_per_page']:>11.3f} {r['position']['accuracy']:>9.3f} "
               f"{r['chain']['loglik_per_page']:>13.3f} {r['chain']['accuracy']:>10.3f}")
+    print("\nprinted covers: the last page's story-kind share")
+    print(f"{'books':<58} {'train n':>8} {'story-kind':>11} {'val n':>6} {'story-kind':>11}")
+    for cue, tr_key, va_key in (("page before last ad / cover (used)", "train", "val"),
+                                ("page 1 cover, page 2 ad / cover (not used)", "front_train", "front_val")):
+        for name in ("printed", "other"):
+            tr, va = printed[tr_key][name], printed[va_key][name]
+            label = f"{cue}: {'yes' if name == 'printed' else 'no'}"
+            print(f"{label:<58} {tr['books']:>8} {tr['last_story_kind']:>11.3f} {va['books']:>6} "
+                  f"{va['last_story_kind']:>11.3f}")
+    print(f"\n{'last page, validation (six classes)':<60} {'loglik':>8} {'acc':>6} {'mean p(story kinds)':>20}")
+    for name, r in printed["last_page_val"].items():
+        print(f"{name:<60} {r['loglik']:>8.3f} {r['accuracy']:>6.3f} {r['p_story_kinds']:>20.3f}")
     print(json.dumps({"bench": "fit_page_prior", "train_books": fitted["books"], "val_books": len(val),
-                      "val": results}))
+                      "val": results, "printed_covers": printed}))
 
 
 if __name__ == "__main__":

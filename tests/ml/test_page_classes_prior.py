@@ -12,6 +12,7 @@ from helpers import REPO, fixtures_dir
 from test_page_classes import H, W, book, cover, story
 
 from comicdesk.core.pages import PAGE_CLASSES
+from comicdesk.core.signals import PageSignals
 from comicdesk.ml import page_classes as pc
 from comicdesk.ml import page_prior as pp
 
@@ -155,3 +156,76 @@ def test_a_one_colour_page_in_a_colour_book_leans_to_non_story_and_nothing_in_a_
     assert grey["advertisement"] > colour["advertisement"]
     # a page of panels and dialogue stays story: the cue leans, it does not decide
     assert pc.top_label(grey) in ("story", "first-page")
+
+
+def _ad(i, n):
+    """A full-page coupon ad: one picture, wide lines of copy, prices and an order form."""
+    return story(i, n, panels=[(0, 0, W, H)], text_boxes=[(40, 60 + 50 * k, 520, 30) for k in range(12)],
+                 text_coverage=0.2, stats={"white": 0.2, "colourfulness": 0.5},
+                 lines=["SEND NO MONEY", "ONLY $1.98 POSTPAID", "MAIL THIS COUPON TODAY", "NAME", "ADDRESS",
+                        "CITY STATE", "MONEY BACK GUARANTEE", "ORDER NOW"])
+
+
+def _talky(i, n):
+    """A last page that could be either: panels like a story page, a few lines of copy."""
+    return story(i, n, text_boxes=[(40, 60 + 90 * k, 520, 24) for k in range(8)], text_coverage=0.1,
+                 lines=["HE WAS A WEAKLING", "THEY LAUGHED AT ME", "NOW I AM A NEW MAN", "YOU CAN BE TOO"])
+
+
+def _non_story(p):
+    return sum(v for c, v in p.items() if c in pc.NON_STORY)
+
+
+def test_an_inside_back_cover_ad_makes_the_last_page_lean_to_a_back_page():
+    """The printed-cover cue: the page before last reads as an ad by itself, so the last page gets
+    the fitted prior of such books (the CoSMo training books: 0.4 % story) instead of the mixed
+    last bin."""
+    n = 24
+    floppy = [cover(0, n), _ad(1, n)] + [story(i, n) for i in range(2, n - 2)] + [_ad(n - 2, n), _talky(n - 1, n)]
+    unary = pc.page_scores(floppy)
+    assert pc.printed_back(unary, floppy) > 0.9
+    without = pc.probs_to_dicts(pc.smooth(unary))[-1]  # the chain alone, no cue
+    with_cue = pc.classify_book(floppy)[-1]
+    assert _non_story(with_cue) > _non_story(without) + 0.15
+    assert pc.top_label(with_cue) in ("advertisement", "back_cover")
+
+
+def test_a_book_that_ends_on_story_after_story_keeps_its_last_page():
+    n = 24
+    modern = [cover(0, n)] + [story(i, n) for i in range(1, n - 1)] + [_talky(n - 1, n)]
+    unary = pc.page_scores(modern)
+    assert pc.printed_back(unary, modern) < 0.1
+    last = pc.classify_book(modern)[-1]
+    assert last == pytest.approx(pc.probs_to_dicts(pc.smooth(unary))[-1], abs=0.03)
+    assert pc.top_label(last) in ("story", "first-page")
+
+
+def test_the_printed_cue_needs_the_whole_book_and_a_readable_page_before_last():
+    n = 24
+    floppy = [cover(0, n)] + [story(i, n) for i in range(1, n - 2)] + [_ad(n - 2, n), _talky(n - 1, n)]
+    assert pc.printed_back(pc.page_scores(floppy[-3:]), floppy[-3:]) == 0.0  # fewer than 4 pages
+    part = floppy[:-1]  # pages given are not the whole book
+    assert pc.printed_back(pc.page_scores(part), part) == 0.0
+    bad = floppy[:-2] + [PageSignals(index=n - 2, n_pages=n, width=None, height=None, bad=True), floppy[-1]]
+    assert pc.printed_back(pc.page_scores(bad), bad) == 0.0
+
+
+def test_shipped_printed_cover_row_is_what_the_fit_gives():
+    labels = fixtures_dir() / "real" / "cosmo-labels"
+    if not (labels / "comics_train.json").is_file():
+        pytest.skip("the CoSMo labels are not in the shared fixtures")
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    import fit_page_prior
+
+    train = fit_page_prior.load(labels / "comics_train.json")
+    fresh = fit_page_prior.fit(train)["printed_covers"]
+    shipped = json.loads(pp.PRIOR_FILE.read_text())["printed_covers"]
+    assert fresh["printed"]["books"] == shipped["printed"]["books"] == 254
+    for c, p in shipped["printed"]["last"].items():
+        assert fresh["printed"]["last"][c] == pytest.approx(p, abs=1e-6)
+    # the cue is real on the held-out books too: their last pages after an inside back cover are
+    # hardly ever story, after a story page often
+    val = fit_page_prior.fit_printed(fit_page_prior.load(labels / "comics_val.json"),
+                                     {c: 1 / 6 for c in fit_page_prior.LABELLED})
+    assert val["printed"]["last_story_kind"] < 0.05 < 0.3 < val["other"]["last_story_kind"]
+    assert pc.PRINTED_LAST[pc.IDX["advertisement"]] > 0.75
