@@ -21,12 +21,15 @@ full account and the figures):
    lines); a single frame line two panels share (no gutter); a gutter a balloon blocks (a short
    band of low fill between two solid blocks); several solid blocks; a dirty gutter (little
    content between solid blocks a short way off: panels starting at uneven heights); slanted
-   gutters and slanted shared frame lines. Pieces that are not panel-like (specks, a page
-   number, a balloon or a line of text standing apart inside a frameless panel) are dropped or
-   merged into their neighbour across the narrower gap, so frameless panels are not split at
-   balloon gaps.
+   gutters and slanted shared frame lines. A region that bleeds off the page on three sides with
+   one border along the fourth is one panel, and a gap its own border runs across is no gutter.
+   Pieces that are not panel-like (specks, a page number, a balloon or a line of text standing
+   apart inside a frameless panel) are dropped or merged into their neighbour across the
+   narrower gap, so frameless panels are not split at balloon gaps; the pieces either side of
+   a shared frame line are panels when panel-sized and more than lettering.
 6. **Boxes.** Each leaf's box is its content's extent; for a solid (framed) leaf, thin protrusions
-   (a balloon poking over the frame into the gutter) are trimmed off.
+   (a balloon poking over the frame into the gutter) are trimmed off, and its left and right
+   ends stop at its frame (a tall balloon poking sideways over it).
 
 When nothing is found the whole page is panel 0. The detector is deterministic and, by default,
 single-threaded (``PanelParams.threads``); see :func:`detect_panels`.
