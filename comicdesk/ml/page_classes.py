@@ -16,7 +16,9 @@ and the data behind every parameter, in ``docs/classes.md``):
    ``log P(b | a) - log P(b)`` (the pointwise mutual information of consecutive classes) as pair
    potentials, so the smoothing adds only what neighbours tell (ads cluster, a first page is
    followed by story) and not the class frequencies again. Forward-backward gives each page's
-   marginal probabilities.
+   marginal probabilities. Before the chain, the last page's prior follows the printed-cover cue
+   (:func:`printed_back`): a page before last that is non-story by its own look (an inside back
+   cover) makes the last page a back page, as in the CoSMo books with one.
 
 Pass 1 (no recognised lines, no text vector) uses the layout, text-amount and image cues; pass 2
 adds the words, the sentence similarity and the repetition counts. Only numpy is imported; the
