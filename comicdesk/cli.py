@@ -113,15 +113,14 @@ def cmd_index(args, settings) -> int:
 
     from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
     from comicdesk.core.text import clean_text
-    from comicdesk.library.service import ScanOptions, scan_library
-    from comicdesk.pipeline.runner import foreground_options, limit_malloc_arenas
-    from comicdesk.services.analysis import make_runner
+    from comicdesk.services.analysis import foreground_runner
+    from comicdesk.services.library import scan_library
 
     path = Path(args.path).expanduser().absolute()
     bar = ProgressBar("scanning")
     try:
         # index looks for damage in the catalogue too (PRAGMA quick_check: seconds on a large one)
-        scan = scan_library(path, settings, progress=bar, options=ScanOptions(check_catalog=True))
+        scan = scan_library(path, settings, progress=bar, check_catalog=True)
     finally:
         bar.close()
     for warning in scan.warnings:
@@ -162,9 +161,7 @@ def cmd_index(args, settings) -> int:
 
     # In the foreground the person waits for it: every core, normal priority (the app's
     # background analysis keeps its capped threads and lowered priority).
-    limit_malloc_arenas()  # this process only analyses from here on
-    runner = make_runner(settings.library_cache_dir(scan.library_id),
-                         options=foreground_options(settings, scan.library_id), on_event=on_event)
+    runner = foreground_runner(settings, scan.library_id, on_event=on_event)
 
     def on_sigint(signum, frame):
         if runner.cancelled:
@@ -322,7 +319,7 @@ def check_path_arg(value: str | None) -> None:
     would block the first read forever). A missing path is left to the command to word."""
     if not value:
         return
-    from comicdesk.archive.registry import special_file_reason
+    from comicdesk.services.books import special_file_reason
 
     try:
         st = os.stat(Path(value).expanduser())
@@ -555,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         note(f"comicdesk: {exc.reason}")
         return EXIT_FAIL
     except sqlite3.DatabaseError as exc:  # met mid-read: a damaged file, a read-only or full cache
-        from comicdesk.library.db import is_damage
+        from comicdesk.services.library import is_damage
 
         if is_damage(exc):
             note(f"comicdesk: a cache file is damaged ({exc}); run comicdesk index on the library to repair it")

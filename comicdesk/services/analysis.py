@@ -34,6 +34,17 @@ def make_runner(cache_dir: Path, **kwargs):
     return Runner(cache_dir, **kwargs)
 
 
+def foreground_runner(settings, library_id: str, *, on_event=None):
+    """The runner of an analysis the person waits for (``comicdesk index``): every core, normal
+    priority (:func:`comicdesk.pipeline.runner.foreground_options`), in a process that only
+    analyses from here on (fewer malloc arenas)."""
+    from comicdesk.pipeline.runner import foreground_options, limit_malloc_arenas
+
+    limit_malloc_arenas()
+    return make_runner(settings.library_cache_dir(library_id), options=foreground_options(settings, library_id),
+                       on_event=on_event)
+
+
 def background_options(settings, library_id: str, *, threads: int | None = 1, device: str = "auto") -> dict:
     """The app's background analysis of a library, as plain values (they travel to the analysis
     child process): the profile, ``threads`` per model (at least 1), the device, the library's data

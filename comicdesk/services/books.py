@@ -105,3 +105,11 @@ def cached_analysis(path, settings, note):
     except (sqlite3.Error, OSError) as exc:
         note(f"comicdesk: the cache could not be read ({exc}); panels left out")
         return None
+
+
+def special_file_reason(mode: int) -> str | None:
+    """:func:`comicdesk.archive.registry.special_file_reason`: why a file of this ``st_mode`` is
+    never opened (a FIFO, a device); None for a regular file or a folder."""
+    from comicdesk.archive.registry import special_file_reason as reason
+
+    return reason(mode)

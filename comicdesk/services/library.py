@@ -12,7 +12,7 @@ from __future__ import annotations
 from comicdesk.library.atomic import write_text
 from comicdesk.library.registry import LibraryRegistry
 
-__all__ = ["LibraryRegistry", "locate_library", "scan_library", "write_text"]
+__all__ = ["LibraryRegistry", "is_damage", "locate_library", "scan_library", "write_text"]
 
 
 def locate_library(path, settings, **kwargs):
@@ -22,10 +22,21 @@ def locate_library(path, settings, **kwargs):
     return locate(path, settings, **kwargs)
 
 
-def scan_library(path, settings, *, progress=None, options=None):
+def scan_library(path, settings, *, progress=None, options=None, check_catalog: bool = False):
     """:func:`comicdesk.library.service.scan_library`: catalogue the library ``path`` belongs to (or
     the part of it ``path`` names); ``options`` a :class:`comicdesk.library.service.ScanOptions`
-    (None: the defaults)."""
-    from comicdesk.library.service import scan_library as scan
+    (None: the defaults, with ``check_catalog``: look for damage in the catalogue too, as
+    ``comicdesk index`` does)."""
+    from comicdesk.library.service import ScanOptions, scan_library as scan
 
+    if options is None and check_catalog:
+        options = ScanOptions(check_catalog=True)
     return scan(path, settings, progress=progress, options=options)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """:func:`comicdesk.library.db.is_damage`: whether a SQLite error met reading a cache says the
+    file itself is damaged (not busy, full or read-only)."""
+    from comicdesk.library.db import is_damage as damaged
+
+    return damaged(exc)
