@@ -217,62 +217,25 @@ def cmd_gui(args, settings) -> int:
 
 def cmd_panels(args, settings) -> int:
     """Panel detection only (no cache, no catalogue): one row per page."""
-    from comicdesk.archive import images, open_book
-    from comicdesk.core.errors import PageError
-    from comicdesk.core.events import Progress
-    from comicdesk.ml.panels import detect_panels
+    from comicdesk.services.books import PanelRows
 
     path = existing_path(args.path)
     rows = []
+    bar = ProgressBar("panels")
 
-    def add(index: int, image, rtl: bool) -> None:
-        found = detect_panels(image, rtl=rtl)
-        rows.append({"index": index, "width": image.width, "height": image.height,
-                     "panels": [p.as_list() for p in found]})
-        if args.json:
-            emit_json(rows[-1])
+    def say(line: str) -> None:
+        bar.close()
+        note(line)
 
-    data = None
-    if path.is_file() and path.suffix.casefold() in images.IMAGE_EXTENSIONS:
-        data = path.read_bytes()
-    elif path.is_file():
-        try:  # an image by its content, whatever its name
-            with open(path, "rb") as f:
-                images.probe(f.read(256 * 1024))
-            data = path.read_bytes()
-        except (PageError, OSError):
-            data = None
-    if data is not None:
-        try:
-            image = images.decode(data)
-        except PageError as exc:
-            raise CommandError(f"{path.name}: {exc.reason}") from None
-        add(0, image, bool(args.rtl))
-        source = "image"
-    else:
-        with open_book(path) as book:
-            info = book.comicinfo()
-            rtl = bool(args.rtl) or bool(info is not None and info.manga_right_to_left)
-            for warning in book.warnings:
-                note(f"{path.name}: {warning}")
-            bar = ProgressBar("panels")
-            try:
-                total = len(book.pages)
-                for index in range(total):
-                    try:
-                        image = book.image(index)
-                    except PageError as exc:
-                        bar.close()
-                        note(f"page {index} ({book.pages[index].name}): {exc.reason}")
-                        rows.append({"index": index, "width": None, "height": None, "panels": None})
-                        if args.json:
-                            emit_json(rows[-1])
-                    else:
-                        add(index, image, rtl)
-                    bar(Progress("panels", index + 1, total))
-            finally:
-                bar.close()
-            source = f"{book.format}{', right to left' if rtl else ''}"
+    found = PanelRows(path, rtl=bool(args.rtl), note=say, progress=bar)
+    try:
+        for row in found:
+            rows.append(row)
+            if args.json:
+                emit_json(row)
+    finally:
+        bar.close()
+    source = found.source
     if not args.json:
         print(f"{'#':>4}  {'size':>11}  {'n':>3}  boxes [x,y,w,h]")
         for r in rows:

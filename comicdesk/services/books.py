@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from comicdesk.core.errors import ComicdeskError
+
+
+class PanelError(ComicdeskError):
+    """A lone image given to ``comicdesk panels`` does not decode."""
+
+    kind = "command"
+
 
 def open_book(path, *args, **kwargs):
     """:func:`comicdesk.archive.open_book`: the book at ``path``, whatever its container."""
@@ -113,3 +121,72 @@ def special_file_reason(mode: int) -> str | None:
     from comicdesk.archive.registry import special_file_reason as reason
 
     return reason(mode)
+
+
+class PanelRows:
+    """``comicdesk panels``: panel detection only (no cache, no catalogue) on a book or a lone
+    image (known by its name or its content). Iterating gives one row per page as it is detected —
+    ``{"index", "width", "height", "panels": [[x, y, w, h], ...]}``, ``width``/``height``/``panels``
+    None for a page that does not decode — and tells ``note(line)`` each problem met (the book's
+    warnings, a bad page) and ``progress(Progress("panels", done, total))`` after each page of a
+    book. Afterwards :attr:`source` says what was read (``image``, or the book's format and
+    ``right to left`` when its ComicInfo or ``rtl`` says so). A lone image that does not decode
+    raises :class:`~comicdesk.core.errors.ComicdeskError` before any row."""
+
+    def __init__(self, path, *, rtl: bool = False, note=lambda line: None, progress=lambda event: None):
+        self.path, self.rtl, self.note, self.progress = Path(path), bool(rtl), note, progress
+        self.source = ""
+
+    def _image_bytes(self) -> bytes | None:
+        from comicdesk.archive import images
+        from comicdesk.core.errors import PageError
+
+        path = self.path
+        if path.is_file() and path.suffix.casefold() in images.IMAGE_EXTENSIONS:
+            return path.read_bytes()
+        if path.is_file():
+            try:  # an image by its content, whatever its name
+                with open(path, "rb") as f:
+                    images.probe(f.read(256 * 1024))
+                return path.read_bytes()
+            except (PageError, OSError):
+                return None
+        return None
+
+    def __iter__(self):
+        from comicdesk.archive import images
+        from comicdesk.core.errors import PageError
+        from comicdesk.core.events import Progress
+        from comicdesk.ml.panels import detect_panels
+
+        def row(index: int, image, rtl: bool) -> dict:
+            found = detect_panels(image, rtl=rtl)
+            return {"index": index, "width": image.width, "height": image.height,
+                    "panels": [p.as_list() for p in found]}
+
+        path = self.path
+        data = self._image_bytes()
+        if data is not None:
+            try:
+                image = images.decode(data)
+            except PageError as exc:
+                raise PanelError(f"{path.name}: {exc.reason}") from None
+            self.source = "image"
+            yield row(0, image, self.rtl)
+            return
+        with open_book(path) as book:
+            info = book.comicinfo()
+            rtl = self.rtl or bool(info is not None and info.manga_right_to_left)
+            self.source = f"{book.format}{', right to left' if rtl else ''}"
+            for warning in book.warnings:
+                self.note(f"{path.name}: {warning}")
+            total = len(book.pages)
+            for index in range(total):
+                try:
+                    image = book.image(index)
+                except PageError as exc:
+                    self.note(f"page {index} ({book.pages[index].name}): {exc.reason}")
+                    yield {"index": index, "width": None, "height": None, "panels": None}
+                else:
+                    yield row(index, image, rtl)
+                self.progress(Progress("panels", index + 1, total))
