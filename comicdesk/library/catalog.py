@@ -725,6 +725,13 @@ class Catalog:
     def count_books(self) -> int:
         return self.conn.execute("SELECT count(*) FROM books WHERE removed_at IS NULL").fetchone()[0]
 
+    def book_extras(self):
+        """``(book_id, added_at, content hash of page 0)`` of every live book, one query, rows as
+        they are read (the app's grid: when a book came, the key of its cover's thumbnail)."""
+        return self.conn.execute(
+            "SELECT b.id, b.added_at, p.content_hash FROM books b LEFT JOIN pages p "
+            "ON p.book_id = b.id AND p.idx = 0 WHERE b.removed_at IS NULL")
+
     def ignored(self) -> dict[str, tuple[int, int, str]]:
         return {path_from_db(p): (s, m, r) for p, s, m, r in
                 self.conn.execute("SELECT path, size, mtime_ns, reason FROM ignored")}

@@ -169,6 +169,10 @@ class UserData:
                 "ON CONFLICT(content_key) DO UPDATE SET page=excluded.page, updated_at=excluded.updated_at",
                 (content_key, page, time.time()))
 
+    def positions(self):
+        """Every reading position, ``(content_key, page, updated_at)`` rows as they are read."""
+        return self.conn.execute("SELECT content_key, page, updated_at FROM positions")
+
     def position(self, content_key: str) -> int | None:
         row = self.conn.execute("SELECT page FROM positions WHERE content_key = ?", (content_key,)).fetchone()
         return None if row is None else row[0]

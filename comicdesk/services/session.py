@@ -220,9 +220,7 @@ class LibrarySession:
         rows = cat.all_books()
         extra: dict[int, tuple[float, str | None]] = {}
         try:  # added time and the cover's page hash, in one query
-            for book_id, added_at, cover_hash in cat.conn.execute(
-                    "SELECT b.id, b.added_at, p.content_hash FROM books b LEFT JOIN pages p "
-                    "ON p.book_id = b.id AND p.idx = 0 WHERE b.removed_at IS NULL"):
+            for book_id, added_at, cover_hash in cat.book_extras():
                 extra[book_id] = (added_at or 0.0, cover_hash)
         except sqlite3.Error as exc:
             log.warning("catalogue extras unavailable: %s", exc)
@@ -252,8 +250,7 @@ class LibrarySession:
     def _positions(self) -> dict[str, tuple[int, float]]:
         user = self._userdata()
         try:
-            return {k: (p, t) for k, p, t in
-                    user.conn.execute("SELECT content_key, page, updated_at FROM positions")}
+            return {k: (p, t) for k, p, t in user.positions()}
         except sqlite3.Error as exc:
             log.warning("reading positions unavailable: %s", exc)
             return {}
