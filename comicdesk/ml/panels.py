@@ -435,8 +435,16 @@ class _Detector:
         # Bands of lines that run uniform from edge to edge: gutters crossing the page. A wider
         # band is a flat panel, not a gutter.
         widest = max(1, int(round(self.p.max_gutter * max(th, tw))))
-        uniform_rows = self._bands(half, widest)
-        uniform_cols = self._bands(half.transpose(1, 0, 2), widest)
+        half = np.ascontiguousarray(half)
+        # Per line (row, then column), the brightest and darkest value of each channel
+        # (OpenCV's reduce: numpy's max over a middle axis of a colour image is slow).
+        lines = []
+        for dim, n in ((1, th), (0, tw)):
+            hi = cv2.reduce(half, dim, cv2.REDUCE_MAX).reshape(n, c)
+            lo = cv2.reduce(half, dim, cv2.REDUCE_MIN).reshape(n, c)
+            lines.append((hi, lo))
+        uniform_rows = self._bands(half, widest, *lines[0])
+        uniform_cols = self._bands(half.transpose(1, 0, 2), widest, *lines[1])
         # A band between two strips of content is the surest sign of a gutter. Bands at the
         # page's edge add nothing to the ring (margins, or a bleeding panel's flat colour).
         inner = [b for b in (uniform_rows, uniform_cols) if len(b)]
@@ -461,12 +469,12 @@ class _Detector:
         return colour.astype(np.float32)
 
     @staticmethod
-    def _bands(img: np.ndarray, widest: int) -> np.ndarray:
+    def _bands(img: np.ndarray, widest: int, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """One vote line per gutter-like band of uniform rows of ``img`` (a run of such rows no
         wider than ``widest``, away from the page's edges): four copies of its middle row, so
         a band counts the same however wide (a thin band is the more gutter-like)."""
         c = img.shape[2]
-        spread = img.max(axis=1).astype(np.int16) - img.min(axis=1)
+        spread = hi.astype(np.int16) - lo  # per row of ``img``: brightest minus darkest
         flags = spread.max(axis=1) <= 32
         n = len(flags)
         # A band is one colour: a run of uniform rows breaks where the colour changes (a frame
@@ -752,19 +760,25 @@ class _Detector:
         ink runs along the whole of its fourth side (a pixel of wobble allowed, within a frame
         line's thickness of it), which is not at the page's edge."""
         edge = max(3, int(round(self.p.line_thick * self.long_side)))
-        sub = self.ink[region.y0:region.y1, region.x0:region.x1]
         mh, mw = self.mask.shape
         at = [region.y0 <= edge, region.y1 >= mh - edge, region.x0 <= edge, region.x1 >= mw - edge]
-        for k, a in ((0, sub), (2, sub.T)):
-            if a.shape[0] < 3:
-                continue
-            band = a[:-2] | a[1:-1] | a[2:]
-            full = band.mean(axis=1) >= 0.98
-            for side, lines in ((k, full[:edge]), (k + 1, full[-edge:])):
-                others = [at[i] for i in range(4) if i != side]
-                if not at[side] and all(others) and lines.any():
-                    return True
-        return False
+        if sum(at) != 3:
+            return False
+        side = at.index(False)
+        k = edge + 2
+        y0, y1, x0, x1 = region.y0, region.y1, region.x0, region.x1
+        if side == 0:
+            a = self.ink[y0:min(y1, y0 + k), x0:x1]
+        elif side == 1:
+            a = self.ink[max(y0, y1 - k):y1, x0:x1]
+        elif side == 2:
+            a = self.ink[y0:y1, x0:min(x1, x0 + k)].T
+        else:
+            a = self.ink[y0:y1, max(x0, x1 - k):x1].T
+        if a.shape[0] < 3:
+            return False
+        band = a[:-2] | a[1:-1] | a[2:]
+        return bool((band.mean(axis=1) >= 0.98).any())
 
     def _frame_across(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
         """Whether the region's own border runs across the gap: a line of ink along the
@@ -783,9 +797,12 @@ class _Detector:
         edge = max(3, int(round(self.p.line_thick * self.long_side)))
         # lines near the region's two edges, each with a pixel of wobble
         for rows in (sub[:edge + 2], sub[-edge - 2:]):
+            gap_rows = rows[:, s:e]
+            crossing = (gap_rows[:-2] | gap_rows[1:-1] | gap_rows[2:]).all(axis=1)
+            if not crossing.any():
+                continue  # the usual case: nothing crosses the gap at the region's edge
             band = rows[:-2] | rows[1:-1] | rows[2:]
-            across = band[:, s:e].all(axis=1) & (band.mean(axis=1) >= self.p.line_cover)
-            if across.any():
+            if (crossing & (band.mean(axis=1) >= self.p.line_cover)).any():
                 return True
         return False
 
@@ -1314,12 +1331,12 @@ class _Detector:
         does not reach the page's edge (a tall balloon poking sideways over the frame into the
         gutter, not art that runs on)."""
         p = self.p
-        mask = self.mask[y0:y1, x0:x1]
-        fill = mask.mean(axis=0)
-        n = len(fill)
-        if n < 8:
+        n = x1 - x0
+        if n < 8 or y1 <= y0:
             return x0, x1
-        cover = self.ink[y0:y1, x0:x1].mean(axis=0)
+        # per-column fill of the mask and of the ink, from the integral images
+        fill = np.diff(self.ii[y1, x0:x1 + 1] - self.ii[y0, x0:x1 + 1]) / float(y1 - y0)
+        cover = np.diff(self.ink_ii[y1, x0:x1 + 1] - self.ink_ii[y0, x0:x1 + 1]) / float(y1 - y0)
         lim = max(1, n // 5)
         full = np.flatnonzero(fill >= p.frame_full)
         if len(full) == 0:
