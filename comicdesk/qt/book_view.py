@@ -17,8 +17,8 @@ from comicdesk.qt.bridge import Tickets, one_line
 from comicdesk.qt.delegates import PageDelegate
 from comicdesk.qt.library_view import make_grid
 from comicdesk.qt.models import PAGE_FILTERS, ItemRole, PageModel, class_name, item_data
-from comicdesk.services.session import BookItem, PageItem
 from comicdesk.qt.thumbnails import ThumbLoader
+from comicdesk.services.session import BookItem, PageItem
 
 PAGE = QSize(120, 180)
 

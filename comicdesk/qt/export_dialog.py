@@ -43,10 +43,10 @@ from PySide6.QtWidgets import (
 )
 
 from comicdesk.core.pages import PAGE_CLASSES
-from comicdesk.qt.bridge import one_line
 from comicdesk.core.threads import lower_thread_priority
-from comicdesk.services.threads import EagerThreadPool
+from comicdesk.qt.bridge import one_line
 from comicdesk.qt.models import class_name
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 #: Niceness added to the export thread (and the analysis threads it starts). The person asked for

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
 
 from comicdesk.qt.delegates import CoverDelegate
 from comicdesk.qt.models import SORTS, ItemRole, LibraryModel, SubtitleRole, item_data
-from comicdesk.services.session import BookItem
 from comicdesk.qt.thumbnails import ThumbLoader
+from comicdesk.services.session import BookItem
 
 COVER = QSize(150, 225)
 SHELF_COVER = QSize(92, 138)

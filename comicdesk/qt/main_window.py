@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 from comicdesk.qt.book_view import BookView
 from comicdesk.qt.bridge import Bridge, Tickets, one_line
 from comicdesk.qt.compat import guard_immortals
-from comicdesk.services.threads import EagerThreadPool
 from comicdesk.qt.icons import app_icon
 from comicdesk.qt.jobs import (
     AnalysisJob,
@@ -45,8 +44,9 @@ from comicdesk.qt.models import sort_books
 from comicdesk.qt.prefs import Prefs, save_prefs
 from comicdesk.qt.reader import ReaderView
 from comicdesk.qt.search_panel import SearchPanel
-from comicdesk.services.session import BookItem, LibrarySession, OpenTarget, classify
 from comicdesk.qt.welcome import WelcomeView
+from comicdesk.services.session import BookItem, LibrarySession, OpenTarget, classify
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 

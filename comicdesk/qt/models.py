@@ -16,8 +16,8 @@ from typing import Callable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from comicdesk.core.pages import GROUPS
-from comicdesk.services.session import BookItem, PageItem, natural_number_key
 from comicdesk.qt.thumbnails import ThumbLoader
+from comicdesk.services.session import BookItem, PageItem, natural_number_key
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
 SubtitleRole = Qt.ItemDataRole.UserRole + 2

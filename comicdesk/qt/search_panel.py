@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from comicdesk.core.pages import GROUPS
-from comicdesk.qt.bridge import Tickets, one_line
 from comicdesk.core.threads import lower_thread_priority
-from comicdesk.services.threads import EagerThreadPool
+from comicdesk.qt.bridge import Tickets, one_line
 from comicdesk.qt.models import class_name
 from comicdesk.services.session import SearchHit
+from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
 

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QVBoxLayout, QWidget)
 
 from comicdesk.qt.bridge import one_line
-from comicdesk.services.cache_tools import cache_size, clear_cache
 from comicdesk.qt.prefs import DEVICES, Prefs
+from comicdesk.services.cache_tools import cache_size, clear_cache
 
 
 def human_size(n: int) -> str:

@@ -15,8 +15,8 @@ from typing import Callable, Hashable
 from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from comicdesk.qt.bridge import Bridge, one_line
 from comicdesk.core.threads import lower_thread_priority
+from comicdesk.qt.bridge import Bridge, one_line
 from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
