@@ -12,6 +12,9 @@ and the data behind every parameter, in ``docs/classes.md``):
    few descriptions of each class.
 2. **Page scores.** ``score[c] = log prior(c | position) + sum_cue value * weight[cue][c]``
    (weights are in nats: +1 makes a class e times likelier). Missing signals contribute nothing.
+   Credits, art and text have no real labels behind them (every number of theirs is hand-set), so
+   their cues may make a page at most 3 : 1 against the story kinds (:func:`cap_unlabelled`): by
+   themselves they never make a page sure enough to drop.
 3. **Sequence.** A linear-chain model over the book: page scores as unary potentials and
    ``log P(b | a) - log P(b)`` (the pointwise mutual information of consecutive classes) as pair
    potentials, so the smoothing adds only what neighbours tell (ads cluster, a first page is
@@ -42,7 +45,7 @@ from comicdesk.core.pages import NON_STORY, PAGE_CLASSES
 from comicdesk.core.signals import PageSignals
 from comicdesk.ml import page_prior as pp
 
-VERSION = "standard-classes-3"
+VERSION = "standard-classes-4"
 K = len(PAGE_CLASSES)
 IDX = {c: i for i, c in enumerate(PAGE_CLASSES)}
 
@@ -550,10 +553,52 @@ def printed_back(unary: np.ndarray, pages: Sequence[PageSignals]) -> float:
     return float(sum(p[IDX[c]] for c in PRINTED_CLASSES))
 
 
+#: Classes no real label stands behind (CoSMo labels none of them; their cue weights, position
+#: weights, prior shares and transitions are all hand-set): ``page_prior.UNFITTED``.
+UNLABELLED_CLASSES = tuple(c for c in PAGE_CLASSES if c in pp.UNFITTED)
+#: At most this many times likelier than the story kinds may a page's own look make it one of the
+#: :data:`UNLABELLED_CLASSES` (odds after the chain's temperature, before the position prior and
+#: the neighbours): 3 : 1, so that hand-set cues alone leave such a page at p <= 0.75 against the
+#: story kinds — below every sure threshold of the sweep (t - 0.05 = 0.85) — and only the fitted
+#: prior or a neighbour can make it sure. A judgement, not fitted (docs/classes.md).
+UNLABELLED_ODDS = 3.0
+
+
+def cap_unlabelled(unary: np.ndarray, pages: Sequence[PageSignals]) -> np.ndarray:
+    """The page scores with the unlabelled classes' (credits, art, text) hand-set evidence capped
+    at :data:`UNLABELLED_ODDS` against the story kinds. Per page: the look is the score less its
+    position prior; an unlabelled class whose look exceeds the look of the story kind the page
+    looks most like by more than ``TEMPERATURE x log(UNLABELLED_ODDS)`` nats counts only up to
+    that. What the cap takes off the non-story side as a whole (its log-sum-exp before and after)
+    is taken off every non-story class alike, so the cap moves a page towards the story kinds but
+    leaves the shares among the non-story classes as the cues said (an indicia page that is sure
+    non-story by its ad-like words too stays credits). A bad page is left as it is."""
+    out = unary.copy()
+    cap = TEMPERATURE * math.log(UNLABELLED_ODDS)
+    story = [IDX[c] for c in PAGE_CLASSES if c not in NON_STORY]
+    non = [IDX[c] for c in PAGE_CLASSES if c in NON_STORY]
+    unl = [IDX[c] for c in UNLABELLED_CLASSES]
+    for i, p in enumerate(pages):
+        if p.bad:
+            continue
+        prior = position_bias(p.index, p.n_pages) if p.n_pages > 1 else BIAS
+        look = unary[i] - prior
+        top = float(np.max(look[story])) + cap
+        capped = unary[i].copy()
+        for k in unl:
+            if look[k] > top:
+                capped[k] -= look[k] - top
+        drop = float(_logsumexp(unary[i][non], axis=0) - _logsumexp(capped[non], axis=0))
+        if drop > 0:
+            out[i, non] -= drop
+    return out
+
+
 def score_book(pages: Sequence[PageSignals]) -> BookScores:
-    """Page scores, then the printed-cover cue on the last page's prior (:func:`printed_back`: the
-    last bin becomes ``e x PRINTED_LAST + (1 - e) x`` the mixed bin), then the chain."""
-    unary = page_scores(pages)
+    """Page scores, with the unlabelled classes' look capped (:func:`cap_unlabelled`), then the
+    printed-cover cue on the last page's prior (:func:`printed_back`: the last bin becomes ``e x
+    PRINTED_LAST + (1 - e) x`` the mixed bin), then the chain."""
+    unary = cap_unlabelled(page_scores(pages), pages)
     e = printed_back(unary, pages)
     if e > 0:
         n = len(pages)
