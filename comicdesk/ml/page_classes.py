@@ -567,9 +567,9 @@ UNLABELLED_ODDS = 3.0
 def cap_unlabelled(unary: np.ndarray, pages: Sequence[PageSignals]) -> np.ndarray:
     """The page scores with the unlabelled classes' (credits, art, text) hand-set evidence capped
     at :data:`UNLABELLED_ODDS` against the story kinds. Per page: the look is the score less its
-    position prior; an unlabelled class whose look exceeds the look of the story kind the page
-    looks most like by more than ``TEMPERATURE x log(UNLABELLED_ODDS)`` nats counts only up to
-    that. What the cap takes off the non-story side as a whole (its log-sum-exp before and after)
+    position prior; when the three classes' look together (their log-sum-exp) exceeds the look of
+    the story kind the page looks most like by more than ``TEMPERATURE x log(UNLABELLED_ODDS)``
+    nats, they are lowered together to that. What the cap takes off the non-story side as a whole (its log-sum-exp before and after)
     is taken off every non-story class alike, so the cap moves a page towards the story kinds but
     leaves the shares among the non-story classes as the cues said (an indicia page that is sure
     non-story by its ad-like words too stays credits). A bad page is left as it is."""
@@ -583,11 +583,11 @@ def cap_unlabelled(unary: np.ndarray, pages: Sequence[PageSignals]) -> np.ndarra
             continue
         prior = position_bias(p.index, p.n_pages) if p.n_pages > 1 else BIAS
         look = unary[i] - prior
-        top = float(np.max(look[story])) + cap
+        over = float(_logsumexp(look[unl], axis=0) - np.max(look[story])) - cap
+        if over <= 0:
+            continue
         capped = unary[i].copy()
-        for k in unl:
-            if look[k] > top:
-                capped[k] -= look[k] - top
+        capped[unl] -= over
         drop = float(_logsumexp(unary[i][non], axis=0) - _logsumexp(capped[non], axis=0))
         if drop > 0:
             out[i, non] -= drop
