@@ -61,3 +61,42 @@ def test_the_cap_keeps_the_shares_among_non_story_classes():
     # story pages have nothing to cap
     assert np.allclose(np.delete(unary, 6, axis=0), np.delete(capped, 6, axis=0))
 
+
+
+def cover_look(i, n):
+    """One colour picture with big letters: a cover, or a story's title splash."""
+    return PageSignals(index=i, n_pages=n, width=W, height=H, panels=[(0, 0, W, H)],
+                       text_boxes=[(30, 30, 540, 90), (450, 20, 100, 30)], text_coverage=0.1,
+                       stats={"white": 0.0, "colourfulness": 0.7}, lines=["THE BOMB"])
+
+
+def ad_page(i, n):
+    lines = ["AMAZING X-RAY SPECS ONLY $1.98", "Send coupon with check or money order", "Money back guarantee",
+             "NAME ADDRESS CITY STATE ZIP", "Allow 4 weeks for delivery. Rush order today"]
+    return PageSignals(index=i, n_pages=n, width=W, height=H, panels=[(0, 0, W, H)],
+                       text_boxes=[(40, 40 + 22 * k, 520, 16) for k in range(30)], text_coverage=0.25,
+                       stats={"white": 0.8, "colourfulness": 0.02}, lines=lines * 3)
+
+
+def test_opens_on_cover_follows_the_books_back():
+    assert pc.opens_on_cover(1.0) > pc.opens_on_cover(0.5) > pc.opens_on_cover(0.0)
+    assert pc.opens_on_cover(1.0) > 0.9
+    assert pc.opens_on_cover(0.0) < 0.8
+    # the fitted share behind it: CoSMo's training books with an inside back cover
+    assert 0.7 < pc.PRINTED_IF_COVER < 0.95
+    assert pc.OPENING[PAGE_CLASSES.index("first-page")] > 0.8
+
+
+def test_a_cover_look_is_sure_only_in_a_book_with_a_printed_back():
+    n = 16
+    floppy = [cover_look(0, n)] + [story(i, n) for i in range(1, n)]
+    floppy[n - 2] = ad_page(n - 2, n)
+    floppy[n - 1] = ad_page(n - 1, n)
+    chapter = [cover_look(0, n)] + [story(i, n) for i in range(1, n)]
+    on_floppy = pc.classify_book(floppy)[0]
+    on_chapter = pc.classify_book(chapter)[0]
+    assert pc.top_label(on_floppy) == "cover"
+    assert p_non_story(on_floppy) >= SURE_AT
+    # a book that ends on story may be a chapter or a collection read from its title splash
+    assert p_non_story(on_chapter) < SURE_AT - 0.05
+    assert p_non_story(on_chapter) < p_non_story(on_floppy) - 0.1
