@@ -345,6 +345,11 @@ def main() -> None:
             label = f"{cue}: {'yes' if name == 'printed' else 'no'}"
             print(f"{label:<58} {tr['books']:>8} {tr['last_story_kind']:>11.3f} {va['books']:>6} "
                   f"{va['last_story_kind']:>11.3f}")
+    val_open = Counter(lab[min(i for i, c in lab.items() if c in STORY_KINDS)] for lab, n in val
+                       if any(c in STORY_KINDS for c in lab.values()))
+    print("\nopening (a book read from its first story-kind page; train, fitted): "
+          + ", ".join(f"{c} {v:.3f}" for c, v in fitted["opening"]["first"].items())
+          + f"; validation counts: {dict(val_open)}")
     print(f"\n{'last page, validation (six classes)':<60} {'loglik':>8} {'acc':>6} {'mean p(story kinds)':>20}")
     for name, r in printed["last_page_val"].items():
         print(f"{name:<60} {r['loglik']:>8.3f} {r['accuracy']:>6.3f} {r['p_story_kinds']:>20.3f}")
