@@ -151,9 +151,9 @@ class PanelParams:
     #: off the page on three sides with one border along the fourth is one panel (no solid
     #: blocks, dirty or slanted gutters are looked for in it).
     frame_across: bool = True
-    #: Pieces on either side of a shared frame line are panels when they are panel-sized and
-    #: more than lettering, however short against their siblings (the size tests keep
-    #: frameless panels whole at gaps inside them; a frame line is no such gap).
+    #: Pieces on either side of a shared frame line or a blocked gutter are panels when they
+    #: are panel-sized and more than lettering, however short against their siblings (the size
+    #: tests keep frameless panels whole at gaps inside them; a border is no such gap).
     border_pieces: bool = True
     #: A framed leaf's box ends at its frame on the left and right: within a fifth of its width,
     #: the outermost column its content fills ``frame_full`` of, when beyond it content fills
@@ -667,7 +667,7 @@ class _Detector:
         blocked = [(depth_, axis, gap) for axis in (0, 1)
                    for gap, depth_ in self._blocked_gaps(region, axis)]
         for _, axis, gap in sorted(blocked):
-            pieces = self._cut(region, axis, [gap])
+            pieces = self._cut(region, axis, [gap], border=True)
             if len(pieces) >= 2:
                 return self._descend(pieces, axis, depth)
         if self.p.frame_across and self._edge_line(region):
