@@ -22,10 +22,6 @@ and the data behind every parameter, in ``docs/classes.md``):
    marginal probabilities. Before the chain, the last page's prior follows the printed-cover cue
    (:func:`printed_back`): a page before last that is non-story by its own look (an inside back
    cover) makes the last page a back page, as in the CoSMo books with one.
-   The chain runs twice, as a book that opens on its cover and as one that opens on story (a
-   chapter, a collection, a scan without its cover), mixed by how likely the book's back makes the
-   first (:func:`opens_on_cover`): a page that looks like a cover is sure only in a book that shows
-   a printed back.
 
 Pass 1 (no recognised lines, no text vector) uses the layout, text-amount and image cues; pass 2
 adds the words, the sentence similarity and the repetition counts. Only numpy is imported; the
@@ -598,74 +594,18 @@ def cap_unlabelled(unary: np.ndarray, pages: Sequence[PageSignals]) -> np.ndarra
     return out
 
 
-def _opening_row() -> np.ndarray | None:
-    data = pp.load_prior().data.get("opening")
-    if not data:
-        return None
-    row = np.zeros(K)
-    fitted_share = 1.0 - sum(pp.UNFITTED.values())
-    for c, v in data["first"].items():
-        row[IDX[c]] = v * fitted_share
-    for c, v in pp.UNFITTED.items():
-        row[IDX[c]] = v
-    return row / row.sum()
-
-
-#: The first page of a book that opens on story, not on its cover (a chapter, a collection read
-#: from its first story, a scan without its cover): the class of the CoSMo training books' first
-#: story-kind page (``page_prior.json`` "opening": 95 % first pages, 5 % text stories).
-OPENING = _opening_row()
-
-
-def _printed_share() -> float:
-    data = pp.load_prior().data.get("printed_covers") or {}
-    a, b = (data.get(k, {}).get("books", 0) for k in ("printed", "other"))
-    return a / (a + b) if a + b else 0.5
-
-
-#: P(the page before last is an inside back cover | the book opens on its cover): the CoSMo
-#: training books, every one of which opens on its cover (300 of 301): 254 of 301 (fitted).
-PRINTED_IF_COVER = _printed_share()
-#: The same for a book that opens on story: no data set we may fit on has such books (CoSMo holds
-#: only whole floppies), so 0.5, the value that says nothing either way (a judgement; 0.2 and 0.8
-#: are reported in docs/classes.md).
-PRINTED_IF_NO_COVER = 0.5
-
-
-def opens_on_cover(e: float) -> float:
-    """P(the book opens on its cover | the printed-cover cue ``e``): the prior odds are the first
-    page's mix (``1 - FIRST_MIX`` : ``FIRST_MIX``, a judgement: most books are scanned with their
-    cover), the likelihood is ``e`` read as soft evidence of an inside back cover
-    (:data:`PRINTED_IF_COVER` against :data:`PRINTED_IF_NO_COVER`)."""
-    prior = 1.0 - pp.FIRST_MIX
-    lc = e * PRINTED_IF_COVER + (1 - e) * (1 - PRINTED_IF_COVER)
-    ln = e * PRINTED_IF_NO_COVER + (1 - e) * (1 - PRINTED_IF_NO_COVER)
-    return prior * lc / (prior * lc + (1 - prior) * ln)
-
-
 def score_book(pages: Sequence[PageSignals]) -> BookScores:
     """Page scores, with the unlabelled classes' look capped (:func:`cap_unlabelled`), then the
     printed-cover cue on the last page's prior (:func:`printed_back`: the last bin becomes ``e x
-    PRINTED_LAST + (1 - e) x`` the mixed bin), then the chain — twice for a whole book of 4+
-    pages: as a book that opens on its cover (the first page's fitted prior) and as one that opens
-    on story (:data:`OPENING`), the two marginals mixed by :func:`opens_on_cover`. The look of the
-    first page does not choose between the two (a title splash looks as much a cover as a cover
-    does: docs/classes.md); only the book's back does. ``unary`` is the first reading's."""
+    PRINTED_LAST + (1 - e) x`` the mixed bin), then the chain."""
     unary = cap_unlabelled(page_scores(pages), pages)
     e = printed_back(unary, pages)
-    n = len(pages)
     if e > 0:
+        n = len(pages)
         mixed = pp.load_prior().probs(n - 1, n)
         unary = unary.copy()
         unary[-1] += np.log(e * PRINTED_LAST + (1 - e) * mixed) - np.log(mixed)
-    probs = smooth(unary)
-    first = pages[0] if pages else None
-    if (OPENING is not None and n >= 4 and not first.bad and first.index == 0 and first.n_pages == n):
-        w = opens_on_cover(e)
-        story_first = unary.copy()
-        story_first[0] += np.log(OPENING) - position_bias(0, n)
-        probs = w * probs + (1 - w) * smooth(story_first)
-    return BookScores(unary, probs)
+    return BookScores(unary, smooth(unary))
 
 
 def probs_to_dicts(probs: np.ndarray) -> list[dict[str, float]]:

@@ -18,11 +18,6 @@ Fitted:
   position for the rest), with add-``ALPHA`` smoothing towards the overall shares;
 - ``transitions[a][b]``: P(next labelled class | class) over consecutive labelled pages, add-0.5.
 
-- ``opening``: the first page of a book that opens on story rather than on its cover (a chapter,
-  a collection, a scan without its cover): the class of each training book's first story-kind
-  page (add-``ALPHA`` towards the overall shares). With ``printed_covers``' share of books with an
-  inside back cover it lets the classifier weigh "this book opens on its cover" by the book's back
-  (``page_classes.opens_on_cover``).
 - ``printed_covers``: the last page of a book that shows a printed inside back cover — the page
   before last not a story page (an ad or a cover, :data:`PRINTED`) — P(last page's class) over
   those training books (add-``ALPHA`` towards the last-bin shares of all books); the other books'
@@ -145,13 +140,6 @@ def fit(books) -> dict:
     m_last = sum(last_all.values())
     out["printed_covers"] = {"condition": "the last page but one is " + " / ".join(PRINTED),
                              **fit_printed(books, {c: last_all[c] / m_last for c in LABELLED})}
-    # a book read from its first story-kind page (a chapter, a collection, a scan without its
-    # cover): the class of each training book's first story-kind page
-    opening = Counter(lab[min(i for i, c in lab.items() if c in STORY_KINDS)] for lab, n in books
-                      if any(c in STORY_KINDS for c in lab.values()))
-    m_open = sum(opening.values())
-    out["opening"] = {"books": m_open, "first": {c: max(1e-5, round((opening[c] + ALPHA * base[c]) / (m_open + ALPHA), 6))
-                                                 for c in LABELLED}}
     # the pair potential's weight: the position-only chain's log-likelihood on the training books
     table = pp.Prior(out)
     pair = np.log(table.transition_matrix(mix=0.0)) - np.log(table.marginal())[None, :]
@@ -345,11 +333,6 @@ def main() -> None:
             label = f"{cue}: {'yes' if name == 'printed' else 'no'}"
             print(f"{label:<58} {tr['books']:>8} {tr['last_story_kind']:>11.3f} {va['books']:>6} "
                   f"{va['last_story_kind']:>11.3f}")
-    val_open = Counter(lab[min(i for i, c in lab.items() if c in STORY_KINDS)] for lab, n in val
-                       if any(c in STORY_KINDS for c in lab.values()))
-    print("\nopening (a book read from its first story-kind page; train, fitted): "
-          + ", ".join(f"{c} {v:.3f}" for c, v in fitted["opening"]["first"].items())
-          + f"; validation counts: {dict(val_open)}")
     print(f"\n{'last page, validation (six classes)':<60} {'loglik':>8} {'acc':>6} {'mean p(story kinds)':>20}")
     for name, r in printed["last_page_val"].items():
         print(f"{name:<60} {r['loglik']:>8.3f} {r['accuracy']:>6.3f} {r['p_story_kinds']:>20.3f}")
