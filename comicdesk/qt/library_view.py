@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QLineEdit,
                                QListView, QMenu, QVBoxLayout, QWidget)
@@ -169,13 +169,24 @@ class LibraryView(QWidget):
     def set_books(self, books: list[BookItem], *, loading: bool = False, sorted_by: str | None = None) -> None:
         bar = self.grid.verticalScrollBar()
         keep = bar.value()
+        sel = self.grid.selectionModel()
         current = self.model.item(self.grid.currentIndex().row()) if self.grid.currentIndex().isValid() else None
+        chosen = [b.id for b in self.selected_books()]
         self.model.set_books(books, sorted_by=sorted_by)
         self.refresh_shelf()
+        # A reload (the scan found a book, the analysis ended) keeps what the person selected and
+        # where they were; it never selects anything they did not.
+        if chosen:
+            picked = QItemSelection()
+            for book_id in chosen:
+                row = self.model.row_of(book_id)
+                if row is not None:
+                    picked.select(self.model.index(row), self.model.index(row))
+            sel.select(picked, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         if current is not None:
             row = self.model.row_of(current.id)
             if row is not None:
-                self.grid.setCurrentIndex(self.model.index(row))
+                sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
         QTimer.singleShot(0, lambda: bar.setValue(keep))
         self._update_count(loading)
 

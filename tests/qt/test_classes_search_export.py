@@ -423,6 +423,25 @@ def test_library_selection_exports_several_books_into_a_folder(qtbot, window, cl
     dlg.close()
 
 
+def test_a_reload_keeps_the_books_the_person_selected(qtbot, window, classed):
+    """A reload of the grid (the scan found a book, the analysis ended) keeps a multi-selection and
+    never selects the current book on its own (an export then took a book nobody chose)."""
+    root, _books = classed
+    open_and_wait(qtbot, window, root)
+    lib = window.library
+    sel = lib.grid.selectionModel()
+    other = next(r for r in range(lib.model.rowCount()) if lib.model.item(r).title == "Other")
+    sel.setCurrentIndex(lib.model.index(other), sel.SelectionFlag.NoUpdate)
+    sel.clearSelection()
+    for r in range(lib.model.rowCount()):
+        if lib.model.item(r).title in ("Saga One", "Saga Two"):
+            sel.select(lib.model.index(r), sel.SelectionFlag.Select)
+    books = lib.model.books()
+    lib.set_books(list(reversed(books)))  # a reload, in another order
+    assert {b.title for b in lib.selected_books()} == {"Saga One", "Saga Two"}
+    assert lib.model.item(lib.grid.currentIndex().row()).title == "Other"
+
+
 def test_item_role_still_gives_the_page(qtbot, window, classed):
     """The filtered model maps rows to pages (thumbnails land on the right row)."""
     root, _books = classed
