@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.io = EagerThreadPool(max_workers=1, thread_name_prefix="comicdesk-app")
         self.jobs = JobsController(self.bridge, self)
         self.session: LibrarySession | None = None
+        self._problem_said_for: LibrarySession | None = None  # a damaged user.sqlite, told once
         self.target: OpenTarget | None = None
         self.scan_job = None
         self.analysis_job = None
@@ -320,6 +321,9 @@ class MainWindow(QMainWindow):
             if session is not self.session:
                 return
             self.library.set_books(books, loading=scanning and not self._scan_done, sorted_by=order)
+            if session.user_problem and self._problem_said_for is not session:
+                self._problem_said_for = session  # said once per opened library
+                self.say(session.user_problem, 30000)
             if self._scan_done:
                 self._loaded_after_scan = True
             self.books_loaded.emit(len(books))

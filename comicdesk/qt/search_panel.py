@@ -241,9 +241,11 @@ class SearchPanel(QWidget):
         self.hits = list(hits)
         self.results.clear()
         same = getattr(hits, "same_as_query", 0)
-        self.status.setText(status or f"{len(hits)} result{'s' if len(hits) != 1 else ''}" + (
+        notice = getattr(hits, "notice", "")
+        self.status.setText((status or f"{len(hits)} result{'s' if len(hits) != 1 else ''}" + (
             f" · this {'panel' if self.query and self.query[0] == 'similar' and self.query[3] is not None else 'page'}"
             f" is also in {same} other {'copy' if same == 1 else 'copies'}" if same else ""))
+            + (f" · {notice}" if notice else ""))
         placeholder = QPixmap(CROP)
         placeholder.fill(QColor(70, 70, 74))
         for n, h in enumerate(hits):

@@ -117,6 +117,7 @@ class HitList(list):
     """Search results; ``same_as_query``: hits left out as the query itself in other copies."""
 
     same_as_query: int = 0
+    notice: str = ""  # one line the search had to say (books left out because their vectors are damaged)
 
 
 @dataclass
@@ -173,6 +174,8 @@ class LibrarySession:
         self.thumbs = ThumbnailCache(self.cache_dir, size=256)
         self._catalog = None
         self._user = None
+        self.user_problem: str | None = None  # the person's data file is damaged: what to say
+        self._notices: list[str] = []  # lines the search service had for the person
         self._cover_hash: dict[str, str] = {}  # path -> page 0 hash learnt this session
         self.closed = False
         # Similar panels/pages: their own thread (building an index must not hold up listing
@@ -206,10 +209,16 @@ class LibrarySession:
         return self._catalog
 
     def _userdata(self):
-        from comicdesk.library.userdata import UserData
+        from comicdesk.library.userdata import UserData, UserDataDamaged
 
         if self._user is None:
-            self._user = UserData(self.data_dir)
+            try:
+                self._user = UserData(self.data_dir)
+            except UserDataDamaged as exc:
+                # The file is left as it is; the library still lists, reads and searches, and the
+                # window says once what happened (labels cannot be set until it is moved away).
+                self.user_problem = str(exc)
+                self._user = UserData(self.data_dir, readonly=True)  # an empty stand-in in memory
         return self._user
 
     def load_books(self) -> list[BookItem]:
@@ -301,6 +310,10 @@ class LibrarySession:
     def set_labels(self, content_key: str, pages: list[int], label: str | None) -> None:
         """The person's label for these pages (None clears it), in ``user.sqlite``."""
         user = self._userdata()
+        if user.damaged is not None:
+            from comicdesk.library.userdata import UserDataDamaged
+
+            raise UserDataDamaged(self.user_problem or f"{user.path} is damaged")
         for page in pages:
             user.set_label(content_key, page, label)
 
@@ -391,7 +404,8 @@ class LibrarySession:
         from comicdesk.search.service import SearchService
 
         if self._search is None:
-            self._search = SearchService.open(self.cache_dir, profile=self.settings.profile)
+            self._search = SearchService.open(self.cache_dir, profile=self.settings.profile,
+                                              notify=self._notices.append)
         if self._search_user is None and (self.data_dir / USER_FILE).is_file():
             self._search_user = UserData(self.data_dir, readonly=True)
             self._search.user_data = self._search_user
@@ -414,10 +428,12 @@ class LibrarySession:
             hits = svc.similar_to_panel(book_id, page, panel, wide, filters)
         groups, same = svc.group_copies(hits, query=(book_id, page, panel))
         groups = groups[:k]
+        notices, self._notices[:] = list(self._notices), []
         from comicdesk.library.labels import book_labels
 
         out = HitList()
         out.same_as_query = same
+        out.notice = notices[-1] if notices else ""
         rows: dict[int, object] = {}
         labels: dict[int, dict] = {}
         for g in groups:
