@@ -284,8 +284,10 @@ def test_a_stale_head_is_retrained_from_the_stored_labels_on_the_next_run(tmp_pa
     assert after[house].probs["advertisement"] == pytest.approx(good[house].probs["advertisement"], abs=0.02)
 
 
-def test_a_stale_head_is_retrained_by_a_run_that_has_no_book_to_analyse(tmp_path, settings):
-    """Nothing left to analyse (every stage current) must not leave a stale head waiting."""
+@pytest.mark.parametrize("how", ["relabel", "a run with nothing to analyse"])
+def test_a_stale_head_is_retrained_by_relabel_or_any_run(tmp_path, settings, how):
+    """A stale head is retrained by relabel, and by a run even when it has no book to analyse
+    (every stage current): it never waits for a run that has work."""
     root = tmp_path / "lib"
     book(root, "A.cbz", 0)
     cache, data = analyse(root, settings)
@@ -294,25 +296,15 @@ def test_a_stale_head_is_retrained_by_a_run_that_has_no_book_to_analyse(tmp_path
         user.set_label(key, 3, "text")
         user.set_head(STANDARD_MODEL, HEAD_VERSION + 1, b"not a head", 1, "x")
     assert head_state(data) == HEAD_STALE
-    p1, p2 = stage_mod.make_specs()
-    result = Runner(cache, stages=[features_stage(), p1, text_stage(), p2],
-                    options=replace(FAST, data_dir=str(data))).run()
-    assert result.pages == 0  # nothing was analysed again
+    if how == "relabel":
+        assert rescore.relabel(cache, data).used == 1
+    else:
+        p1, p2 = stage_mod.make_specs()
+        result = Runner(cache, stages=[features_stage(), p1, text_stage(), p2],
+                        options=replace(FAST, data_dir=str(data))).run()
+        assert result.pages == 0  # nothing was analysed again
     assert head_state(data) == HEAD_CURRENT and load_head(data).n_labels == 1
     assert rows(cache, "A.cbz")[3].label == "text"
-
-
-def test_a_stale_head_is_retrained_by_relabel(tmp_path, settings):
-    root = tmp_path / "lib"
-    book(root, "A.cbz", 0)
-    cache, data = analyse(root, settings)
-    key = books(cache)[0].content_key
-    with UserData(data) as user:
-        user.set_label(key, 3, "text")
-        user.set_head(STANDARD_MODEL, HEAD_VERSION + 1, b"not a head", 1, "x")
-    assert head_state(data) == HEAD_STALE
-    result = rescore.relabel(cache, data)
-    assert result.used == 1 and head_state(data) == HEAD_CURRENT and load_head(data).n_labels == 1
 
 
 def test_the_stage_version_follows_the_heads_features():
