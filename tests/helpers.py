@@ -85,3 +85,17 @@ def scan_as_older(root: Path, settings, version: int):
 
     with older_catalogue(version):
         return scan_library(root, settings, options=ScanOptions(executor="inline"))
+
+
+def run_comicdesk(argv, env: dict, check_rc: int | None = 0):
+    """``python -m comicdesk ARGV`` in a child process with ``env``: never a traceback, and the
+    exit status ``check_rc`` (None: any)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "comicdesk", *map(str, argv)], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=REPO)
+    assert "Traceback" not in proc.stderr
+    if check_rc is not None:
+        assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
+    return proc

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, tree_digest
+from helpers import REPO, run_comicdesk, tree_digest
 
 SAMPLE_CBZ = REPO / "resources" / "sample-library" / "Captain Science" / "Captain Science #001 (1950).cbz"
 
@@ -25,15 +23,6 @@ def _env(tmp_path: Path, **extra) -> dict:
     env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_DATA_HOME=str(home / ".local/share"))
     env.update({k: str(v) for k, v in extra.items()})
     return env
-
-
-def _run(argv, env, check_rc=0):
-    proc = subprocess.run([sys.executable, "-m", "comicdesk", *map(str, argv)], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=REPO)
-    assert "Traceback" not in proc.stderr
-    if check_rc is not None:
-        assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
-    return proc
 
 
 @pytest.fixture
@@ -50,7 +39,7 @@ def test_explicit_dir_inside_the_scanned_library_is_refused(tmp_path, lib, where
     cache = lib / ".cache" if where in ("cache", "both") else tmp_path / "cache"
     data = lib / "mydata" if where in ("data", "both") else tmp_path / "data"
     for command in ("scan", "index"):
-        proc = _run([command, lib, "--cache-dir", cache, "--data-dir", data], _env(tmp_path), check_rc=1)
+        proc = run_comicdesk([command, lib, "--cache-dir", cache, "--data-dir", data], _env(tmp_path), check_rc=1)
         assert proc.stderr.count("\n") == 1 and "inside the library" in proc.stderr, proc.stderr
         assert str(lib) in proc.stderr and proc.stdout == ""
     assert tree_digest(lib) == before
@@ -60,21 +49,21 @@ def test_explicit_dir_inside_the_scanned_library_is_refused(tmp_path, lib, where
 def test_environment_dir_inside_the_library_is_refused(tmp_path, lib):
     before = tree_digest(lib)
     env = _env(tmp_path, COMICDESK_CACHE_DIR=lib / "sub" / "cache", COMICDESK_DATA_DIR=tmp_path / "data")
-    proc = _run(["scan", lib / "book.cbz"], env, check_rc=1)  # a one-book library rooted at lib
+    proc = run_comicdesk(["scan", lib / "book.cbz"], env, check_rc=1)  # a one-book library rooted at lib
     assert "cache folder" in proc.stderr and "inside the library" in proc.stderr
     assert tree_digest(lib) == before and not (tmp_path / "data").exists()
 
 
 def test_dir_inside_a_registered_library_is_refused_for_every_command(tmp_path, lib):
     data = tmp_path / "data"
-    _run(["scan", lib, "--cache-dir", tmp_path / "cache", "--data-dir", data], _env(tmp_path))
+    run_comicdesk(["scan", lib, "--cache-dir", tmp_path / "cache", "--data-dir", data], _env(tmp_path))
     before = tree_digest(lib)
     other = tmp_path / "other"
     other.mkdir()
     shutil.copyfile(SAMPLE_CBZ, other / "b.cbz")
     for argv in (["scan", other], ["pages", other / "b.cbz"], ["label", other / "b.cbz", "0", "story"],
                  ["duplicates", other]):
-        proc = _run([*argv, "--cache-dir", lib / "cache2", "--data-dir", data], _env(tmp_path), check_rc=1)
+        proc = run_comicdesk([*argv, "--cache-dir", lib / "cache2", "--data-dir", data], _env(tmp_path), check_rc=1)
         assert proc.stderr.count("\n") == 1 and f"inside the library {lib}" in proc.stderr, (argv, proc.stderr)
     assert tree_digest(lib) == before
 
@@ -83,7 +72,7 @@ def test_a_registered_library_under_a_symlink_is_still_seen(tmp_path, lib):
     link = tmp_path / "link"
     link.symlink_to(lib)
     before = tree_digest(lib)
-    proc = _run(["scan", link, "--cache-dir", link / "c", "--data-dir", tmp_path / "d"], _env(tmp_path), check_rc=1)
+    proc = run_comicdesk(["scan", link, "--cache-dir", link / "c", "--data-dir", tmp_path / "d"], _env(tmp_path), check_rc=1)
     assert "inside the library" in proc.stderr
     assert tree_digest(lib) == before
 
@@ -103,7 +92,7 @@ def test_platform_default_dirs_inside_a_library_are_skipped(tmp_path):
     models = home / "Data" / "comicdesk" / "pages"
     models.mkdir(parents=True)
     (models / "p.jpg").write_bytes(_a_jpeg())
-    proc = _run(["--json", "scan", home], env)
+    proc = run_comicdesk(["--json", "scan", home], env)
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [Path(r["path"]).name for r in rows] == ["book.cbz"]
     assert (home / "Caches" / "comicdesk").is_dir()

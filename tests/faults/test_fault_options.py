@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, run_comicdesk
 
 import comicdesk.cli as cli
 
@@ -94,15 +92,6 @@ def _isolated_env(tmp_path: Path) -> tuple[dict, list[Path]]:
     return env, xdg
 
 
-def _run(argv, env, check_rc=0):
-    proc = subprocess.run([sys.executable, "-m", "comicdesk", *map(str, argv)], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=REPO)
-    assert "Traceback" not in proc.stderr
-    if check_rc is not None:
-        assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
-    return proc
-
-
 @pytest.mark.parametrize("form", ["equals-before", "space-before", "after"])
 def test_explicit_dirs_are_used_and_platform_dirs_stay_empty(tmp_path, form):
     env, xdg = _isolated_env(tmp_path)
@@ -116,7 +105,7 @@ def test_explicit_dirs_are_used_and_platform_dirs_stay_empty(tmp_path, form):
         argv = ["--cache-dir", cache, "--data-dir", data, "--json", "scan", lib]
     else:
         argv = ["scan", lib, "--cache-dir", cache, f"--data-dir={data}", "--json"]
-    proc = _run(argv, env)
+    proc = run_comicdesk(argv, env)
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["pages"] for r in rows] == [5]
     assert list(cache.rglob("catalog.sqlite")) and (data / "libraries.json").is_file()
@@ -128,7 +117,7 @@ def test_bare_command_with_dirs_writes_nowhere_else(tmp_path):
     """`comicdesk --json --cache-dir C --data-dir D pages BOOK` reads, writes nothing anywhere."""
     env, xdg = _isolated_env(tmp_path)
     cache, data = tmp_path / "CACHE", tmp_path / "DATA"
-    proc = _run(["--json", "--cache-dir", cache, "--data-dir", data, "pages", SAMPLE_CBZ], env)
+    proc = run_comicdesk(["--json", "--cache-dir", cache, "--data-dir", data, "pages", SAMPLE_CBZ], env)
     assert len(proc.stdout.splitlines()) == 5 and json.loads(proc.stdout.splitlines()[0])["index"] == 0
     for p in xdg:
         assert list(p.rglob("*")) == [], p
