@@ -9,12 +9,18 @@ Computing paths here does no I/O.
 - data root: ``--data-dir`` > ``$COMICDESK_DATA_DIR`` > ``user_data_dir("comicdesk")``; a
   library's data is ``<data root>/libraries/<library-id>/`` (the person's own: labels, reading
   positions; never cleared with the cache). The library registry is ``<data root>/libraries.json``.
+- how models run (read here, once, at start-up; a run gets them through its run options, never
+  from the environment mid-work): ``$COMICDESK_DEVICE`` (auto | cpu | cuda | mps),
+  ``$COMICDESK_DTYPE`` (the CoSMo models' precision), ``$COMICDESK_BATCH`` (the CoSMo models'
+  batch), ``$COMICDESK_CPU_PRECISION`` (float32 | bfloat16 | auto, the small CPU models);
+  ``env`` keeps the environment as it was then, for what reads more of it (the weights locator:
+  ``$COMICDESK_MODELS_DIR``, ``$HF_HOME``, ...).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -27,6 +33,11 @@ class Settings:
     cache_root: Path
     data_root: Path
     profile: str = "standard"
+    device: str = "auto"
+    dtype: str | None = None
+    batch: int | None = None
+    cpu_precision: str = "auto"
+    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def resolve(
@@ -51,7 +62,16 @@ class Settings:
         profile = profile or env.get("COMICDESK_PROFILE") or "standard"
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r} (choose {' or '.join(PROFILES)})")
-        return cls(Path(cache_dir).expanduser().absolute(), Path(data_dir).expanduser().absolute(), profile)
+        batch = env.get("COMICDESK_BATCH") or None
+        try:
+            batch_n = int(batch) if batch else None
+        except ValueError:
+            raise ValueError(f"COMICDESK_BATCH must be a whole number, not {batch!r}") from None
+        return cls(Path(cache_dir).expanduser().absolute(), Path(data_dir).expanduser().absolute(), profile,
+                   device=env.get("COMICDESK_DEVICE") or "auto", dtype=env.get("COMICDESK_DTYPE") or None,
+                   batch=batch_n,
+                   cpu_precision=(env.get("COMICDESK_CPU_PRECISION") or "auto").strip().lower() or "auto",
+                   env=dict(env))
 
     @property
     def registry_path(self) -> Path:

@@ -105,7 +105,8 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-#: Environment override for :func:`pick_cpu_dtype`: ``float32``, ``bfloat16`` or ``auto``.
+#: The environment variable :class:`comicdesk.core.settings.Settings` reads at start-up for
+#: :func:`pick_cpu_dtype`'s preference (``float32``, ``bfloat16`` or ``auto``); never read here.
 CPU_PRECISION_ENV = "COMICDESK_CPU_PRECISION"
 #: bfloat16 is chosen only when it runs at least this many times faster than float32.
 BF16_MIN_SPEEDUP = 1.25
@@ -173,16 +174,15 @@ def _write_choice(path, machine_key: str, name: str) -> None:
 def pick_cpu_dtype(run: Callable[[Any], Any], *, key: str, preference: str = "auto",
                    min_speedup: float = BF16_MIN_SPEEDUP) -> Any:
     """The dtype a small model should run in on the CPU: ``preference`` ``float32`` or
-    ``bfloat16`` as given (``$COMICDESK_CPU_PRECISION`` replaces ``auto``); ``auto``: bfloat16
+    ``bfloat16`` as given (the run's choice: ``$COMICDESK_CPU_PRECISION`` as the settings read it
+    at start-up, never read here); ``auto``: bfloat16
     when :func:`cpu_has_bf16` and ``run(dtype)`` (one sample forward pass in that dtype) takes at
     most 1 / ``min_speedup`` of float32's time (thread CPU time, best of three after a warm-up),
     else float32. An ``auto`` decision is kept per ``key`` for the process (timed once, however
     many threads ask together), and in the file :func:`remember_cpu_choices` names."""
     import torch
 
-    pref = preference
-    if pref == "auto":
-        pref = os.environ.get(CPU_PRECISION_ENV, "auto").strip().lower() or "auto"
+    pref = (preference or "auto").strip().lower() or "auto"
     name = DTYPES.get(pref, pref)
     if name == "float32":
         return torch.float32
@@ -366,11 +366,6 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def env_device(default: str = "auto") -> str:
-    """``$COMICDESK_DEVICE`` when set, else ``default``."""
-    return os.environ.get("COMICDESK_DEVICE") or default
-
-
 __all__ = [
     "DEFAULT_BATCH",
     "DEVICES",
@@ -380,7 +375,6 @@ __all__ = [
     "choose_dtype",
     "cpu_has_bf16",
     "pick_cpu_dtype",
-    "env_device",
     "free_cached_memory",
     "is_out_of_memory",
     "resolve_device",

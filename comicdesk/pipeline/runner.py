@@ -108,6 +108,13 @@ class RunOptions:
     data_dir: Any = None
     device: str = "auto"  # auto | cpu | cuda | mps, for models that can use a GPU
     models_dir: Any = None  # downloaded model weights (comicdesk.ml.weights), when not the default
+    dtype: str | None = None  # the CoSMo models' precision (None: the device's)
+    model_batch: int | None = None  # the CoSMo models' batch (None: the device's)
+    cpu_precision: str = "auto"  # float32 | bfloat16 | auto, the small CPU models
+    cpu_choices_file: Any = None  # where the CPU precision timings are kept (None: this process only)
+    #: The environment as read at start-up (``Settings.env``), for the weights locator; None: the
+    #: process's (a caller that builds a runner without settings)
+    env: Any = None
     #: Decode every chunk of the vector store before the run (finds a truncated or scribbled
     #: chunk no reader met yet; reads the whole store): ``comicdesk index`` does, the app's
     #: background analysis checks only that the chunks exist.
@@ -236,23 +243,26 @@ class _Budget:
                 self._cond.notify_all()
 
 
-def cpu_choices_file(cache_dir: Path) -> Path:
+def cpu_choices_file(cache_root: Path) -> Path:
     """Where the CPU precision timings are remembered (:func:`comicdesk.ml.device.remember_cpu_choices`):
-    ``<cache root>/cpu-precision.json`` for a library cache dir ``<cache root>/libraries/<id>``,
-    else in the given cache dir. A machine's fact, shared by its libraries, written atomically."""
-    cache_dir = Path(cache_dir)
-    root = cache_dir.parent.parent if cache_dir.parent.name == "libraries" else cache_dir
-    return root / "cpu-precision.json"
+    ``<cache root>/cpu-precision.json``, a machine's fact shared by its libraries, written atomically."""
+    return Path(cache_root) / "cpu-precision.json"
 
 
-def library_dirs(settings, library_id: str) -> dict[str, str]:
-    """``data_dir`` and ``models_dir`` of a run on this library (as strings: they also travel to
-    the app's analysis process): the page classes apply the head learnt from the person's labels
-    (a head stored while the run held the library is applied when it ends); downloaded weights."""
+def library_dirs(settings, library_id: str) -> dict[str, Any]:
+    """The run options a run on this library takes from the settings, as plain values (they also
+    travel to the app's analysis process): ``data_dir`` (the page classes apply the head learnt
+    from the person's labels; a head stored while the run held the library is applied when it
+    ends), ``models_dir`` (downloaded weights), how models run (device, dtype, batch, CPU
+    precision: the environment as the settings read it at start-up), where the CPU precision
+    timings are kept, and the start-up environment for the weights locator."""
     from comicdesk.ml.weights import default_models_dir
 
     return {"data_dir": str(settings.library_data_dir(library_id)),
-            "models_dir": str(default_models_dir(os.environ, settings.cache_root))}
+            "models_dir": str(default_models_dir(settings.env, settings.cache_root)),
+            "device": settings.device, "dtype": settings.dtype, "model_batch": settings.batch,
+            "cpu_precision": settings.cpu_precision,
+            "cpu_choices_file": str(cpu_choices_file(settings.cache_root)), "env": dict(settings.env)}
 
 
 def foreground_options(settings, library_id: str, *, workers: int | None = None, **overrides) -> RunOptions:
@@ -456,7 +466,7 @@ class Runner:
     def _run(self, book_ids, result: RunResult, t0: float) -> None:
         from comicdesk.ml.device import remember_cpu_choices
 
-        remember_cpu_choices(cpu_choices_file(self.cache_dir))
+        remember_cpu_choices(self.options.cpu_choices_file)
         catalog = self.catalog
         self._heal_cache()
         try:
@@ -998,7 +1008,9 @@ class Runner:
     # -- inference --------------------------------------------------------------------------
     def _infer_loop(self) -> None:
         ctx = StageContext(profile=self.options.profile, threads=max(1, self.options.threads),
-                           device=self.options.device,
+                           device=self.options.device, dtype=self.options.dtype,
+                           batch=self.options.model_batch, cpu_precision=self.options.cpu_precision,
+                           env=self.options.env,
                            data_dir=Path(self.options.data_dir) if self.options.data_dir else None,
                            models_dir=str(self.options.models_dir) if self.options.models_dir else None)
         self._local.ctx = ctx

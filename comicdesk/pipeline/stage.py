@@ -114,6 +114,11 @@ class StageContext:
     profile: str = "standard"
     threads: int = 1  # most threads a model may use (OpenCV, torch, onnxruntime)
     device: str = "auto"  # auto | cpu | cuda | mps (comicdesk.ml.device)
+    dtype: str | None = None  # the CoSMo models' precision (None: the device's)
+    batch: int | None = None  # the CoSMo models' batch (None: the device's)
+    cpu_precision: str = "auto"  # float32 | bfloat16 | auto: the small CPU models
+    #: the environment as read at start-up, for the weights locator (None: the process's)
+    env: Any = None
     #: the library's data dir (the person's own: the classifier head learnt from their labels),
     #: when the caller gives it; stages only read it
     data_dir: Any = None

@@ -45,12 +45,15 @@ def foreground_runner(settings, library_id: str, *, on_event=None):
                        on_event=on_event)
 
 
-def background_options(settings, library_id: str, *, threads: int | None = 1, device: str = "auto") -> dict:
+def background_options(settings, library_id: str, *, threads: int | None = 1, device: str | None = None) -> dict:
     """The app's background analysis of a library, as plain values (they travel to the analysis
-    child process): the profile, ``threads`` per model (at least 1), the device, the library's data
-    dir (the head learnt from the person's labels) and models dir; :class:`RunOptions`' defaults
-    for the rest (one worker, lowered priority)."""
+    child process): the profile, ``threads`` per model (at least 1), the library's data dir (the
+    head learnt from the person's labels) and models dir, how models run (from the settings; the
+    device: ``$COMICDESK_DEVICE`` as read at start-up, else ``device``, else auto);
+    :class:`RunOptions`' defaults for the rest (one worker, lowered priority)."""
     from comicdesk.pipeline.runner import library_dirs
 
-    return {"profile": settings.profile, "threads": max(1, threads or 1), "device": device,
-            **library_dirs(settings, library_id)}
+    values = {"profile": settings.profile, "threads": max(1, threads or 1), **library_dirs(settings, library_id)}
+    if settings.device == "auto" and device:
+        values["device"] = device
+    return values

@@ -123,7 +123,7 @@ def cosmo_encoder(settings):
     from comicdesk.ml import panel_encoder as pe
     from comicdesk.ml.weights import Locator
 
-    path = Path(Locator.from_env(cache_root=settings.cache_root).require("panel-encoder-v1"))
+    path = Path(Locator.from_env(settings.env, cache_root=settings.cache_root).require("panel-encoder-v1"))
     cfg = pe.PanelEncoderConfig()
     side = path.parent / "config.json"
     if side.is_file():

@@ -192,13 +192,14 @@ def test_cpu_precision_is_bfloat16_only_when_native_and_clearly_faster(monkeypat
             raise RuntimeError("no bf16 kernel for this operator")
 
     assert dev.pick_cpu_dtype(broken, key="f") == torch.float32  # bf16 failing is not an error
-    # The environment overrides "auto"; an explicit preference wins over it.
-    monkeypatch.setenv(dev.CPU_PRECISION_ENV, "float32")
-    assert dev.pick_cpu_dtype(run_with(fast), key="d") == torch.float32
+    # The run's preference wins over "auto"; the environment is never read here (the settings
+    # read $COMICDESK_CPU_PRECISION at start-up).
+    assert dev.pick_cpu_dtype(run_with(fast), key="d", preference="float32") == torch.float32
     assert dev.pick_cpu_dtype(run_with(fast), key="d", preference="bfloat16") == torch.bfloat16
-    monkeypatch.setenv(dev.CPU_PRECISION_ENV, "fp8")
+    monkeypatch.setenv(dev.CPU_PRECISION_ENV, "float32")
+    assert dev.pick_cpu_dtype(run_with(fast), key="d") == torch.bfloat16  # "auto": timed above
     with pytest.raises(dev.DeviceError, match="unknown CPU precision"):
-        dev.pick_cpu_dtype(run_with(fast), key="e")
+        dev.pick_cpu_dtype(run_with(fast), key="e", preference="fp8")
 
 
 def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeypatch, tmp_path):
@@ -262,9 +263,12 @@ def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeyp
     dev.remember_cpu_choices(blocked / "cpu-precision.json")
     monkeypatch.setattr(dev, "_picked", {})
     assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16
-    # Where the runner keeps it: the cache root, shared by the machine's libraries.
-    from comicdesk.pipeline.runner import cpu_choices_file
+    # Where a run keeps it: the settings' cache root (passed in, not guessed from the library's
+    # cache dir), shared by the machine's libraries.
+    from comicdesk.core.settings import Settings
+    from comicdesk.pipeline.runner import cpu_choices_file, library_dirs
 
     root = tmp_path / "cache"
-    assert cpu_choices_file(root / "libraries" / "abc") == root / "cpu-precision.json"
-    assert cpu_choices_file(tmp_path / "elsewhere") == tmp_path / "elsewhere" / "cpu-precision.json"
+    assert cpu_choices_file(root) == root / "cpu-precision.json"
+    settings = Settings.resolve(root, tmp_path / "data", env={})
+    assert library_dirs(settings, "abc")["cpu_choices_file"] == str(root / "cpu-precision.json")

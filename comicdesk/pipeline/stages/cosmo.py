@@ -25,9 +25,11 @@ stage                     pass   level  reads → writes
 - Weights are found by :mod:`comicdesk.ml.weights` when a stage loads (never downloaded here: a
   missing model stops the run with the one line saying how to get it). Where: ``ctx.models_dir``
   when the run gives one, else ``$COMICDESK_MODELS_DIR``, else ``<cache root>/models``, then the
-  Hugging Face cache. Device: ``$COMICDESK_DEVICE`` else ``ctx.device`` (``auto|cpu|cuda|mps``);
-  precision ``$COMICDESK_DTYPE`` (e.g. ``bf16`` on a CPU with native bfloat16) else the device's
-  default; batch ``$COMICDESK_BATCH`` else the device's default.
+  Hugging Face cache. Device ``ctx.device`` (``auto|cpu|cuda|mps``); precision ``ctx.dtype``
+  (e.g. ``bf16`` on a CPU with native bfloat16) else the device's default; batch ``ctx.batch`` else
+  the device's default. The run's options carry them (``$COMICDESK_DEVICE``, ``$COMICDESK_DTYPE``,
+  ``$COMICDESK_BATCH`` as :class:`comicdesk.core.settings.Settings` read them at start-up); a
+  stage never reads the environment.
 - A checkpoint file may have a ``config.json`` beside it with :class:`CosmoV4Config` /
   :class:`PanelEncoderConfig` fields (tests use tiny models that way; the released files need none),
   and the panel encoder's folder may hold a ``tokenizer/`` folder (else MiniLM's tokenizer from the
@@ -40,7 +42,6 @@ stage                     pass   level  reads → writes
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,22 +85,20 @@ class Choices:
     threads: int
 
 
-def choices(ctx: StageContext, env: Mapping[str, str] | None = None) -> Choices:
-    """Where weights are and how models run, for one stage load (see the module docstring)."""
+def choices(ctx: StageContext) -> Choices:
+    """Where weights are and how models run, for one stage load (see the module docstring): all
+    from the run's context, none from the environment."""
     from comicdesk.ml.device import resolve_device
     from comicdesk.ml.weights import Locator
 
-    env = os.environ if env is None else env
-    batch = env.get("COMICDESK_BATCH")
-    try:
-        batch_n = int(batch) if batch else None
-    except ValueError:
-        raise StageModelError(f"COMICDESK_BATCH must be a whole number, not {batch!r}") from None
+    batch = getattr(ctx, "batch", None)
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise StageModelError(f"the model batch must be a whole number above 0, not {batch!r}")
     return Choices(
-        locator=Locator.from_env(env, models_dir=getattr(ctx, "models_dir", None)),
-        device=resolve_device(env.get("COMICDESK_DEVICE") or getattr(ctx, "device", None) or "auto"),
-        dtype=env.get("COMICDESK_DTYPE") or None,
-        batch=batch_n,
+        locator=Locator.from_env(getattr(ctx, "env", None), models_dir=getattr(ctx, "models_dir", None)),
+        device=resolve_device(getattr(ctx, "device", None) or "auto"),
+        dtype=getattr(ctx, "dtype", None) or None,
+        batch=batch,
         threads=max(1, int(getattr(ctx, "threads", 1) or 1)),
     )
 

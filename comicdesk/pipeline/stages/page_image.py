@@ -23,7 +23,7 @@ def _load(ctx: StageContext):
     from comicdesk.ml.efficientnet import EfficientNetLite0
 
     set_torch_threads(ctx)
-    net = EfficientNetLite0(batch_size=8, precision="auto")
+    net = EfficientNetLite0(batch_size=8, precision=getattr(ctx, "cpu_precision", "auto") or "auto")
 
     def run(pages):
         feats = net.features([p.image for p in pages]).astype(np.float16)

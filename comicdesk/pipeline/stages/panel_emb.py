@@ -28,7 +28,7 @@ def _load(ctx: StageContext):
     from comicdesk.ml.panel_embed import composition_features, embed_panels
 
     set_torch_threads(ctx)
-    net = EfficientNetLite0(config=LiteConfig(image_size=CROP_SIZE), batch_size=16, precision="auto")
+    net = EfficientNetLite0(config=LiteConfig(image_size=CROP_SIZE), batch_size=16, precision=getattr(ctx, "cpu_precision", "auto") or "auto")
 
     def run(pages):
         crops, counts = [], []

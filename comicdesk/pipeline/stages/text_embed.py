@@ -48,7 +48,7 @@ def _load(ctx: StageContext):
     from comicdesk.ml.panel_embed import DIM, with_text
 
     set_torch_threads(ctx)
-    model = MiniLM(max_tokens=TEXT_TOKENS, precision="auto")
+    model = MiniLM(max_tokens=TEXT_TOKENS, precision=getattr(ctx, "cpu_precision", "auto") or "auto")
 
     def run(pages):
         texts, spans = [], []
