@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-3"
+DETECTOR_VERSION = "classic-4"
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,9 @@ class PanelParams:
     #: panels of uneven heights: the shorter one ends before the line does).
     uneven_border: bool = True
     uneven_share: float = 0.25
+    #: A dirty gutter that the region's own border runs across is no gutter either (the same
+    #: test as for clean gutters, ``frame_across``).
+    dirty_frame_across: bool = True
     #: A band beside a shared line that is panel-sized and mostly inked is art, never lettering
     #: (a colour panel: every line of it is "a line across", which the caption test strips).
     solid_band: bool = True
@@ -1104,6 +1107,8 @@ class _Detector:
                 continue
             near = [frac[max(0, s - reach):s], frac[e:e + reach]]
             if all(len(v) >= flank and _window_max(v, flank) >= p.solid_flank for v in near):
+                if p.dirty_frame_across and self._frame_across(region, axis, (s, e)):
+                    continue  # the region's own border runs across it: inside one panel
                 out.append((float(frac[s:e].max()), (s, e)))
         return [g for _, g in sorted(out)]
 

@@ -1,7 +1,8 @@
 """Panel shapes the `classic-2` and `classic-3` cuts are for, each on a small drawn page:
 panels sharing one border line, slanted gutters and slanted shared lines, panels starting at
 uneven heights with art poking into the gutter, touching coloured panels of uneven heights
-(`classic-3`), and what must stay one panel (a caption box or a horizon across a framed panel).
+(`classic-3`), and what must stay one panel (a caption box or a horizon across a framed panel;
+since `classic-4`, a dirty gap that the panel's own border runs across).
 Most of these clean drawings hold for `classic-1` too (behaviour checks); the
 colour-art-across-a-gutter page does not, nor (on `classic-2`) the uneven touching panels. What
 each version gains shows on real pages (``tests/ml/test_panels_real.py``)."""
@@ -175,3 +176,43 @@ def test_touching_panels_of_uneven_heights_with_colour_art_are_two():
     assert len(found) == 4, found
     assert matched(found, truth, at=0.8), found
 
+
+
+# -- classic-4 --------------------------------------------------------------------------------
+def _bleeding_top_row(img: np.ndarray, border_across: bool) -> None:
+    """A top row bleeding off the top and right edges: two masses of art with a narrow band
+    between them holding a few marks (a dirty gutter by its profile), above a border line
+    along the bottom: one line across the band, or each half ending at the band. Below it, two
+    framed panels."""
+    cv2.rectangle(img, (40, 0), (385, 498), (110, 110, 110), -1)
+    cv2.rectangle(img, (415, 0), (W, 498), (150, 150, 150), -1)
+    for y in (60, 200, 340):
+        cv2.line(img, (400, y), (400, y + 30), (0, 0, 0), 3)
+    if border_across:
+        cv2.line(img, (40, 500), (W, 500), (0, 0, 0), 3)
+    else:
+        cv2.line(img, (40, 500), (385, 500), (0, 0, 0), 3)
+        cv2.line(img, (415, 500), (W, 500), (0, 0, 0), 3)
+    for x0 in (40, 420):
+        frame(img, x0, 560, x0 + 340, 1160)
+        cv2.circle(img, (x0 + 170, 860), 100, (60, 60, 60), -1)
+
+
+def test_a_dirty_gap_that_the_panels_own_border_runs_across_is_inside_one_panel():
+    """balloon_dream 027's top panel: it bleeds off the page's top and right, its one border
+    runs along its bottom across a band of sparse art between two dark masses. The border
+    across the band says the band is inside the panel, not a gutter (as for clean gaps)."""
+    img = page()
+    _bleeding_top_row(img, border_across=True)
+    truth = [(40, 0, W - 40, 502), (40, 560, 341, 601), (420, 560, 341, 601)]
+    found = detect_boxes(img)
+    assert matched(found, truth, at=0.8), found
+
+
+def test_the_same_band_with_the_border_broken_at_it_is_a_gutter():
+    """The same page with each half's border ending at the band: two panels, cut there."""
+    img = page()
+    _bleeding_top_row(img, border_across=False)
+    truth = [(40, 0, 346, 502), (415, 0, W - 415, 502), (40, 560, 341, 601), (420, 560, 341, 601)]
+    found = detect_boxes(img)
+    assert matched(found, truth, at=0.8), found
