@@ -113,15 +113,20 @@ BF16_MIN_SPEEDUP = 1.25
 _picked: dict[str, Any] = {}
 _pick_lock = threading.Lock()  # one timing per key: inference workers load their models together
 _choices_file: list = [None]  # where auto decisions are remembered between processes
+_choices_writer: list = [None]  # how that file is written (the caller's atomic write)
 
 
-def remember_cpu_choices(path: str | os.PathLike | None) -> None:
+def remember_cpu_choices(path: str | os.PathLike | None,
+                         write: Callable[[Any, str], None] | None = None) -> None:
     """Keep :func:`pick_cpu_dtype`'s timed decisions in this JSON file (None: this process only).
     Entries are keyed by the CPU's model name, core count, torch version and thread count, so a
-    file copied to another machine, or a new torch, times again."""
+    file copied to another machine, or a new torch, times again. ``write(path, text)`` writes the
+    file; the caller gives the project's atomic write (``comicdesk.library.atomic.write_text``:
+    ``ml`` does no file replacing of its own); without it the file is only read."""
     from pathlib import Path
 
     _choices_file[0] = Path(path) if path is not None else None
+    _choices_writer[0] = write
 
 
 def _machine_key(key: str) -> str:
@@ -151,22 +156,16 @@ def _read_choices(path) -> dict:
 
 
 def _write_choice(path, machine_key: str, name: str) -> None:
-    """Add one decision (atomically: write a temporary file, then rename over the old one). A
+    """Add one decision through the writer :func:`remember_cpu_choices` was given (atomic). A
     cache that cannot be written only means the next process times again."""
-    import tempfile
-
+    write = _choices_writer[0]
+    if write is None:
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _read_choices(path)
         data[machine_key] = name
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write(path, json.dumps(data, indent=1, sort_keys=True))
     except OSError:
         pass
 

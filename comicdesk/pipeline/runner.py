@@ -464,9 +464,10 @@ class Runner:
         return result
 
     def _run(self, book_ids, result: RunResult, t0: float) -> None:
+        from comicdesk.library.atomic import write_text
         from comicdesk.ml.device import remember_cpu_choices
 
-        remember_cpu_choices(self.options.cpu_choices_file)
+        remember_cpu_choices(self.options.cpu_choices_file, write_text)
         catalog = self.catalog
         self._heal_cache()
         try:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from comicdesk.core.errors import ComicdeskError
+from comicdesk.library import atomic
 
 if TYPE_CHECKING:  # pragma: no cover
     from comicdesk.cache.vectors import VectorStore
@@ -592,9 +593,7 @@ class VectorIndex:
                                "trained_on": self.backend.trained_on}
         path = manifest_path(directory, self.array)
         old = _read_manifest(path)
-        tmp = path.with_name(path.name + f".{token}.tmp")
-        tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(manifest, indent=1))
         if old is not None:
             for part in ("keys", "data"):
                 name = (old.get(part) or {}).get("file")

@@ -216,6 +216,7 @@ def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeyp
     monkeypatch.delenv(dev.CPU_PRECISION_ENV, raising=False)
     monkeypatch.setattr(dev, "_picked", {})
     monkeypatch.setattr(dev, "_choices_file", [None])
+    monkeypatch.setattr(dev, "_choices_writer", [None])
     monkeypatch.setattr(dev, "cpu_has_bf16", lambda: True)
     calls = []
 
@@ -226,8 +227,10 @@ def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeyp
         while time.thread_time() < end:
             pass
 
+    from comicdesk.library.atomic import write_text
+
     store = tmp_path / "cache" / "cpu-precision.json"
-    dev.remember_cpu_choices(store)
+    dev.remember_cpu_choices(store, write_text)  # the runner's writer: the project's atomic write
     # Two workers asking at once: one timing (4 runs per dtype), both get its answer.
     got = []
     workers = [threading.Thread(target=lambda: got.append(dev.pick_cpu_dtype(run, key="m"))) for _ in range(2)]
@@ -260,7 +263,7 @@ def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeyp
     assert len(json.loads(store.read_text())) == 1
     blocked = tmp_path / "file"
     blocked.write_text("")
-    dev.remember_cpu_choices(blocked / "cpu-precision.json")
+    dev.remember_cpu_choices(blocked / "cpu-precision.json", write_text)
     monkeypatch.setattr(dev, "_picked", {})
     assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16
     # Where a run keeps it: the settings' cache root (passed in, not guessed from the library's
