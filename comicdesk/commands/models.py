@@ -17,9 +17,8 @@ Where models are looked for: :mod:`comicdesk.ml.weights`.
 from __future__ import annotations
 
 import sys
-import time
 
-from comicdesk.commands.output import EXIT_OK, CommandError, emit_json, note
+from comicdesk.commands.output import EXIT_OK, CommandError, ProgressBar, emit_json, note
 
 
 def _locator(settings):
@@ -95,49 +94,6 @@ def _path(args, settings) -> int:
     return EXIT_OK
 
 
-class _Bar:
-    """Bytes downloaded, as a one-line bar on stderr (drawn only on a terminal)."""
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty()
-        self._last = 0.0
-        self._start = time.monotonic()
-        self._first: int | None = None
-        self._drawn = False
-
-    def __call__(self, filename: str, done: int, total: int | None) -> None:
-        from comicdesk.services.models import human_size
-
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if self._first is None:
-            self._first, self._start = done, now
-        if now - self._last < 0.1 and not (total and done >= total):
-            return
-        self._last = now
-        rate = (done - self._first) / (now - self._start) if now > self._start else 0
-        if total:
-            frac = min(1.0, done / total)
-            text = f"{filename} [{'#' * int(frac * 24):<24}] {human_size(done)}/{human_size(total)}"
-        else:
-            text = f"{filename} {human_size(done)}"
-        if rate > 0:
-            text += f"  {human_size(int(rate))}/s"
-            if total and done < total:
-                text += f"  ETA {(total - done) / rate:.0f}s"
-        self.stream.write("\r" + text[:100].ljust(100))
-        self.stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\r" + " " * 100 + "\r")
-            self.stream.flush()
-            self._drawn = False
-
-
 def _ask(question: str) -> bool:
     sys.stderr.write(question + " [y/N] ")
     sys.stderr.flush()
@@ -175,9 +131,9 @@ def _download(args, settings) -> int:
         if not _ask(question):
             note("comicdesk: nothing downloaded")
             return 1
-    bar = _Bar()
+    bar = ProgressBar(fmt=lambda n: human_size(int(n)))
     try:
-        got = loc.download(name, consent=True, progress=bar)
+        got = loc.download(name, consent=True, progress=bar.transfer)
     finally:
         bar.close()
     if args.json:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from comicdesk.core.errors import ComicdeskError
@@ -51,33 +52,56 @@ def note(message: str) -> None:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+    """The one progress bar of the command line: one line on stderr, drawn only when stderr is a
+    terminal. Called with a progress event (``done``, ``total``, ``rate``, ``eta_s``: scan,
+    analysis, export), or as a download's ``progress(filename, done, total)`` through
+    :meth:`transfer`, which measures the rate itself. ``fmt`` writes an amount (bytes: a size)."""
 
-    def __init__(self, label: str, stream=None, enabled: bool | None = None):
+    def __init__(self, label: str = "", stream=None, enabled: bool | None = None,
+                 fmt: Callable[[float], str] | None = None):
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.fmt = fmt or (lambda n: f"{n:.0f}")
         self._last = 0.0
         self._drawn = False
+        self._first: tuple[int, float] | None = None  # transfer: (done, when) of the first call
 
     def __call__(self, event) -> None:
+        self.update(event.done, event.total, rate=event.rate, eta_s=event.eta_s)
+
+    def transfer(self, label: str, done: int, total: int | None) -> None:
+        """A download's progress: bytes of ``label`` so far, the rate since the first call."""
         if not self.enabled:
             return
         now = time.monotonic()
-        final = event.total is not None and event.done >= event.total
+        if self._first is None:
+            self._first = (done, now)
+        first, start = self._first
+        rate = (done - first) / (now - start) if now > start else 0.0
+        eta = (total - done) / rate if rate > 0 and total and done < total else None
+        self.update(done, total, rate=rate or None, eta_s=eta, label=label)
+
+    def update(self, done: float, total: float | None = None, *, rate: float | None = None,
+               eta_s: float | None = None, label: str | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        final = total is not None and done >= total
         if not final and now - self._last < 0.1:
             return
         self._last = now
-        if event.total:
-            frac = min(1.0, event.done / event.total)
+        label = self.label if label is None else label
+        if total:
+            frac = min(1.0, done / total)
             bar = "#" * int(frac * 24)
-            text = f"{self.label} [{bar:<24}] {event.done}/{event.total}"
+            text = f"{label} [{bar:<24}] {self.fmt(done)}/{self.fmt(total)}"
         else:
-            text = f"{self.label} {event.done}…"
-        if event.rate:
-            text += f"  {event.rate:.0f}/s"
-        if event.eta_s is not None and not final:
-            text += f"  ETA {event.eta_s:.0f}s"
+            text = f"{label} {self.fmt(done)}…"
+        if rate:
+            text += f"  {self.fmt(rate)}/s"
+        if eta_s is not None and not final:
+            text += f"  ETA {eta_s:.0f}s"
         width = 100
         self.stream.write("\r" + text[:width].ljust(width))
         self.stream.flush()
@@ -87,6 +111,7 @@ class ProgressBar:
         if self._drawn:
             self.stream.write("\r" + " " * 100 + "\r")
             self.stream.flush()
+            self._drawn = False
 
 
 def existing_path(value: str) -> Path:
