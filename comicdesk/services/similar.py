@@ -118,26 +118,11 @@ def load_encoder(settings):
 
 
 def cosmo_encoder(settings):
-    import json
-
+    """The cosmo profile's text encoder for text queries: the panel encoder, loaded as the panel
+    stage loads it (:func:`comicdesk.pipeline.stages.cosmo.load_panel_encoder`), on the CPU."""
     from comicdesk.ml import panel_encoder as pe
     from comicdesk.ml.weights import Locator
+    from comicdesk.pipeline.stages.cosmo import load_panel_encoder
 
-    path = Path(Locator.from_env(settings.env, cache_root=settings.cache_root).require("panel-encoder-v1"))
-    cfg = pe.PanelEncoderConfig()
-    side = path.parent / "config.json"
-    if side.is_file():
-        try:
-            data = json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SimilarError(f"{side}: not a readable JSON config ({exc})") from None
-        cfg = pe.PanelEncoderConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()
-                                       if k in pe.PanelEncoderConfig.__dataclass_fields__})
-    model = pe.load_checkpoint(path, config=cfg)
-    tok_dir = path.parent / "tokenizer"
-    if not tok_dir.is_dir():
-        from comicdesk.ml.minilm import model_dir
-
-        tok_dir = model_dir()
-    tokenizer = pe.load_tokenizer(tok_dir)
+    model, tokenizer = load_panel_encoder(Locator.from_env(settings.env, cache_root=settings.cache_root))
     return lambda text: pe.encode_texts(model, tokenizer, [text])[0]

@@ -228,3 +228,22 @@ def test_specs_are_the_cosmo_profiles():
     assert by["panel-encoder"].vectors[0].level == "panel" and by["panel-encoder"].vectors[0].normalised
     assert not by["cosmo-visual"].vectors[0].normalised  # model inputs are stored raw
     registry.validate([whole_page_stage(), ocr_stage(), *stages.SPECS])
+
+
+def test_the_panel_stage_and_similar_text_queries_load_one_panel_encoder(tmp_path, models_dir):
+    """One loader (``stages.load_panel_encoder``): the stage's encoder and ``comicdesk similar``'s
+    cosmo text encoder are the same checkpoint, config and tokenizer, so a text query lands in the
+    panel vectors' space; a checkpoint of another size is refused."""
+    from comicdesk.core.settings import Settings
+    from comicdesk.ml import panel_encoder as pe
+    from comicdesk.ml.weights import Locator
+    from comicdesk.services.similar import cosmo_encoder
+
+    env = {"COMICDESK_MODELS_DIR": str(models_dir), "HF_HUB_CACHE": str(tmp_path / "no-hf-cache")}
+    settings = Settings.resolve(tmp_path / "cache", tmp_path / "data", profile="cosmo", env=env)
+    model, tokenizer = stages.load_panel_encoder(Locator.from_env(env), dims=PANEL_DIM)
+    want = pe.encode_texts(model, tokenizer, ["a bird over the city"])[0]
+    got = cosmo_encoder(settings)("a bird over the city")
+    assert got.shape == (PANEL_DIM,) and np.allclose(got, want, atol=1e-6)
+    with pytest.raises(stages.StageModelError, match=f"gives {PANEL_DIM}-d vectors; this stage stores 7-d"):
+        stages.load_panel_encoder(Locator.from_env(env), dims=7)

@@ -310,26 +310,39 @@ def _load_classes(visual: VectorOutput, text: VectorOutput, logits: VectorOutput
     return load
 
 
+def load_panel_encoder(locator: Any, *, device: str = "cpu", dtype: str | None = None,
+                       dims: int | None = None) -> tuple[Any, Any]:
+    """The panel encoder and its tokenizer, the one way they are loaded (the panel stage;
+    ``comicdesk similar``'s text queries on the cosmo profile, :mod:`comicdesk.services.similar`):
+    the checkpoint ``locator`` finds (never downloaded here), its ``config.json`` beside it when
+    there is one, on ``device`` in ``dtype`` (None: the device's default); the tokenizer from a
+    ``tokenizer/`` folder beside the checkpoint, else MiniLM's. ``dims``: the vector size the
+    caller stores (refused when the checkpoint gives another)."""
+    from comicdesk.ml import panel_encoder as pe
+    from comicdesk.ml.device import choose_dtype
+
+    path = Path(locator.require("panel-encoder-v1"))
+    cfg = _sidecar_config(path, pe.PanelEncoderConfig) or pe.PanelEncoderConfig()
+    if dims is not None and cfg.feature_dim != dims:
+        raise StageModelError(f"the panel encoder {path} gives {cfg.feature_dim}-d vectors; this stage "
+                              f"stores {dims}-d")
+    model = pe.load_checkpoint(path, config=cfg)
+    model = model.to(device=device, dtype=choose_dtype(device, dtype))
+    tok_dir = path.parent / "tokenizer"
+    if not tok_dir.is_dir():
+        from comicdesk.ml.minilm import model_dir
+
+        tok_dir = model_dir()
+    return model, pe.load_tokenizer(tok_dir)
+
+
 def _load_panels(out: VectorOutput):
     def load(ctx: StageContext):
-        from comicdesk.ml import panel_encoder as pe
-        from comicdesk.ml.device import choose_batch_size, choose_dtype, set_threads
+        from comicdesk.ml.device import choose_batch_size, set_threads
 
         c = choices(ctx)
         set_threads(c.threads)
-        path = c.locator.require("panel-encoder-v1")
-        cfg = _sidecar_config(path, pe.PanelEncoderConfig) or pe.PanelEncoderConfig()
-        if cfg.feature_dim != out.dims:
-            raise StageModelError(f"the panel encoder {path} gives {cfg.feature_dim}-d vectors; this stage "
-                                  f"stores {out.dims}-d")
-        model = pe.load_checkpoint(path, config=cfg)
-        model = model.to(device=c.device, dtype=choose_dtype(c.device, c.dtype))
-        tok_dir = path.parent / "tokenizer"
-        if not tok_dir.is_dir():
-            from comicdesk.ml.minilm import model_dir
-
-            tok_dir = model_dir()
-        tokenizer = pe.load_tokenizer(tok_dir)
+        model, tokenizer = load_panel_encoder(c.locator, device=c.device, dtype=c.dtype, dims=out.dims)
         return panel_stage(model, tokenizer, out.kind,
                            batch_size=choose_batch_size(c.device, c.batch, cpu=8, gpu=128))
 
