@@ -134,7 +134,7 @@ def test_download_asks_on_a_terminal(tmp_path, hub, monkeypatch, capsys, answer,
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(sys, "stdin", _Tty(answer))
-    settings = Settings.resolve(tmp_path / "cache", tmp_path / "data", env={})
+    settings = Settings.resolve(tmp_path / "cache", tmp_path / "data", env=os.environ)  # read at start-up
     args = argparse.Namespace(action="download", name="cosmo-v4", yes=False, json=False)
     assert models.run(args, settings) == rc
     err = capsys.readouterr().err
