@@ -139,7 +139,8 @@ def main() -> None:
     counts: dict[str, int] = defaultdict(int)
     stages = [timed(s, totals, counts) for s in registry.stages("standard")]
     limit_malloc_arenas()  # as comicdesk index does
-    options = RunOptions(threads=args.threads, inference_workers=args.workers, nice=0)
+    options = RunOptions(threads=args.threads, inference_workers=args.workers, nice=0,
+                         cpu_precision=settings.cpu_precision)  # $COMICDESK_CPU_PRECISION, read at start-up
     peak = {"rss": 0}
     stop = threading.Event()
 
