@@ -233,7 +233,15 @@ def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeyp
     dev.remember_cpu_choices(store, write_text)  # the runner's writer: the project's atomic write
     # Two workers asking at once: one timing (4 runs per dtype), both get its answer.
     got = []
-    workers = [threading.Thread(target=lambda: got.append(dev.pick_cpu_dtype(run, key="m"))) for _ in range(2)]
+    threads = torch.get_num_threads()
+
+    def worker():
+        # The thread count is part of the machine key, and a new thread may start with another
+        # one than this thread has (OpenMP's setting is per thread): the workers use this one's.
+        torch.set_num_threads(threads)
+        got.append(dev.pick_cpu_dtype(run, key="m"))
+
+    workers = [threading.Thread(target=worker) for _ in range(2)]
     for t in workers:
         t.start()
     for t in workers:
@@ -248,7 +256,6 @@ def test_cpu_precision_timings_are_remembered_per_machine_and_timed_once(monkeyp
     assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16 and calls == []
     # Another thread count is another measurement.
     monkeypatch.setattr(dev, "_picked", {})
-    threads = torch.get_num_threads()
     torch.set_num_threads(threads + 1)
     try:
         assert dev.pick_cpu_dtype(run, key="m") == torch.bfloat16 and len(calls) == 8
