@@ -29,6 +29,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from comicdesk.core.errors import ComicdeskError
@@ -355,6 +356,74 @@ def run_batched(fn: Callable[[Sequence[Any]], Any], items: Sequence[Any], batch_
     return Batcher(batch_size, **kw)(fn, items)
 
 
+#: Where a device's name may carry a number (``cuda:1``); the kinds :func:`resolve_device` knows.
+GPU_KINDS = ("cuda", "mps")
+
+
+def device_kind(device: str) -> str:
+    """``"cpu"``, ``"cuda"`` or ``"mps"`` for a resolved device (``cuda:1`` is ``cuda``)."""
+    return (device or "cpu").split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """How one model runs in this run, fixed when the model loads (:func:`plan_model`).
+
+    ``device``: a device torch has here (``cpu``, ``cuda``, ``cuda:N``, ``mps``). ``precision``:
+    ``float32``, ``float16`` or ``bfloat16``, or ``auto`` on the CPU (the model times float32
+    against bfloat16 once: :func:`pick_cpu_dtype`). ``batch``: items per forward pass, the start
+    of the model's :class:`Batcher` (halved on out-of-memory)."""
+
+    device: str
+    precision: str
+    batch: int
+
+    @property
+    def kind(self) -> str:
+        return device_kind(self.device)
+
+
+def plan_model(device: str | None = "auto", *, cpu_batch: int, gpu_batch: int,
+               cpu_precision: str | None = "auto", gpu_precision: str | None = None) -> ModelPlan:
+    """The plan of a model of the standard profile: the device resolved (:func:`resolve_device`:
+    ``auto`` is CUDA, else MPS, else the CPU; a device that is not here raises
+    :class:`DeviceError`), float16 on a GPU (``gpu_precision`` overrides), the run's CPU precision
+    on the CPU (``float32|bfloat16|auto``: the CPU path as it always was), and ``gpu_batch`` or
+    ``cpu_batch`` items per forward pass."""
+    resolved = resolve_device(device)
+    if device_kind(resolved) == "cpu":
+        pref = (cpu_precision or "auto").strip().lower() or "auto"
+        name = "auto" if pref == "auto" else DTYPES.get(pref)
+        if name not in ("auto", "float32", "bfloat16"):
+            raise DeviceError(f"unknown CPU precision {cpu_precision!r} (${CPU_PRECISION_ENV}): use float32, "
+                              "bfloat16 or auto")
+        return ModelPlan(resolved, name, choose_batch_size(resolved, None, cpu=cpu_batch))
+    dtype = choose_dtype(resolved, gpu_precision)
+    return ModelPlan(resolved, str(dtype).replace("torch.", ""), choose_batch_size(resolved, None, gpu=gpu_batch))
+
+
+def plan_for_run(run: Any, *, cpu_batch: int, gpu_batch: int) -> ModelPlan:
+    """:func:`plan_model` from a run's choices: anything with ``device`` and ``cpu_precision``
+    (a stage's ``StageContext``, which the run options fill from the settings read at start-up)."""
+    return plan_model(getattr(run, "device", None) or "auto", cpu_batch=cpu_batch, gpu_batch=gpu_batch,
+                      cpu_precision=getattr(run, "cpu_precision", None) or "auto")
+
+
+def model_dtype(device: str, precision: str | None) -> Any:
+    """The torch dtype a model's weights take on ``device`` for a plan's ``precision`` other than
+    the CPU's ``auto`` (which the model times itself): on a GPU ``auto``/None is float16. float16
+    on the CPU is allowed here (torch computes it, slowly): tests and the equivalence bench use it
+    to stand in for a GPU's precision; :func:`plan_model` never chooses it there."""
+    import torch
+
+    name = DTYPES.get((precision or "auto").strip().lower())
+    if name is None:
+        if device_kind(device) == "cpu":
+            raise DeviceError(f"a CPU model's precision {precision!r} is float32, bfloat16 or float16 here")
+        return choose_dtype(device)
+    return getattr(torch, name)
+
+
 def set_threads(threads: int | None) -> None:
     """Cap torch's intra-op threads (the runner's thread cap); None or < 1 leaves it."""
     if threads is None or threads < 1:
@@ -370,9 +439,14 @@ __all__ = [
     "DEVICES",
     "Batcher",
     "DeviceError",
+    "ModelPlan",
     "choose_batch_size",
     "choose_dtype",
     "cpu_has_bf16",
+    "device_kind",
+    "model_dtype",
+    "plan_for_run",
+    "plan_model",
     "pick_cpu_dtype",
     "free_cached_memory",
     "is_out_of_memory",

@@ -232,15 +232,23 @@ class EfficientNetLite0:
     batch_size: int = 16
     #: Fold BatchNorm into the convolutions after loading (faster; same features to ~1e-5).
     fuse: bool = True
-    #: "float32", "bfloat16", or "auto" (:func:`comicdesk.ml.device.pick_cpu_dtype`: bfloat16 where
-    #: the CPU has it natively and it is clearly faster — 2-3x with AVX512-BF16, features within
-    #: cosine 0.9997 of float32's). The pipeline's stages ask for "auto".
+    #: On the CPU: "float32", "bfloat16", or "auto" (:func:`comicdesk.ml.device.pick_cpu_dtype`:
+    #: bfloat16 where the CPU has it natively and it is clearly faster — 2-3x with AVX512-BF16,
+    #: features within cosine 0.9997 of float32's); "float16" only stands in for a GPU's precision
+    #: (tests, tests/bench/bench_device.py). On a GPU: "auto" is float16, else the dtype named.
+    #: The pipeline's stages pass their :class:`comicdesk.ml.device.ModelPlan`'s.
     precision: str = "float32"
+    #: Where the network runs: a device torch has here ("cpu", "cuda", "cuda:N", "mps"), resolved
+    #: by the caller (:func:`comicdesk.ml.device.plan_model`). Preprocessing stays on the CPU.
+    device: str = "cpu"
     _model: Any = field(default=None, init=False, repr=False)
     _dtype: Any = field(default=None, init=False, repr=False)
+    _batcher: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         import torch
+
+        from comicdesk.ml.device import Batcher, device_kind, model_dtype
 
         if self.threads is not None:
             torch.set_num_threads(max(1, int(self.threads)))
@@ -250,14 +258,21 @@ class EfficientNetLite0:
         model.load_state_dict(state, strict=True)
         model.eval()
         if self.fuse:
-            model.fuse_batchnorm()
-        # NHWC runs the depthwise convolutions about twice as fast on CPU (measured here).
+            model.fuse_batchnorm()  # in float32 on the CPU, whatever the device
+        # NHWC runs the depthwise convolutions about twice as fast on CPU (measured here), and is
+        # what cuDNN's float16 convolutions prefer.
         model = model.to(memory_format=torch.channels_last)
         for p in model.parameters():
             p.requires_grad_(False)
         self._model, self._dtype = model, torch.float32
-        if self.precision != "float32":
+        # A batch that halves on the device's out-of-memory error (and keeps the smaller size).
+        self._batcher = Batcher(max(1, int(self.batch_size)))
+        on_cpu = device_kind(self.device) == "cpu"
+        if on_cpu and self.precision in ("auto", "bfloat16", "bf16"):
             self._use_precision(torch)
+        elif not on_cpu or self.precision != "float32":
+            dtype = model_dtype(self.device, self.precision)
+            self._model, self._dtype = model.to(device=self.device, dtype=dtype), dtype
 
     def _use_precision(self, torch) -> None:
         import copy
@@ -289,6 +304,12 @@ class EfficientNetLite0:
     @property
     def model(self):
         return self._model
+
+    @property
+    def batcher(self):
+        """The :class:`comicdesk.ml.device.Batcher` the forward passes go through (its ``size``
+        is the batch now: halved after an out-of-memory error)."""
+        return self._batcher
 
     # -- preprocessing -------------------------------------------------------------------------
     def _resized(self, image: Image.Image) -> Image.Image:
@@ -329,14 +350,21 @@ class EfficientNetLite0:
         out_dim = self.config.num_classes if head else self.config.head_channels
         if len(images) == 0:
             return np.zeros((0, out_dim), dtype=np.float32)
-        chunks = []
+
+        def one(chunk):
+            return self.forward(self.preprocess(chunk), head=head).float().cpu().numpy()
+
         with torch.inference_mode():
-            for start in range(0, len(images), self.batch_size):
-                x = self.preprocess(images[start : start + self.batch_size])
-                x = x.to(self._dtype).contiguous(memory_format=torch.channels_last)
-                y = self._model(x) if head else self._model.features(x)
-                chunks.append(y.float().numpy())
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+            out = self._batcher(one, images)
+        return np.asarray(out).astype(np.float32, copy=False)
+
+    def forward(self, x: torch.Tensor, head: bool = False) -> torch.Tensor:
+        """Preprocessed (B, 3, S, S) float32 images (on the CPU) -> (B, 1280) features, or the
+        ImageNet logits, on the model's device and in its dtype."""
+        import torch
+
+        x = x.to(device=self.device, dtype=self._dtype).contiguous(memory_format=torch.channels_last)
+        return self._model(x) if head else self._model.features(x)
 
     def features(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(N, 1280) float32 raw pooled features, one row per image (pages or panel crops)."""

@@ -185,7 +185,7 @@ def build_bert(cfg: BertConfig):
         def forward(self, ids, mask):
             """(B, N) token ids and 0/1 attention mask -> (B, N, hidden) last hidden states."""
             x = self.embeddings(ids)
-            bias = torch.zeros(mask.shape, dtype=x.dtype)
+            bias = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
             bias = bias.masked_fill(mask == 0, torch.finfo(x.dtype).min)[:, None, None, :]
             for layer in self.encoder.layer:
                 x = layer(x, bias)
@@ -207,18 +207,26 @@ class MiniLM:
     batch_size: int = 32
     max_tokens: int = MAX_TOKENS
     threads: int | None = None
-    #: "float32", "bfloat16" (matrix products in bfloat16 under torch's CPU autocast, weights and
-    #: normalisations in float32: sentence vectors at cosine >= 0.9999 to float32's), or "auto"
-    #: (:func:`comicdesk.ml.device.pick_cpu_dtype`: bfloat16 where native and clearly faster).
+    #: On the CPU: "float32", "bfloat16" (matrix products in bfloat16 under torch's CPU autocast,
+    #: weights and normalisations in float32: sentence vectors at cosine >= 0.9999 to float32's),
+    #: or "auto" (:func:`comicdesk.ml.device.pick_cpu_dtype`: bfloat16 where native and clearly
+    #: faster); "float16" (weights cast) only stands in for a GPU's precision (tests, the
+    #: equivalence bench). On a GPU: the weights cast to float16 for "auto", else to the dtype named.
     precision: str = "float32"
+    #: Where the encoder runs: a device torch has here, resolved by the caller
+    #: (:func:`comicdesk.ml.device.plan_model`). Tokenising and the output rows stay on the CPU.
+    device: str = "cpu"
     _model: Any = field(default=None, init=False, repr=False)
     _bf16: bool = field(default=False, init=False, repr=False)
     _tokenizer: Any = field(default=None, init=False, repr=False)
+    _batcher: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         import torch
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
+
+        from comicdesk.ml.device import Batcher, device_kind, model_dtype
 
         if self.threads is not None:
             torch.set_num_threads(max(1, int(self.threads)))
@@ -243,8 +251,14 @@ class MiniLM:
             raise ModelUnavailable(f"{folder} has unexpected position ids: reinstall {WEIGHTS_PACKAGE}")
         model.load_state_dict(state, strict=True)
         model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
         self._model = model
-        if self.precision != "float32":
+        # A batch that halves on the device's out-of-memory error (and keeps the smaller size).
+        self._batcher = Batcher(max(1, int(self.batch_size)))
+        if device_kind(self.device) != "cpu" or self.precision in ("float16", "fp16", "half"):
+            self._model = model.to(device=self.device, dtype=model_dtype(self.device, self.precision))
+        elif self.precision != "float32":
             from comicdesk.ml.device import pick_cpu_dtype
 
             sample = [" ".join(["captain science", "the rocket is ready", "buy now only ten cents"] * 6)] * 8
@@ -258,10 +272,16 @@ class MiniLM:
 
     @property
     def dtype(self):
-        """bfloat16 when the matrix products run in it (autocast), else float32."""
+        """The dtype the matrix products run in: the weights' (float16 on a GPU), or bfloat16 under
+        the CPU's autocast."""
         import torch
 
-        return torch.bfloat16 if self._bf16 else torch.float32
+        return torch.bfloat16 if self._bf16 else next(self._model.parameters()).dtype
+
+    @property
+    def batcher(self):
+        """The :class:`comicdesk.ml.device.Batcher` the forward passes go through."""
+        return self._batcher
 
     @property
     def dim(self) -> int:
@@ -279,18 +299,27 @@ class MiniLM:
             return out
         # Longest first by characters (a cheap stand-in for tokens) so each batch pads little.
         live.sort(key=lambda i: -len(texts[i]))
+
+        def one(idx):
+            enc = self._tokenizer.encode_batch([texts[i] for i in idx])
+            ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
+            mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
+            return self.pooled(ids, mask).cpu().numpy()
+
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bf16):
-            for start in range(0, len(live), self.batch_size):
-                idx = live[start : start + self.batch_size]
-                enc = self._tokenizer.encode_batch([texts[i] for i in idx])
-                ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
-                mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
-                hidden = self._model(ids, mask).float()
-                m = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[idx] = pooled.float().numpy()
+            out[live] = self._batcher(one, live)
         return out
+
+    def pooled(self, ids, mask):
+        """(B, N) token ids and attention mask (on the CPU) -> (B, 384) float32 unit rows, on the
+        model's device: the encoder's last states averaged over the real tokens, normalised."""
+        import torch
+
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        hidden = self._model(ids, mask).float()
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     def preprocessing(self) -> dict[str, Any]:
         """What a cache records about how its text vectors were made."""

@@ -213,13 +213,36 @@ def reading_order(boxes: Sequence[TextBox], line_tol: float = 0.5) -> list[int]:
     return [i for row in rows for i in sorted(row, key=lambda k: boxes[k].box[0])]
 
 
+#: onnxruntime's provider for NVIDIA GPUs: in the ``onnxruntime-gpu`` wheel, which installs the same
+#: ``onnxruntime`` module as the CPU wheel (swap one for the other: docs/models.md, "OCR on a GPU").
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def ocr_providers(device: str | None = "cpu") -> list:
+    """The onnxruntime execution providers for a resolved device (``comicdesk.ml.device``): on
+    ``cuda``/``cuda:N``, CUDA (that GPU) then the CPU, when the installed onnxruntime has the CUDA
+    provider (``onnxruntime.get_available_providers()``, asked at run time); else, and on every
+    other device (MPS included), the CPU only, silently."""
+    import onnxruntime as ort
+
+    kind, _, index = (device or "cpu").partition(":")
+    if kind == "cuda" and CUDA_PROVIDER in ort.get_available_providers():
+        return [(CUDA_PROVIDER, {"device_id": int(index or 0)}), CPU_PROVIDER]
+    return [CPU_PROVIDER]
+
+
 @dataclass
 class TextOcr:
-    """RapidOCR's PP-OCRv6 detector and recogniser on onnxruntime, with capped threads."""
+    """RapidOCR's PP-OCRv6 detector and recogniser on onnxruntime, with capped threads.
+
+    ``device``: the run's resolved device; on ``cuda`` the sessions use onnxruntime's CUDA
+    provider when the installed onnxruntime has it (:func:`ocr_providers`), else the CPU."""
 
     config: OcrConfig = field(default_factory=OcrConfig)
     threads: int | None = None
     model_path: Path | None = None
+    device: str = "cpu"
     _det: Any = field(default=None, init=False, repr=False)
     _rec: Any = field(default=None, init=False, repr=False)
     _chars: list[str] | None = field(default=None, init=False, repr=False)
@@ -250,7 +273,7 @@ class TextOcr:
         path = Path(self.model_path) / name
         if not path.is_file():
             raise ModelUnavailable(f"{path} is missing: reinstall {WEIGHTS_PACKAGE}")
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), sess_options=opts, providers=ocr_providers(self.device))
 
     @property
     def det_session(self):

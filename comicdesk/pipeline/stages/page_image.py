@@ -7,6 +7,8 @@ from comicdesk.pipeline.stage import IMAGE, PAGE_STATS, StageContext, StageSpec
 from comicdesk.pipeline.stages.standard import PAGE_IMAGE, PROFILES, set_torch_threads
 
 NAME = "page_image"
+#: Pages per EfficientNet forward pass on a GPU (8 on the CPU); halved on out-of-memory.
+GPU_BATCH = 64
 VERSION = "effnet-lite0-224-squash+phash-dct64+stats-1"
 
 
@@ -20,10 +22,12 @@ def page_stats(image) -> dict:
 def _load(ctx: StageContext):
     import numpy as np
 
+    from comicdesk.ml.device import plan_for_run
     from comicdesk.ml.efficientnet import EfficientNetLite0
 
     set_torch_threads(ctx)
-    net = EfficientNetLite0(batch_size=8, precision=getattr(ctx, "cpu_precision", "auto") or "auto")
+    plan = plan_for_run(ctx, cpu_batch=8, gpu_batch=GPU_BATCH)
+    net = EfficientNetLite0(batch_size=plan.batch, precision=plan.precision, device=plan.device)
 
     def run(pages):
         feats = net.features([p.image for p in pages]).astype(np.float16)

@@ -16,9 +16,12 @@ VERSION = f"ppocr-v6-det-{DET_SIDE}"
 
 
 def _load(ctx: StageContext):
+    from comicdesk.ml.device import resolve_device
     from comicdesk.ml.ocr import OcrConfig, TextOcr
 
-    ocr = TextOcr(OcrConfig(det_max_side=DET_SIDE), threads=max(1, ctx.threads))
+    # onnxruntime's CUDA provider on cuda when the installed onnxruntime has it, else the CPU
+    ocr = TextOcr(OcrConfig(det_max_side=DET_SIDE), threads=max(1, ctx.threads),
+                  device=resolve_device(getattr(ctx, "device", None) or "auto"))
 
     def run(pages):
         out = []

@@ -28,9 +28,11 @@ def detection_from(found: dict, width: int, height: int):
 
 
 def _load(ctx: StageContext):
+    from comicdesk.ml.device import resolve_device
     from comicdesk.ml.ocr import TextOcr
 
-    ocr = TextOcr(threads=max(1, ctx.threads))
+    # onnxruntime's CUDA provider on cuda when the installed onnxruntime has it, else the CPU
+    ocr = TextOcr(threads=max(1, ctx.threads), device=resolve_device(getattr(ctx, "device", None) or "auto"))
 
     def run(pages):
         out = []
