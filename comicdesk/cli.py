@@ -277,6 +277,20 @@ def path_word(value: str) -> str:
     return value
 
 
+def device_word(value: str) -> str:
+    """``--device``: auto, cpu, cuda, cuda:N or mps (whether this machine has it is checked when
+    the command starts: :func:`comicdesk.services.devices.check_device`)."""
+    from comicdesk.core.settings import device_name
+
+    try:
+        return device_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+DEVICE_HELP = "where the models run: auto (CUDA, else Apple MPS, else the CPU), cpu, cuda[:N] or mps (default: $COMICDESK_DEVICE, else auto)"
+
+
 def check_path_arg(value: str | None) -> None:
     """Refuse, before anything opens it, a path that is a symlink loop or a special file (a FIFO
     would block the first read forever). A missing path is left to the command to word."""
@@ -333,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[common], allow_abbrev=False, help="scan, then analyse what is not analysed yet")
     p.add_argument("path", metavar="PATH", type=path_word)
+    p.add_argument("--device", type=device_word, metavar="DEVICE", help=DEVICE_HELP)
 
     p = sub.add_parser("pages", parents=[common], allow_abbrev=False, help="list a book's pages")
     p.add_argument("book", metavar="BOOK", type=path_word)
@@ -355,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--other-books", action="store_true")
     p.add_argument("--classes", nargs="+")
+    p.add_argument("--device", type=device_word, metavar="DEVICE", help=DEVICE_HELP)
 
     p = sub.add_parser("duplicates", parents=[common], allow_abbrev=False, help="pages repeated within and across books")
     p.add_argument("path", nargs="?", metavar="PATH", type=path_word)
@@ -372,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also drop (mark) pages whose class the model is not sure of (kept by default)")
 
     p = sub.add_parser("models", parents=[common], allow_abbrev=False, help="list, download or locate models")
+    p.add_argument("--device", type=device_word, metavar="DEVICE", help=DEVICE_HELP)
     p.add_argument("action", nargs="?", default="list", choices=("list", "download", "path"))
     p.add_argument("name", nargs="?")
     p.add_argument("--yes", action="store_true")
@@ -504,9 +521,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from comicdesk.core.settings import Settings
 
         try:
-            settings = Settings.resolve(args.cache_dir, args.data_dir, args.profile)
+            settings = Settings.resolve(args.cache_dir, args.data_dir, args.profile,
+                                        device=getattr(args, "device", None))
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        from comicdesk.services.devices import DEVICE_COMMANDS, check_device
+
+        if args.command in DEVICE_COMMANDS:
+            check_device(settings)  # a device this machine lacks: one line, exit 1 (auto: not checked)
         refuse_dirs_inside_libraries(args, settings)
         _say_cache_health()
         handler = command_handler(args.command)

@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-4"
+DETECTOR_VERSION = "classic-5"
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,11 @@ class PanelParams:
     #: A band beside a shared line that is panel-sized and mostly inked is art, never lettering
     #: (a colour panel: every line of it is "a line across", which the caption test strips).
     solid_band: bool = True
+    #: Columns cut first whose panels line up in rows all the same (row gutters that do not
+    #: meet, a few pixels or a balloon apart, across the columns) are read row by row: a row
+    #: starts where no panel crosses the line by more than ``band_cross`` of its height.
+    row_bands: bool = True
+    band_cross: float = 0.25
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -659,6 +664,8 @@ class _Detector:
                     if all(any(lf.y1 <= bottom for lf in col) and any(lf.y0 >= top for lf in col)
                            for col in columns):
                         return _reading_order(out, self.rtl)  # a grid: read it row by row
+                if self.p.row_bands:
+                    return _band_order(columns, self.p.band_cross)
                 return out
             if len(pieces) == 1 and (pieces[0].h, pieces[0].w) != (region.h, region.w):
                 return self._split(pieces[0], depth + 1)  # specks dropped: look again
@@ -738,10 +745,10 @@ class _Detector:
     def _descend(self, pieces: list[_Piece], axis: int, depth: int) -> list[_Piece]:
         if axis == 1 and self.rtl:
             pieces = pieces[::-1]
-        out: list[_Piece] = []
-        for piece in pieces:
-            out.extend(self._split(piece, depth + 1))
-        return out
+        parts = [self._split(piece, depth + 1) for piece in pieces]
+        if axis == 1 and self.p.row_bands:
+            return _band_order(parts, self.p.band_cross)
+        return [leaf for part in parts for leaf in part]
 
     def _fractions(self, region: _Piece, axis: int) -> np.ndarray:
         prof = self._profile(region, axis).astype(np.float32)
@@ -1404,6 +1411,38 @@ def _drop_nested(pieces: list[_Piece], share: float = 0.7) -> list[_Piece]:
         if not nested:
             keep.append(a)
     return keep
+
+
+def _band_order(columns: list[list[_Piece]], cross: float) -> list[_Piece]:
+    """The leaves of columns (each in reading order, the columns in theirs) read band by band:
+    a band boundary is a line that no leaf crosses by more than ``cross`` of its height on
+    the shorter side; inside a band the leaves keep their order (column by column). With one
+    band (a tall panel beside a stack) this is plain column order."""
+    leaves = [lf for col in columns for lf in col]
+    if len(columns) < 2 or len(leaves) < 3:
+        return leaves
+
+    def clean(y: float) -> bool:
+        return all(min(y - lf.y0, lf.y1 - y) <= cross * lf.h for lf in leaves if lf.y0 < y < lf.y1)
+
+    centres = sorted((lf.y0 + lf.y1) / 2.0 for lf in leaves)
+    edges = sorted({v for lf in leaves for v in (lf.y0, lf.y1)})
+    cuts: list[float] = []
+    for lo, hi in zip(centres, centres[1:]):
+        if hi <= lo:
+            continue
+        # a clean line between two neighbouring centres, the one nearest their middle
+        options = [y for y in edges if lo < y < hi and clean(y)]
+        options += [y for y in ((lo + hi) / 2.0,) if clean(y)]
+        if options:
+            cuts.append(min(options, key=lambda y: abs(y - (lo + hi) / 2.0)))
+    if not cuts:
+        return leaves
+    band = [sum((lf.y0 + lf.y1) / 2.0 > c for c in cuts) for lf in leaves]
+    if any(sum(1 for col in columns if any(band[leaves.index(lf)] == b for lf in col)) < 2
+           for b in set(band)):
+        return leaves  # a band in one column only: the columns are columns
+    return [lf for _, _, lf in sorted((b, i, lf) for i, (b, lf) in enumerate(zip(band, leaves)))]
 
 
 def _reading_order(pieces: list[_Piece], rtl: bool) -> list[_Piece]:

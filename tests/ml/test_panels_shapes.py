@@ -216,3 +216,45 @@ def test_the_same_band_with_the_border_broken_at_it_is_a_gutter():
     truth = [(40, 0, 346, 502), (415, 0, W - 415, 502), (40, 560, 341, 601), (420, 560, 341, 601)]
     found = detect_boxes(img)
     assert matched(found, truth, at=0.8), found
+
+
+# -- classic-5 --------------------------------------------------------------------------------
+def _staggered_rows(img: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Two columns of two framed panels whose row gutters do not meet (the left one 40 px
+    above the right one): no gutter crosses the page, the column gutter is clean."""
+    boxes = [(40, 40, 390, 500), (420, 40, 760, 560), (40, 530, 390, 1160), (420, 590, 760, 1160)]
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        frame(img, x0, y0, x1, y1)
+        art(img, x0, y0, x1, y1, 30 + k)
+    return [(x0, y0, x1 - x0 + 1, y1 - y0 + 1) for x0, y0, x1, y1 in boxes]
+
+
+def _order(found, truth) -> list[int]:
+    return [max(range(len(truth)), key=lambda i: iou(truth[i], f)) for f in found]
+
+
+def test_columns_whose_panels_line_up_in_rows_are_read_row_by_row():
+    """Science Comics #1 pp. 24 and 28, Bobby Make-Believe p. 3: row gutters a few pixels
+    apart across the columns. The panels are read row by row, left to right (right to left
+    for manga), not column by column."""
+    img = page()
+    truth = _staggered_rows(img)
+    found = detect_boxes(img)
+    assert matched(found, truth), found
+    assert _order(found, truth) == [0, 1, 2, 3]
+    assert _order(detect_boxes(img, rtl=True), truth) == [1, 0, 3, 2]
+
+
+def test_a_tall_panel_beside_a_stack_is_read_column_by_column():
+    """A tall panel on the left and two stacked on the right: no row runs across both
+    columns, so the tall one comes first, then the stack top to bottom."""
+    img = page()
+    boxes = [(40, 40, 390, 1160), (420, 40, 760, 560), (420, 590, 760, 1160)]
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        frame(img, x0, y0, x1, y1)
+        art(img, x0, y0, x1, y1, 40 + k)
+    truth = [(x0, y0, x1 - x0 + 1, y1 - y0 + 1) for x0, y0, x1, y1 in boxes]
+    found = detect_boxes(img)
+    assert matched(found, truth), found
+    assert _order(found, truth) == [0, 1, 2]
+    assert _order(detect_boxes(img, rtl=True), truth) == [1, 2, 0]
