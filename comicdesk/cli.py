@@ -371,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--other-books", action="store_true")
     p.add_argument("--classes", nargs="+")
     p.add_argument("--device", type=device_word, metavar="DEVICE", help=DEVICE_HELP)
+    p.add_argument("--series", action="append", metavar="SERIES",
+                   help="only books of this series (case-insensitive; may be given several times)")
 
     p = sub.add_parser("duplicates", parents=[common], allow_abbrev=False, help="pages repeated within and across books")
     p.add_argument("path", nargs="?", metavar="PATH", type=path_word)
@@ -386,9 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-analyse", action="store_true")
     p.add_argument("--drop-unsure", action="store_true",
                    help="also drop (mark) pages whose class the model is not sure of (kept by default)")
+    p.add_argument("--device", type=device_word, metavar="DEVICE", help=DEVICE_HELP)
 
     p = sub.add_parser("models", parents=[common], allow_abbrev=False, help="list, download or locate models")
-    p.add_argument("--device", type=device_word, metavar="DEVICE", help=DEVICE_HELP)
     p.add_argument("action", nargs="?", default="list", choices=("list", "download", "path"))
     p.add_argument("name", nargs="?")
     p.add_argument("--yes", action="store_true")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QHBoxLayout, QLabel, QMenu, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
@@ -246,19 +246,47 @@ class BookView(QWidget):
         ticket = self._tickets.next()
 
         def done(pages: list[PageItem]) -> None:
-            if not self._tickets.current(ticket) or self.book is not book:
-                return
-            if len(pages) != len(self.model.all_pages()):
-                self._pages(book, pages)
-                return
-            old = {p.index: p for p in self.model.all_pages()}
-            changed = {p.index: p for p in pages if old.get(p.index) is None or
-                       (old[p.index].label, old[p.index].source, old[p.index].probs, old[p.index].hidden)
-                       != (p.label, p.source, p.probs, p.hidden)}
-            self.model.update_labels(changed)
-            self._update_chips()
+            if self._tickets.current(ticket) and self.book is book:
+                self.apply_pages(pages)
 
         self.bridge.run(session.io, session.load_pages, book.id, on_done=done, owner=self)
+
+    def apply_pages(self, pages: list[PageItem]) -> int:
+        """New labels for the shown book's pages (more analysis, a re-score): only the rows that
+        changed repaint; the selection, the current page and the scroll position stay, also when
+        a filter chip now shows other pages. Returns how many pages changed."""
+        book = self.book
+        if book is None:
+            return 0
+        if len(pages) != len(self.model.all_pages()):
+            self._pages(book, pages)
+            return len(pages)
+        old = {p.index: p for p in self.model.all_pages()}
+        changed = {p.index: p for p in pages if old.get(p.index) is None or
+                   (old[p.index].label, old[p.index].source, old[p.index].probs, old[p.index].hidden)
+                   != (p.label, p.source, p.probs, p.hidden)}
+        if not changed:
+            return 0
+        chosen = [p.index for p in self.selected_pages()]
+        cur = item_data(self.grid.currentIndex(), ItemRole) if self.grid.currentIndex().isValid() else None
+        bar = self.grid.verticalScrollBar()
+        keep = bar.value()
+        shown = self.model.shown_indexes()
+        self.model.update_labels(changed)
+        if self.model.shown_indexes() != shown:  # the filter's rows changed: the model was reset
+            sel = self.grid.selectionModel()
+            picked = QItemSelection()
+            for i in chosen:
+                row = self.model.row_of(i)
+                if row is not None:
+                    picked.select(self.model.index(row), self.model.index(row))
+            sel.select(picked, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            row = self.model.row_of(cur.index) if cur is not None else None
+            if row is not None:
+                sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+            bar.setValue(keep)
+        self._update_chips()
+        return len(changed)
 
     def context_menu(self, index: QModelIndex) -> QMenu | None:
         """The menu for a right click on ``index`` (the selection when it is in it)."""

@@ -103,6 +103,15 @@ class JobFailedBook:
 
 
 @dataclass(frozen=True)
+class JobBookAnalysed:
+    """A ``BookAnalysed`` event (one book's pass committed) with the job it came from: the
+    windows show that book's results at once (pass 1's first, pass 2's replacing them)."""
+
+    job_id: int
+    event: object  # comicdesk.core.events.BookAnalysed
+
+
+@dataclass(frozen=True)
 class JobFinished:
     job_id: int
     state: JobState
@@ -299,9 +308,12 @@ class AnalysisJob(Job):
 
     # -- the run -----------------------------------------------------------------------------------
     def _event(self, ev) -> None:
-        from comicdesk.core.events import AnalysisProgress
+        from comicdesk.core.events import AnalysisProgress, BookAnalysed
 
-        if isinstance(ev, AnalysisProgress):
+        if isinstance(ev, BookAnalysed):
+            if ev.status == "done":  # "skipped": nothing new to show
+                self._post(JobBookAnalysed(self.id, ev))
+        elif isinstance(ev, AnalysisProgress):
             status = {"paused": "paused", "cancelling": "running"}.get(ev.state, "running")
             books = f"{ev.books_done} / {ev.books_total} books" if ev.books_total else ""
             final = ev.total is not None and ev.done >= ev.total
@@ -394,6 +406,7 @@ class JobsController(QObject):
 
     changed = Signal(object)  # JobState
     book_failed = Signal(object)  # JobFailedBook
+    book_analysed = Signal(object)  # JobBookAnalysed: one book's results are in the cache
     finished = Signal(object)  # JobFinished
 
     def __init__(self, bridge, parent: QObject | None = None):
@@ -460,6 +473,9 @@ class JobsController(QObject):
         elif isinstance(ev, JobFailedBook):
             self.failures.append(ev)
             self.book_failed.emit(ev)
+        elif isinstance(ev, JobBookAnalysed):
+            if ev.job_id in self.jobs:
+                self.book_analysed.emit(ev)
         elif isinstance(ev, JobFinished):
             self._latest.pop(ev.job_id, None)
             self._emit_latest()
@@ -473,5 +489,5 @@ class JobsController(QObject):
             self.changed.emit(state)
 
 
-__all__ = ["AnalysisJob", "Job", "JobCancelled", "JobFailedBook", "JobFinished", "JobState", "JobsController",
+__all__ = ["AnalysisJob", "Job", "JobBookAnalysed", "JobCancelled", "JobFailedBook", "JobFinished", "JobState", "JobsController",
            "ScanJob", "format_duration"]

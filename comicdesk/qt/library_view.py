@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
+from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QModelIndex, QRect, QRectF, QSize, Qt, QTimer,
+                            QUrl, Signal)
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QFont, QFontMetrics, QGuiApplication, QPen
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QLineEdit,
                                QListView, QMenu, QVBoxLayout, QWidget)
 
+from comicdesk.qt.bridge import one_line
 from comicdesk.qt.delegates import CoverDelegate
-from comicdesk.qt.models import SORTS, ItemRole, LibraryModel, SubtitleRole, item_data
+from comicdesk.qt.models import SORTS, AnalysisRole, ItemRole, LibraryModel, SubtitleRole, item_data
 from comicdesk.qt.thumbnails import ThumbLoader
 from comicdesk.services.session import BookItem
 
@@ -34,6 +36,39 @@ class ShelfModel(LibraryModel):
         self._rows = list(self._all)
         self._row_of = {b.id: i for i, b in enumerate(self._rows)}
         self.endResetModel()
+
+
+#: How long the grid gathers the summaries its painted rows ask for before one request.
+SUMMARY_BATCH_MS = 60
+DONE_GREEN = QColor("#2e7d32")
+FIRST_GREY = QColor(110, 110, 110)
+AD_RED = QColor("#c62828")
+
+
+class AnalysedCoverDelegate(CoverDelegate):
+    """A cover with what the analysis knows of the book, drawn at the top left of the picture:
+    a green ✓ once analysed (grey … after the first pass, while the text is still being read),
+    and how many pages are ads when there are any ("✓ 2 ads"). The full counts are in the
+    tooltip."""
+
+    def paint_over(self, painter, option, index, art) -> None:
+        summary = item_data(index, AnalysisRole)
+        if summary is None or summary.state == "none":
+            return
+        ads = summary.count("advertisement")
+        text = ("✓" if summary.state == "done" else "…") + (f" {ads} ad{'s' if ads != 1 else ''}" if ads else "")
+        f = QFont(option.font)
+        f.setBold(True)
+        f.setPointSizeF(max(6.5, f.pointSizeF() * 0.85))
+        fm = QFontMetrics(f)
+        w = min(art.width() - 4, fm.horizontalAdvance(text) + 10)
+        pill = QRect(art.left() + 3, art.top() + 3, w, fm.height() + 4)
+        painter.setFont(f)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(AD_RED if ads else (DONE_GREEN if summary.state == "done" else FIRST_GREY))
+        painter.drawRoundedRect(QRectF(pill).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        painter.setPen(QPen(QColor("white")))
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
 
 
 def make_grid(model, delegate: CoverDelegate, parent=None) -> QListView:
@@ -132,8 +167,15 @@ class LibraryView(QWidget):
         self.shelf_label.hide()
         self.shelf.hide()
 
-        self.delegate = CoverDelegate(COVER, lines=2, parent=self)
+        self.delegate = AnalysedCoverDelegate(COVER, lines=2, parent=self)
         self.grid = make_grid(self.model, self.delegate, self)
+        # Analysis summaries: asked for by painted rows, gathered, read on the I/O thread.
+        self._wanted: set[int] = set()
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(SUMMARY_BATCH_MS)
+        self._summary_timer.timeout.connect(self._load_summaries)
+        self.model.want_summary = self._want_summary
         self.grid.activated.connect(self._activate)
         self.grid.doubleClicked.connect(self._activate)
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -158,6 +200,7 @@ class LibraryView(QWidget):
     # -- content -------------------------------------------------------------------------------
     def set_session(self, session) -> None:
         self.session = session
+        self._wanted.clear()
         self.loader.clear()
         self.model.set_books([])
         self.shelf_model.set_books([])
@@ -189,6 +232,25 @@ class LibraryView(QWidget):
                 sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
         QTimer.singleShot(0, lambda: bar.setValue(keep))
         self._update_count(loading)
+
+    def _want_summary(self, book_id: int) -> None:
+        self._wanted.add(book_id)
+        if not self._summary_timer.isActive():
+            self._summary_timer.start()
+
+    def _load_summaries(self) -> None:
+        session, ids = self.session, sorted(self._wanted)
+        self._wanted.clear()
+        if session is None or session.closed or not ids:
+            return
+        self.bridge.run(session.io, session.book_summaries, ids,
+                        on_done=lambda found: session is self.session and self.model.update_summaries(found),
+                        on_error=lambda e: self.message.emit(f"Cannot read the analysis: {one_line(e)}"),
+                        owner=self)
+
+    def update_summary(self, book_id: int, summary) -> None:
+        """One book's analysis came in: its cell repaints in place."""
+        self.model.update_summaries({book_id: summary})
 
     def refresh_shelf(self) -> None:
         recent = self.model.recently_read(12)

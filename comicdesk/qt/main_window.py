@@ -32,6 +32,7 @@ from comicdesk.qt.compat import guard_immortals
 from comicdesk.qt.icons import app_icon
 from comicdesk.qt.jobs import (
     AnalysisJob,
+    JobBookAnalysed,
     JobFinished,
     JobsController,
     JobState,
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
     #: shown pages decoded; welcome: at once) — what ``--screenshot`` waits for
     first_screen_ready = Signal()
     books_loaded = Signal(int)  # the grid was (re)filled with this many books
+    results_applied = Signal(int)  # a book's new analysis results are shown (book id)
     open_failed = Signal(str)  # one line
 
     def __init__(self, settings, prefs: Prefs | None = None, *, log_file: Path | None = None,
@@ -88,6 +90,7 @@ class MainWindow(QMainWindow):
         self._reader_from = "library"
         self._ready_sent = False
         self._closed = False
+        self.results_events = 0  # BookAnalysed events received (tests, the bench)
 
         self.setWindowTitle("comicdesk")
         self.setWindowIcon(app_icon())
@@ -212,6 +215,7 @@ class MainWindow(QMainWindow):
         self.jobs.changed.connect(self._job_changed)
         self.jobs.finished.connect(self._job_finished)
         self.jobs.finished.connect(self._analysis_finished)
+        self.jobs.book_analysed.connect(self._book_analysed)
         self.jobs.book_failed.connect(lambda ev: log.info("cannot read %s: %s", ev.event.path, ev.event.reason))
 
     # -- messages ----------------------------------------------------------------------------------
@@ -382,6 +386,39 @@ class MainWindow(QMainWindow):
         self.book.reload_labels()
         self.reader.refresh_analysis()
 
+    def _book_analysed(self, ev: JobBookAnalysed) -> None:
+        """One book's analysis is in the cache (pass 1: classes and panels; the last pass: the
+        recognised text and refined classes, replacing them). Its results are read once on the
+        session's I/O thread and applied in place to every view that shows the book — the book
+        view, the reader, the grid's cell, the sidebar's results; a view that does not show it
+        reads it when it does (the grid: when the cell is painted)."""
+        if self.analysis_job is None or ev.job_id != self.analysis_job.id or self._closed:
+            return
+        session, e = self.session, ev.event
+        if session is None or session.closed:
+            return
+        self.results_events += 1
+        state = "done" if e.final else "first"
+
+        def done(results) -> None:
+            if results is None or session is not self.session:
+                return
+            self._apply_results(e.path, results)
+
+        self.bridge.run(session.io, session.book_results, e.book_id, state=state, on_done=done,
+                        on_error=lambda exc: log.info("cannot read the results of %s: %s", e.path, one_line(exc)),
+                        owner=self)
+
+    def _apply_results(self, path: str, results) -> None:
+        self.library.update_summary(results.book_id, results.summary)
+        if self.book.book is not None and self.book.book.id == results.book_id:
+            self.book.apply_pages(results.pages)
+        meta = self.reader.meta
+        if meta is not None and (self.reader.book_id == results.book_id or meta.path == path):
+            self.reader.apply_analysis(results.book_id, results.panels, results.labels)
+        self.search_panel.book_analysed(results.book_id, results.labels)
+        self.results_applied.emit(results.book_id)
+
     def _start_analysis_soon(self) -> None:
         """Analysis starts once the first screen is complete (its covers loaded), so opening a
         library is not slowed down by it; at the latest a few seconds after the scan."""
@@ -445,6 +482,7 @@ class MainWindow(QMainWindow):
         if self.stack.currentWidget() is self.reader:
             self.reader.close_book()
         self.book.show_book(item)
+        self.search_panel.set_context(item.id, item.series)
         self.stack.setCurrentWidget(self.book)
         self.book.grid.setFocus()
 
@@ -459,6 +497,7 @@ class MainWindow(QMainWindow):
             sizes = [(p.width, p.height) if p.width and p.height else None for p in pages]
         self.reader.open_book(item.path, self.session, start=start, content_key=item.content_key,
                               sizes=sizes, title=item.title)
+        self.search_panel.set_context(item.id, item.series)
         self.stack.setCurrentWidget(self.reader)
         self.reader.setFocus()
 

@@ -24,6 +24,7 @@ SubtitleRole = Qt.ItemDataRole.UserRole + 2
 ErrorRole = Qt.ItemDataRole.UserRole + 3
 ProgressRole = Qt.ItemDataRole.UserRole + 4  # (page, pages) or None
 BadgeRole = Qt.ItemDataRole.UserRole + 5  # short text drawn on the placeholder (format, page no.)
+AnalysisRole = Qt.ItemDataRole.UserRole + 6  # a book's BookSummary (asked for lazily), or None
 
 SORTS: dict[str, tuple[str, Callable[[BookItem], tuple], bool]] = {
     # key: (label, sort key, reverse)
@@ -70,6 +71,11 @@ class LibraryModel(QAbstractListModel):
         self.offline = False
         self.loader = loader
         self.cover_future = cover_future  # BookItem -> Future[Thumb]
+        #: ``book_id -> None``: asks for a book's analysis summary (the view batches the asks and
+        #: answers with :meth:`update_summaries`); only painted rows ask, once each
+        self.want_summary: Callable[[int], None] | None = None
+        self._asked: set[int] = set()
+        self._by_id: dict[int, BookItem] = {}
         if loader is not None:
             loader.ready.connect(self._thumb_changed)
             loader.failed.connect(lambda key, _r: self._thumb_changed(key))
@@ -77,9 +83,38 @@ class LibraryModel(QAbstractListModel):
     # -- content -------------------------------------------------------------------------------
     def set_books(self, books: list[BookItem], sorted_by: str | None = None) -> None:
         """``sorted_by``: the books already come in that order (sorted on a worker thread), so
-        a 100k-book library is not sorted again on the UI thread."""
+        a 100k-book library is not sorted again on the UI thread. Summaries already known are
+        kept (a reload while scanning does not ask for them again)."""
+        old = self._by_id
+        for b in books:
+            if b.summary is None:
+                prev = old.get(b.id)
+                if prev is not None and prev.summary is not None and prev.path == b.path:
+                    b.summary = prev.summary
         self._all = list(books)
+        self._by_id = {b.id: b for b in self._all}
         self._refresh(presorted=sorted_by == self._sort)
+
+    def update_summaries(self, summaries: dict) -> None:
+        """New analysis summaries (``book_id -> BookSummary``): the rows shown repaint in place."""
+        for book_id, summary in summaries.items():
+            b = self._by_id.get(book_id)
+            if b is None:
+                continue
+            b.summary = summary
+            self._asked.discard(book_id)
+            row = self._row_of.get(book_id)
+            if row is not None:
+                ix = self.index(row)
+                self.dataChanged.emit(ix, ix, [AnalysisRole, Qt.ItemDataRole.ToolTipRole])
+
+    def forget_summaries(self) -> None:
+        """Ask again for every summary shown (an analysis run ended)."""
+        for b in self._all:
+            b.summary = None
+        self._asked.clear()
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [AnalysisRole])
 
     def books(self) -> list[BookItem]:
         return list(self._all)
@@ -170,6 +205,11 @@ class LibraryModel(QAbstractListModel):
             return (b.position, b.pages)
         if role == BadgeRole:
             return (b.format or "").upper()
+        if role == AnalysisRole:
+            if b.summary is None and self.want_summary is not None and not b.error and b.id not in self._asked:
+                self._asked.add(b.id)
+                self.want_summary(b.id)
+            return b.summary
         if role == ItemRole:
             return b
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -206,10 +246,21 @@ def book_tooltip(b: BookItem, offline: bool = False) -> str:
         lines.append(" · ".join(facts))
     if b.error:
         lines.append(f"Cannot be read: {b.error}")
+    elif b.summary is not None:
+        lines.append(summary_line(b.summary))
     if offline:
         lines.append("Offline: the library's disk is not available")
     lines.append(b.path)
     return "\n".join(lines)
+
+
+def summary_line(summary) -> str:
+    """"Analysed: 30 story, 2 ad, 1 cover" (the grid's tooltip)."""
+    if summary.state == "none":
+        return "Not analysed yet"
+    counts = ", ".join(f"{n} {class_name(c)}" for c, n in summary.counts)
+    head = "Analysed" if summary.state == "done" else "Analysed (first pass; text still to come)"
+    return f"{head}: {counts}" if counts else head
 
 
 #: Page classes as the person sees them: short name and badge colour (opaque, readable on white text).

@@ -752,24 +752,31 @@ class ReaderView(QWidget):
             return
 
         def done(result) -> None:
-            if ticket != self._ticket:
-                return
-            book_id, panels, labels = result
-            self.book_id = book_id
-            changed_labels = labels != self.labels
-            self.panels, self.labels = panels, labels
-            if changed_labels and self.story_only:
-                self._regroup()
-                self._relayout(scroll_to_page=True)
-            elif self.guided:
-                self._relayout(scroll_to_page=True)
-            self._update_where()
-            self.canvas.update()
-            self.analysis_loaded.emit()
+            if ticket == self._ticket:
+                self.apply_analysis(*result)
 
         self.bridge.run(session.io, session.book_analysis, meta.path, self.book_id, on_done=done,
                         on_error=lambda e: log.info("no analysis for %s: %s", meta.path, one_line(e)),
                         owner=self)
+
+    def apply_analysis(self, book_id, panels: dict, labels: dict) -> None:
+        """The open book's panels and labels (read on the I/O thread): the overlay, the guided
+        view and story-only mode follow at once, on the same page. The layout is redone only
+        when what it depends on changed (story-only's labels, guided's panels of shown pages)."""
+        if self.meta is None:
+            return
+        self.book_id = book_id
+        changed_labels = labels != self.labels
+        changed_panels = any((panels.get(i) or []) != (self.panels.get(i) or []) for i in self.shown())
+        self.panels, self.labels = panels, labels
+        if changed_labels and self.story_only:
+            self._regroup()
+            self._relayout(scroll_to_page=True)
+        elif self.guided and changed_panels:
+            self._relayout(scroll_to_page=True)
+        self._update_where()
+        self.canvas.update()
+        self.analysis_loaded.emit()
 
     def set_show_panels(self, on: bool) -> None:
         self.show_panels = bool(on)

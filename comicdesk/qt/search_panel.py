@@ -1,13 +1,16 @@
 """The search sidebar: panels (or pages) like the one the person right-clicked, across the whole
-library, and pages whose text holds some words.
+library, and the one text search (``services.text_search``: panels and pages whose recognised
+text holds the words first, then panels close in meaning — what ``comicdesk similar --text``
+answers).
 
-Queries run on the session's search thread (:meth:`LibrarySession.similar`, a
-:class:`comicdesk.search.service.SearchService` kept open there, so its indexes stay loaded) or its
-I/O thread (:meth:`LibrarySession.search_text`, the catalogue's page text). Each result is shown as
-a crop of its panel (the whole page for a page result) with the book, page and score; the crops
-are cut on their own thread (:class:`CropSource`: the books it opened stay open, a few at a time)
-and come back as ``QImage``. Filters: other books only, story pages only. Activating a result
-emits :attr:`SearchPanel.hit_activated` (the window opens that page, the panel highlighted).
+Queries run on the session's search thread (:meth:`LibrarySession.similar`,
+:meth:`~LibrarySession.search_words`, :meth:`~LibrarySession.search_meaning`: a
+:class:`comicdesk.search.service.SearchService` kept open there, so its indexes stay loaded).
+Each result is shown as a crop of its panel (the whole page for a page result) with the book,
+page and score (or "words"); the crops are cut on their own thread (:class:`CropSource`: the
+books it opened stay open, a few at a time) and come back as ``QImage``. Filters: other books
+only, story pages only, this series only. Activating a result emits
+:attr:`SearchPanel.hit_activated` (the window opens that page, the panel highlighted).
 """
 
 from __future__ import annotations
@@ -107,7 +110,8 @@ class SearchPanel(QWidget):
     """The sidebar. Public state for tests: ``hits``, ``results`` (the list), ``status``."""
 
     hit_activated = Signal(object)  # SearchHit
-    searched = Signal(int)  # results shown
+    searched = Signal(int)  # results shown (a text query: once its meaning matches are in)
+    words_found = Signal(int)  # a text query's word matches are shown (the meaning ones follow)
 
     def __init__(self, bridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -118,22 +122,28 @@ class SearchPanel(QWidget):
         self._tickets = Tickets()
         self.crops = CropSource()
         self.crops_done = 0
+        self.meaning_pending = False
 
         self.heading = QLabel("Right-click a panel in the reader → Find similar panels", self)
         self.heading.setWordWrap(True)
         f = self.heading.font()
         f.setBold(True)
         self.heading.setFont(f)
+        self.context: tuple[int | None, str | None] = (None, None)  # the open book: id, series
         self.text = QLineEdit(self)
-        self.text.setPlaceholderText("Search page text…")
+        self.text.setPlaceholderText("Search text: words first, then meaning…")
         self.text.setClearButtonEnabled(True)
         self.text.returnPressed.connect(lambda: self.search_text(self.text.text()))
         self.other_books = QCheckBox("Other books only", self)
         self.other_books.setToolTip("Leave out the book the panel comes from (and its copies)")
         self.story_only = QCheckBox("Story pages only", self)
         self.story_only.setToolTip("Only results on story pages (pages not classified yet are left out)")
+        self.same_series = QCheckBox("This series only", self)
+        self.same_series.setToolTip("Only results in books of the open book's series")
+        self.same_series.setEnabled(False)
         self.other_books.toggled.connect(lambda _on: self.rerun())
         self.story_only.toggled.connect(lambda _on: self.rerun())
+        self.same_series.toggled.connect(lambda _on: self.rerun())
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: palette(placeholder-text);")
@@ -151,6 +161,7 @@ class SearchPanel(QWidget):
         filters = QHBoxLayout()
         filters.addWidget(self.other_books)
         filters.addWidget(self.story_only)
+        filters.addWidget(self.same_series)
         filters.addStretch(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 6, 8, 6)
@@ -167,6 +178,18 @@ class SearchPanel(QWidget):
         self.query = None
         self._show([], "")
         self.heading.setText("Right-click a panel in the reader → Find similar panels")
+
+    def set_context(self, book_id: int | None, series: str | None) -> None:
+        """The book open in the app: a text query's *Other books only* leaves it out, and *This
+        series only* keeps its series."""
+        self.context = (book_id, series or None)
+        self.same_series.setEnabled(bool(series))
+        self.same_series.setToolTip(f"Only results in books of the series “{series}”" if series else
+                                    "Open a book of a series to search only in that series")
+
+    def _series(self) -> frozenset[str] | None:
+        series = self.context[1]
+        return frozenset({series}) if series and self.same_series.isChecked() else None
 
     def find_similar(self, book_id: int | None, page: int, panel: int | None, title: str = "") -> None:
         """Panels like panel ``panel`` of ``page`` (None: pages like the page)."""
@@ -214,31 +237,65 @@ class SearchPanel(QWidget):
                 return
             self.status.setText("Searching…")
             self.bridge.run(session.search_exec, session.similar, book_id, page, panel, k=RESULTS,
-                            other_books=self.other_books.isChecked(), classes=classes,
+                            other_books=self.other_books.isChecked(), classes=classes, series=self._series(),
                             on_done=done, on_error=failed, owner=self)
         else:
-            self.heading.setText(f"Pages with “{q[1]}”")
-            self.status.setText("Searching…")
+            self._text_query(session, q[1], ticket, classes)
 
-            def text_hits():
-                hits = session.search_text(q[1], limit=RESULTS * 4)
-                if classes is not None:
-                    labels: dict[int, dict] = {}
-                    kept = []
-                    for h in hits:
-                        if h.book_id not in labels:
-                            labels[h.book_id] = session.page_labels(h.book_id)
-                        lab = labels[h.book_id].get(h.page, (None, False))[0]
-                        if lab in classes:
-                            kept.append(h)
-                    hits = kept
-                return hits[:RESULTS]
+    def _text_query(self, session, words: str, ticket: int, classes) -> None:
+        """The one text search (``services.text_search``) on the search thread, in two steps:
+        the word matches are shown as soon as they are found, the meaning matches added after
+        (the text encoder may take seconds to load the first time)."""
+        self.heading.setText(f"Text “{words}”: words first, then meaning")
+        self.status.setText("Searching…")
+        opts = dict(k=RESULTS, other_books=self.other_books.isChecked(), classes=classes,
+                    series=self._series(), book_id=self.context[0])
 
-            self.bridge.run(session.io, text_hits, on_done=done, on_error=failed, owner=self)
+        def failed(exc: BaseException) -> None:
+            if self._tickets.current(ticket):
+                self._show([], one_line(exc))
+
+        def meaning(more) -> None:
+            if not self._tickets.current(ticket):
+                return
+            hits = self.hits + list(more)
+            self._append(list(more), ticket)
+            self.meaning_pending = False
+            self._say_text(words, hits, getattr(more, "notice", ""))
+            self.searched.emit(len(hits))
+
+        def meaning_failed(exc: BaseException) -> None:
+            if self._tickets.current(ticket):
+                self.meaning_pending = False
+                self._say_text(words, self.hits, f"meaning: {one_line(exc)}")
+                self.searched.emit(len(self.hits))
+
+        def found(hits) -> None:
+            if not self._tickets.current(ticket):
+                return
+            self.meaning_pending = True
+            self._show(hits, "", ticket, emit=False)
+            self._say_text(words, hits, getattr(hits, "notice", ""), pending=True)
+            self.words_found.emit(len(hits))
+            self.bridge.run(session.search_exec, session.search_meaning, words, list(hits), **opts,
+                            on_done=meaning, on_error=meaning_failed, owner=self)
+
+        self.bridge.run(session.search_exec, session.search_words, words, **opts,
+                        on_done=found, on_error=failed, owner=self)
+
+    def _say_text(self, words: str, hits, notice: str = "", pending: bool = False) -> None:
+        n_words = sum(1 for h in hits if h.match == "words")
+        n_meaning = len(hits) - n_words
+        if not hits and not pending:
+            line = f"Nothing holds “{words}” or is close to it in meaning"
+        else:
+            line = f"{n_words} with the words" + (" · looking for panels close in meaning…" if pending else
+                                                  f" · {n_meaning} close in meaning")
+        self.status.setText(line + (f" · {notice}" if notice else ""))
 
     # -- showing ---------------------------------------------------------------------------------
-    def _show(self, hits: list[SearchHit], status: str, ticket: int | None = None) -> None:
-        self.hits = list(hits)
+    def _show(self, hits: list[SearchHit], status: str, ticket: int | None = None, emit: bool = True) -> None:
+        self.hits = []
         self.results.clear()
         same = getattr(hits, "same_as_query", 0)
         notice = getattr(hits, "notice", "")
@@ -246,19 +303,22 @@ class SearchPanel(QWidget):
             f" · this {'panel' if self.query and self.query[0] == 'similar' and self.query[3] is not None else 'page'}"
             f" is also in {same} other {'copy' if same == 1 else 'copies'}" if same else ""))
             + (f" · {notice}" if notice else ""))
+        self._append(hits, ticket)
+        if emit:
+            self.searched.emit(len(hits))
+
+    def _append(self, hits: list[SearchHit], ticket: int | None) -> None:
+        """Add results at the end of the list (their crops are cut on the crop thread)."""
         placeholder = QPixmap(CROP)
         placeholder.fill(QColor(70, 70, 74))
-        for n, h in enumerate(hits):
+        start = len(self.hits)
+        self.hits.extend(hits)
+        for n, h in enumerate(hits, start):
             where = f"page {h.page + 1}" + (f", panel {h.panel + 1}" if h.panel is not None else "")
-            bits = [where]
-            if h.score is not None:
-                bits.append(f"{h.score:.2f}")
-            if h.label:
-                bits.append(class_name(h.label))
-            if h.copies:
-                bits.append(f"+{len(h.copies)} {'copy' if len(h.copies) == 1 else 'copies'}")
-            item = QListWidgetItem(QIcon(placeholder), f"{h.title}\n{' · '.join(bits)}")
+            item = QListWidgetItem(QIcon(placeholder), f"{h.title}\n{' · '.join(self._bits(h))}")
             tip = f"{h.book}\n{where}" + (f"\nscore {h.score:.3f}" if h.score is not None else "")
+            if h.match:
+                tip += "\nthe text holds the words" if h.match == "words" else "\nclose in meaning"
             if h.copies:
                 tip += "\nalso in:\n" + "\n".join(h.copies)
             if h.text:
@@ -271,7 +331,26 @@ class SearchPanel(QWidget):
                 self.bridge.run(self.crops.executor, self.crops.crop, ticket, h.book, h.page, h.box, CROP,
                                 on_done=lambda img, n=n, t=ticket: self._cropped(t, n, img),
                                 on_error=lambda e, n=n, t=ticket: self._crop_failed(t, n, e), owner=self)
-        self.searched.emit(len(hits))
+
+    def book_analysed(self, book_id: int, labels: dict) -> None:
+        """A book's new analysis: its results' class names change in place; a query about that
+        book that found nothing yet (it was not indexed) runs again."""
+        q = self.query
+        if q is not None and q[0] == "similar" and q[1] in (book_id, None) and not self.hits:
+            if q[1] is None:
+                return  # the window asks again with the book's id
+            self.rerun()
+            return
+        from dataclasses import replace
+
+        for n, h in enumerate(self.hits):
+            if h.book_id != book_id:
+                continue
+            label = (labels.get(h.page) or (None,))[0]
+            if label != h.label and n < self.results.count():
+                self.hits[n] = h = replace(h, label=label)
+                item = self.results.item(n)
+                item.setText(f"{h.title}\n{' · '.join(self._bits(h))}")
 
     def _cropped(self, ticket: int, n: int, img: QImage | None) -> None:
         if img is None or not self._tickets.current(ticket) or n >= self.results.count():
@@ -283,6 +362,20 @@ class SearchPanel(QWidget):
         if self._tickets.current(ticket) and n < self.results.count():
             item = self.results.item(n)
             item.setToolTip(item.toolTip() + f"\n(no picture: {one_line(exc)})")
+
+    @staticmethod
+    def _bits(h: SearchHit) -> list[str]:
+        """The second line of a result: where, how it matched (or its score), its class."""
+        bits = [f"page {h.page + 1}" + (f", panel {h.panel + 1}" if h.panel is not None else "")]
+        if h.match == "words":
+            bits.append("words")
+        elif h.score is not None:
+            bits.append(f"{h.score:.2f}")
+        if h.label:
+            bits.append(class_name(h.label))
+        if h.copies:
+            bits.append(f"+{len(h.copies)} {'copy' if len(h.copies) == 1 else 'copies'}")
+        return bits
 
     def _activate(self, item: QListWidgetItem) -> None:
         n = item.data(Qt.ItemDataRole.UserRole)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,10 +138,17 @@ class Hit:
     panel: int | None  # None: a page result
     box: list[int] | None  # [x, y, w, h]; a page result: the whole page, None when its size is unknown
     score: float
+    #: text queries only: "words" (the text holds the query's words; ``score`` is BM25 mapped into
+    #: 0..1) or "meaning" (``score`` is the cosine); None for panel and page queries
+    match: str | None = None
+    text: str = ""  # a words match: the text that holds the words (not in the JSON)
 
     def as_dict(self) -> dict:
-        return {"book": self.book, "page": self.page, "panel": self.panel, "box": self.box,
-                "score": round(float(self.score), 4)}
+        out = {"book": self.book, "page": self.page, "panel": self.panel, "box": self.box,
+               "score": round(float(self.score), 4)}
+        if self.match is not None:
+            out["match"] = self.match
+        return out
 
 
 #: Two results are one panel in copies of a book when their pages' 64-bit perceptual hashes differ
@@ -198,6 +205,7 @@ class SearchService:
         self._size_cache: dict[int, dict[int, tuple[int, int]]] = {}
         self._hash_cache: dict[int, dict[int, tuple]] = {}
         self._said_damaged: set[int] = set()
+        self._text = None  # the word index (search.text_index.TextIndex), opened on the first words query
 
     def forget_labels(self) -> None:
         """Labels changed (a relabel, more analysis): read them again on the next class filter —
@@ -218,6 +226,9 @@ class SearchService:
         return cls(cache_dir, catalog, store, owns=True, **kwargs)
 
     def close(self) -> None:
+        if self._text is not None:
+            self._text.close()
+            self._text = None
         if self._owns:
             self.store.close()
             self.catalog.close()
@@ -304,7 +315,10 @@ class SearchService:
             raise NotIndexed("no page is indexed in this library yet: run comicdesk index first")
         return self._by_key(target, (book_id, page, -1), k, filters)
 
-    def similar_to_text(self, query: str, k: int = 10, filters: Filters = Filters()) -> list[Hit]:
+    def similar_to_text(self, query: str, k: int = 10, filters: Filters = Filters(), *,
+                        query_book: int | None = None) -> list[Hit]:
+        """Panels (or pages) close in meaning to ``query`` (the profile's text vectors), best
+        first, with ``match="meaning"``; ``query_book`` as in :meth:`words`."""
         if not query or not query.strip():
             raise SearchError("the text to search for is empty")
         target = self.available("text")
@@ -320,7 +334,70 @@ class SearchService:
         vec = UNIT.apply(vec[None, :])  # a query vector is only made unit length, never centred
         if not np.any(vec):
             return []
-        return self._search(target, idx, vec[0], k, filters, query_book=None, exclude=None)
+        hits = self._search(target, idx, vec[0], k, filters, query_book=query_book, exclude=None)
+        return [replace(h, match="meaning") for h in hits]
+
+    def has_words(self) -> bool:
+        """Some page of the library has recognised text (a words query can find something)."""
+        self._words_index()
+        return self._text.has_any()
+
+    def _words_index(self):
+        from comicdesk.search.text_index import TextIndex
+
+        if self._text is None:
+            self._text = TextIndex(self.cache_dir, self.catalog)
+        self._text.refresh()
+        return self._text
+
+    def words(self, query: str, k: int = 10, filters: Filters = Filters(), *,
+              query_book: int | None = None) -> list[Hit]:
+        """Panels (else pages) whose recognised text holds every word of ``query`` (whole words,
+        case- and accent-insensitive; :mod:`comicdesk.search.text_index`), best first, with
+        ``match="words"``. ``query_book``: the book ``filters.other_books`` leaves out (with its
+        copies); a text query from the command line has none."""
+        if not query or not query.strip():
+            raise SearchError("the text to search for is empty")
+        index = self._words_index()
+        allowed = self._allowed_books(filters, query_book)
+        k = max(1, int(k))
+        ask = k * 2 + 8
+        while True:
+            found = index.search(query, ask, allowed)
+            hits = []
+            seen = set()
+            for w in found:
+                if filters.classes is not None and self._page_label(w.book_id, w.page) not in filters.classes:
+                    continue
+                panel = w.panel
+                if panel is not None and panel >= len(self._panels(w.book_id).get(w.page) or ()):
+                    panel = None  # lines of a panel the catalogue no longer has: the page
+                if (w.book_id, w.page, panel) in seen:
+                    continue
+                seen.add((w.book_id, w.page, panel))
+                h = self._hit(w.book_id, w.page, -1 if panel is None else panel, w.score)
+                hits.append(replace(h, match="words", text=w.text))
+                if len(hits) >= k:
+                    return hits
+            if len(found) < ask:
+                return hits
+            ask *= 4
+
+    def _allowed_books(self, filters: Filters, query_book: int | None) -> set[int] | None:
+        """The books a filter keeps (None: every book), for the words index."""
+        if not (filters.other_books and query_book is not None) and not filters.series:
+            return None
+        books = self.catalog.all_books()
+        ok = {b.id for b in books}
+        if filters.other_books and query_book is not None:
+            ok.discard(query_book)
+            row = self._book(query_book)
+            if row is not None and row.content_key:
+                ok -= {b.id for b in self.catalog.books_by_key(row.content_key)}
+        if filters.series:
+            wanted = {s.casefold() for s in filters.series}
+            ok &= {b.id for b in books if b.series and b.series.casefold() in wanted}
+        return ok
 
     def _by_key(self, target: Target, key: tuple[int, int, int], k: int, filters: Filters) -> list[Hit]:
         from comicdesk.cache.vectors import VectorsDamaged

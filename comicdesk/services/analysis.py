@@ -15,10 +15,15 @@ from pathlib import Path
 def after_vectors(cache_dir: Path, catalog, store, *, unstamped_only: bool = False):
     """Bring the saved search indexes up to date with the vectors a run wrote (never raises: a
     failure is a report, and the next query rebuilds what is stale). ``unstamped_only``: a run
-    with nothing to analyse only stamps indexes saved before the cache identity."""
+    with nothing to analyse only stamps indexes saved before the cache identity. The word index of
+    the recognised text (``search.text_index``) is brought up to date too."""
     from comicdesk.search.service import update_indexes
+    from comicdesk.search.text_index import update_text_index
 
-    return update_indexes(cache_dir, catalog, store, unstamped_only=unstamped_only)
+    reports = update_indexes(cache_dir, catalog, store, unstamped_only=unstamped_only)
+    if not unstamped_only:  # the word index of the recognised text (the writer keeps it current)
+        update_text_index(cache_dir, catalog)
+    return reports
 
 
 def make_runner(cache_dir: Path, **kwargs):

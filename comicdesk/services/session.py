@@ -45,6 +45,8 @@ class BookItem:
     position: int | None = None  # the page the person stopped at
     read_at: float | None = None
     search_text: str = field(default="", repr=False)
+    #: what the analysis knows of it (:class:`BookSummary`); None until the grid asked for it
+    summary: "BookSummary | None" = field(default=None, compare=False)
 
     def __post_init__(self):
         if not self.search_text:
@@ -98,6 +100,32 @@ class PageItem:
 
 
 @dataclass(frozen=True)
+class BookSummary:
+    """What the analysis knows of a book, for the library grid: ``state`` "none" (not analysed),
+    "first" (pass 1's results: classes and panels; recognised text still to come) or "done";
+    ``counts`` pages per shown class (the person's > ComicInfo's > the model's), most first."""
+
+    state: str
+    counts: tuple[tuple[str, int], ...] = ()
+
+    def count(self, label: str) -> int:
+        return dict(self.counts).get(label, 0)
+
+
+@dataclass(frozen=True)
+class BookResults:
+    """Everything the app shows of one book's analysis, read in one go on the I/O thread after a
+    ``BookAnalysed`` event (:meth:`LibrarySession.book_results`): the book view's pages, the
+    reader's panels and labels, the grid's summary."""
+
+    book_id: int
+    pages: list[PageItem]
+    panels: dict[int, list[tuple[int, int, int, int]]]
+    labels: dict[int, tuple[str | None, bool, bool | None]]
+    summary: BookSummary
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One result of the sidebar: a panel (``panel`` set) or a page, with what the UI shows."""
 
@@ -111,6 +139,7 @@ class SearchHit:
     label: str | None = None
     text: str = ""  # the page's text for a text match
     copies: tuple[str, ...] = ()  # the same panel in other copies of the book (their paths)
+    match: str | None = None  # a text query's: "words" or "meaning" (services.text_search)
 
 
 class HitList(list):
@@ -269,7 +298,10 @@ class LibrarySession:
         cat = self._cat()
         if cat is None:
             return []
-        labels = self._labels(book_id)
+        return self._page_items(cat, book_id, self._labels(book_id))
+
+    @staticmethod
+    def _page_items(cat, book_id: int, labels: dict) -> list[PageItem]:
         out = []
         for p in cat.pages(book_id):
             lab = labels.get(p.index)
@@ -298,6 +330,47 @@ class LibrarySession:
         return {p: (lab.label, bool(lab.hidden) and lab.source != "user",
                     label_is_sure(lab.label, lab.probs, lab.source))
                 for p, lab in self._labels(book_id).items()}
+
+    def book_results(self, book_id: int, *, state: str | None = None) -> BookResults | None:
+        """One analysed book as every view shows it (pages with labels, panels, the reader's
+        labels, the grid's summary), read with one pass over its labels. ``state``: what the
+        event said ("first" after pass 1, "done" after the last pass); None: from the
+        catalogue's runs. None when the catalogue does not know the book."""
+        cat = self._cat()
+        if cat is None or cat.book(book_id) is None:
+            return None
+        labels = self._labels(book_id)
+        pages = self._page_items(cat, book_id, labels)
+        reader = {p: (lab.label, bool(lab.hidden) and lab.source != "user",
+                      label_is_sure(lab.label, lab.probs, lab.source)) for p, lab in labels.items()}
+        return BookResults(book_id, pages, self.load_panels(book_id), reader,
+                           self._summary(book_id, labels, state))
+
+    def book_summaries(self, book_ids: list[int]) -> dict[int, BookSummary]:
+        """The grid's summaries of these books (those it paints), from the catalogue."""
+        cat = self._cat()
+        if cat is None:
+            return {}
+        try:
+            runs = cat.runs(book_ids)
+        except sqlite3.Error:
+            runs = {}
+        out = {}
+        for b in book_ids:
+            if not runs.get(b):
+                out[b] = BookSummary("none")
+            else:
+                out[b] = self._summary(b, self._labels(b), "done")
+        return out
+
+    @staticmethod
+    def _summary(book_id: int, labels: dict, state: str | None) -> BookSummary:
+        counts: dict[str, int] = {}
+        for lab in labels.values():
+            if lab.label:
+                counts[lab.label] = counts.get(lab.label, 0) + 1
+        ordered = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return BookSummary(state or ("done" if counts else "none"), ordered)
 
     def book_analysis(self, path: str, book_id: int | None = None) -> tuple[int | None, dict, dict]:
         """``(book id, panels, page labels)`` of a book, for the reader."""
@@ -338,29 +411,6 @@ class LibrarySession:
             return cat.panels(book_id)
         except sqlite3.Error:
             return {}
-
-    def search_text(self, query: str, limit: int = 60) -> list[SearchHit]:
-        """Pages whose recognised text holds every word of ``query``."""
-        cat = self._cat()
-        if cat is None or not query.strip():
-            return []
-        try:
-            rows = cat.search_text(query, limit=limit)
-        except sqlite3.Error:
-            return []
-        out = []
-        books: dict[int, object] = {}
-        for book_id, page, text in rows:
-            if book_id not in books:
-                books[book_id] = cat.book(book_id)
-            row = books[book_id]
-            if row is None:
-                continue
-            size = next(((p.width, p.height) for p in cat.pages(book_id) if p.index == page), None)
-            box = (0, 0, size[0], size[1]) if size and size[0] and size[1] else None
-            out.append(SearchHit(book_id, str(row.path), row.title or Path(row.path).stem, page, None,
-                                 box, None, text=" ".join((text or "").split())))
-        return out
 
     def book_by_path(self, path: str) -> BookItem | None:
         cat = self._cat()
@@ -404,7 +454,10 @@ class LibrarySession:
         from comicdesk.search.service import SearchService
 
         if self._search is None:
+            from comicdesk.services.similar import TextEncoder
+
             self._search = SearchService.open(self.cache_dir, profile=self.settings.profile,
+                                              text_encoder=TextEncoder(self.settings),
                                               notify=self._notices.append)
         if self._search_user is None and (self.data_dir / USER_FILE).is_file():
             self._search_user = UserData(self.data_dir, readonly=True)
@@ -414,12 +467,13 @@ class LibrarySession:
         return self._search
 
     def similar(self, book_id: int, page: int, panel: int | None, *, k: int = 30,
-                other_books: bool = False, classes: frozenset[str] | None = None) -> list[SearchHit]:
+                other_books: bool = False, classes: frozenset[str] | None = None,
+                series: frozenset[str] | None = None) -> list[SearchHit]:
         """Panels like panel ``panel`` of a page (``panel`` None: pages like the page), best first."""
         from comicdesk.search.service import Filters
 
         svc = self._search_service()
-        filters = Filters(other_books=other_books, classes=classes)
+        filters = Filters(other_books=other_books, classes=classes, series=series)
         # Ask for more: copies of one book (other formats, re-scans) are folded into one result.
         wide = k * 3
         if panel is None:
@@ -450,6 +504,53 @@ class LibrarySession:
             out.append(SearchHit(h.book_id, h.book, title, h.page, h.panel,
                                  tuple(h.box) if h.box else None, float(h.score), label,
                                  copies=tuple(c.book for c in g.copies)))
+        return out
+
+    def search_words(self, query: str, *, k: int = 30, other_books: bool = False,
+                     classes: frozenset[str] | None = None, series: frozenset[str] | None = None,
+                     book_id: int | None = None) -> list[SearchHit]:
+        """The first part of the one text search (:mod:`comicdesk.services.text_search`): panels
+        and pages whose recognised text holds the query's words, best first. ``book_id``: the
+        book open in the app (``other_books`` leaves it out)."""
+        from comicdesk.search.service import Filters
+        from comicdesk.services.text_search import words_first
+
+        svc = self._search_service()
+        filters = Filters(other_books=other_books, classes=classes, series=series)
+        return self._hit_list(svc, words_first(svc, query, k, filters, query_book=book_id))
+
+    def search_meaning(self, query: str, words: list[SearchHit], *, k: int = 30, other_books: bool = False,
+                       classes: frozenset[str] | None = None, series: frozenset[str] | None = None,
+                       book_id: int | None = None) -> list[SearchHit]:
+        """The second part: the panels closest in meaning that complete ``words`` to ``k``
+        (loads the text encoder on the first query)."""
+        from comicdesk.search.service import Filters, Hit
+        from comicdesk.services.text_search import meaning_after
+
+        svc = self._search_service()
+        filters = Filters(other_books=other_books, classes=classes, series=series)
+        shown = [Hit(h.book_id, h.book, h.page, h.panel, None, 0.0, h.match) for h in words]
+        return self._hit_list(svc, meaning_after(svc, query, k, filters, words=shown, query_book=book_id))
+
+    def _hit_list(self, svc, hits) -> HitList:
+        from comicdesk.library.labels import book_labels
+
+        out = HitList()
+        notices, self._notices[:] = list(self._notices), []
+        out.notice = notices[-1] if notices else ""
+        rows: dict[int, object] = {}
+        labels: dict[int, dict] = {}
+        for h in hits:
+            if h.book_id not in rows:
+                rows[h.book_id] = row = svc.catalog.book(h.book_id)
+                labels[h.book_id] = (book_labels(svc.catalog, row, self._search_user,
+                                                 profile_model=_profile_model(self.settings))
+                                     if row is not None else {})
+            row = rows[h.book_id]
+            lab = labels[h.book_id].get(h.page)
+            out.append(SearchHit(h.book_id, h.book, (row.title if row is not None else None) or Path(h.book).stem,
+                                 h.page, h.panel, tuple(h.box) if h.box else None, float(h.score),
+                                 lab.label if lab is not None else None, text=h.text, match=h.match))
         return out
 
     def _close_search(self) -> None:

@@ -54,19 +54,21 @@ def key_hits(settings, path: Path, page: int, panel: int | None, k: int, filters
 
 
 def text_hits(settings, query: str, k: int, filters, note):
-    """The ``k`` best panels for ``query`` over every registered library with text vectors for the
-    profile; ``note(line)`` hears what the search says and which library's catalogue is damaged
-    (the others are searched)."""
+    """The ``k`` best results for ``query`` over every registered library with analysed text for
+    the profile (:mod:`comicdesk.services.text_search`: word matches first, then meaning);
+    ``note(line)`` hears what the search says and which library's catalogue is damaged (the
+    others are searched)."""
     from comicdesk.library.catalog import CATALOG_FILE
     from comicdesk.library.db import DatabaseDamaged
     from comicdesk.library.labels import open_user_data
     from comicdesk.library.registry import LibraryRegistry
     from comicdesk.search.service import SearchError, SearchService
+    from comicdesk.services.text_search import merge, text_search
 
     if not query.strip():
         raise SimilarError("the text to search for is empty")
     encoder = TextEncoder(settings)
-    hits = []
+    parts = []
     searched = 0
     for root, entry in sorted(LibraryRegistry(settings).load().items()):
         cache_dir = settings.library_cache_dir(entry.id)
@@ -76,10 +78,10 @@ def text_hits(settings, query: str, k: int, filters, note):
         try:
             with SearchService.open(cache_dir, profile=settings.profile, user_data=user,
                                     text_encoder=encoder, notify=lambda m: note(f"comicdesk: {m}")) as svc:
-                if svc.available("text") is None:
+                if svc.available("text") is None and not svc.has_words():
                     continue
                 searched += 1
-                hits.extend(svc.similar_to_text(query, k, filters))
+                parts.append(text_search(svc, query, k, filters))
         except SearchError:
             continue
         except DatabaseDamaged as exc:  # one library's catalogue is damaged: said, the others searched
@@ -90,8 +92,7 @@ def text_hits(settings, query: str, k: int, filters, note):
                 user.close()
     if not searched:
         raise SimilarError("no library has text vectors yet: run comicdesk index PATH first")
-    hits.sort(key=lambda h: -h.score)
-    return hits[:k]
+    return merge(parts, k)
 
 
 class TextEncoder:
