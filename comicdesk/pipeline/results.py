@@ -78,7 +78,9 @@ def read_book_analysis(path: str | os.PathLike, settings: Settings) -> BookAnaly
             bool(mine) and catalog.count_panels(row.id) > 0)
         panels = None
         if panels_done:
-            found = catalog.panels(row.id)
+            from comicdesk.pipeline import outputs
+
+            found = outputs.load(PANELS, outputs.CacheReader(catalog), row.id)  # as the stages read them
             panels = {p.index: [list(b) for b in found.get(p.index, [])] for p in catalog.pages(row.id)}
         outputs = {}
         wanted = "cosmo-v4" if settings.profile == "cosmo" else "standard-1"

@@ -53,9 +53,8 @@ from typing import Any, Callable, Iterable, Sequence
 from comicdesk.core.errors import ComicdeskError, one_line
 from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
 from comicdesk.core.threads import lower_thread_priority  # noqa: F401  (in __all__ too)
-from comicdesk.pipeline.stage import (CONTEXT_KINDS, IMAGE, PAGE_CLASS, PAGE_REPEATS, PAGE_STATS, PANELS,
-                                      TEXT_BOXES, TEXT_LINES, TEXT_PANELS, BookData, PageData, StageContext,
-                                      StageSpec)
+from comicdesk.pipeline import outputs
+from comicdesk.pipeline.stage import CONTEXT_KINDS, IMAGE, PANELS, BookData, PageData, StageContext, StageSpec
 
 #: What a page costs in the cache (docs/pipeline.md: ≤ 8 KB budget), and room for SQLite's WAL:
 #: what a full disk is told it needs.
@@ -301,60 +300,12 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
 
 # -- persisted outputs that later stages may load instead of recomputing -------------------------
-def _load_panels(catalog, book_id: int) -> dict[int, Any]:
-    return {page: [tuple(b) for b in boxes] for page, boxes in catalog.panels(book_id).items()}
-
-
-def _load_page_stats(catalog, book_id: int) -> dict[int, Any]:
-    from comicdesk.ml.phash import from_int64
-
-    return {page: {"phash": from_int64(f.phash) if f.phash is not None else None, "stats": f.stats or {}}
-            for page, f in catalog.page_features(book_id).items() if f.phash is not None or f.stats}
-
-
-def _load_text_boxes(catalog, book_id: int) -> dict[int, Any]:
-    lines = catalog.text_lines(book_id)
-    out = {}
-    for page, f in catalog.page_features(book_id).items():
-        if f.text_count is None:
-            continue
-        rows = lines.get(page, [])
-        out[page] = {"boxes": [r.box for r in rows], "scores": [r.score for r in rows],
-                     "coverage": f.text_coverage or 0.0}
-    return out
-
-
-def _load_text_lines(catalog, book_id: int) -> dict[int, Any]:
-    """Read lines per page; a page where detection found nothing has none (not "unknown")."""
-    out: dict[int, Any] = {page: [] for page, f in catalog.page_features(book_id).items()
-                           if f.text_count is not None}
-    out.update({page: [{"box": r.box, "text": r.text, "conf": r.conf, "panel": r.panel} for r in rows]
-                for page, rows in catalog.text_lines(book_id).items()})
-    return out
-
-
-def _load_text_panels(catalog, book_id: int) -> dict[int, Any]:
-    """Each line's panel per page (the assignment stored with the lines)."""
-    return {page: [ln["panel"] for ln in lines] for page, lines in _load_text_lines(catalog, book_id).items()}
-
-
-LOADERS: dict[str, Callable[[Any, int], dict[int, Any]]] = {
-    PANELS: _load_panels, PAGE_STATS: _load_page_stats, TEXT_BOXES: _load_text_boxes,
-    TEXT_LINES: _load_text_lines, TEXT_PANELS: _load_text_panels,
-}  # PAGE_REPEATS (library context) is read by Runner._load_repeats
-
-
 def loader(kind: str) -> Callable | None:
-    """How to read a persisted output back for a book (None: it is not persisted): the
-    catalogue's, or a ``vectors:<model>/<array>`` kind from the vector cache (needs a store)."""
-    if kind in LOADERS:
-        return LOADERS[kind]
-    if kind.startswith("vectors:"):
-        return _VECTOR_LOADER
-    return None
-
-
-_VECTOR_LOADER = object()  # marker: read from self.store (see Runner._load_vectors)
+    """How to read a persisted output back for a book (None: it is not persisted): its
+    declaration's ``load`` (:mod:`comicdesk.pipeline.outputs`: the catalogue's kinds, a
+    ``vectors:<model>/<array>`` kind from the vector cache, the library context)."""
+    o = outputs.output(kind)
+    return o.load if o is not None else None
 
 
 # -- the runner ---------------------------------------------------------------------------------
@@ -785,14 +736,9 @@ class Runner:
         job.page_rows = self.catalog.pages(job.book_id)
         self._pages_total += len(job.page_rows) - (job.book.pages or 0)
         job.loaded = {}
+        reader = self._reader()  # this job's: it sees what earlier jobs committed
         for kind in sorted(job.load_kinds):
-            load = loader(kind)
-            if kind == PAGE_REPEATS:
-                values = self._load_repeats(job.book_id)
-            elif load is _VECTOR_LOADER:
-                values = self._load_vectors(kind, job.book_id)
-            else:
-                values = load(self.catalog, job.book_id)
+            values = outputs.load(kind, reader, job.book_id)
             for page, value in values.items():
                 job.loaded.setdefault(page, {})[kind] = value
         self._outstanding += 1
@@ -826,65 +772,33 @@ class Runner:
     #: nothing that matters (the next run sees them all).
     REPEATS_REFRESH = 50
 
-    def _load_repeats(self, book_id: int) -> dict[int, Any]:
-        """``page_repeats`` for a book, over the library's page hashes read once per
-        :data:`REPEATS_REFRESH` committed books (the book's own hashes always fresh)."""
-        from comicdesk.pipeline.signals import repeats_for_book
+    def _library_hashes(self, book_id: int) -> list:
+        """The library's page hashes for ``page_repeats``, read once per :data:`REPEATS_REFRESH`
+        committed books (the book's own hashes always fresh)."""
         from comicdesk.library.repeats import hashed_pages
 
         cached = getattr(self, "_hashes", None)
         if cached is None or self._books_done - cached[0] >= self.REPEATS_REFRESH:
             cached = self._hashes = (self._books_done, hashed_pages(self.catalog))
-        rows = [r for r in cached[1] if r[0] != book_id] + hashed_pages(self.catalog, [book_id])
-        return repeats_for_book(self.catalog, book_id, all_hashes=rows)
+        return [r for r in cached[1] if r[0] != book_id] + hashed_pages(self.catalog, [book_id])
 
-    def _load_vectors(self, kind: str, book_id: int) -> dict[int, Any]:
-        """A stored vector kind for one book: page level ``{page: (dims,)}``, panel level
-        ``{page: (n_panels, dims)}`` in panel order (a panel without a row — a skipped all-zero
-        row — reads as zeros; a page without any row is left out)."""
-        import numpy as np
-
-        model_id, array = kind[len("vectors:"):].split("/", 1)
+    def _vector_store(self):
         if self.store is None:
             from comicdesk.cache.vectors import VectorStore
 
             self.store = VectorStore.open(self.cache_dir, catalog=self.catalog, durable=self.options.durable)
-        if self.catalog.vector_array(model_id, array) is None:
-            return {}
-        rows = self.store.rows(model_id, array, book_ids=[book_id], include_removed=True)
-        if not rows:
-            return {}
-        data = self.store.read(model_id, array, [r[3] for r in rows])
-        pages: dict[int, list] = {}
-        for (b, page, panel, _), vec in zip(rows, data):
-            pages.setdefault(page, []).append((panel, vec))
-        out = {}
-        counts = None
-        for page, items in pages.items():
-            items.sort(key=lambda t: t[0])
-            if items[0][0] < 0:
-                out[page] = items[0][1]
-                continue
-            if counts is None:
-                counts = {pg: len(b) for pg, b in self.catalog.panels(book_id).items()}
-            n = max(counts.get(page, 0), items[-1][0] + 1)
-            block = np.zeros((n, data.shape[1]), dtype=data.dtype)
-            for panel, vec in items:
-                block[panel] = vec
-            out[page] = block
-        return out
+        return self.store
+
+    def _reader(self) -> "outputs.CacheReader":
+        """A reader of this library's stored outputs (:mod:`comicdesk.pipeline.outputs`), on the
+        writer's connection."""
+        return outputs.CacheReader(self.catalog, self.store, open_store=self._vector_store,
+                                   library_hashes=self._library_hashes)
 
     def _open_vectors(self, jobs: list[_Job]) -> None:
-        outputs = {v.kind: v for j in jobs for s in j.stages for v in s.vectors}
-        if not outputs:
-            return
-        if self.store is None:
-            from comicdesk.cache.vectors import VectorStore
-
-            self.store = VectorStore.open(self.cache_dir, catalog=self.catalog, durable=self.options.durable)
-        for v in outputs.values():
-            self.store.ensure_group(v.model_id, v.attrs())
-            self.store.ensure_array(v.model_id, v.array, v.dims, dtype=v.dtype, normalised=v.normalised)
+        stages = [s for j in jobs for s in j.stages]
+        if any(s.vectors for s in stages):
+            outputs.ensure_arrays(self._vector_store(), stages)
 
     # -- threads ----------------------------------------------------------------------------
     def _start_threads(self) -> None:
@@ -1118,11 +1032,9 @@ class Runner:
             return
         for (job, page), out in zip(part, outs):
             page.outputs.update(out or {})
-            for v in s.vectors:
-                value = page.outputs.get(v.kind)
-                if v.level == "panel" and value is not None and len(value) != len(page.outputs.get(PANELS) or []):
-                    self._fail(job, f"{s.name} gave {len(value)} panel vectors for the "
-                                    f"{len(page.outputs.get(PANELS) or [])} panels of page {page.index}", "stage")
+            problem = outputs.check(s, page)  # each kind's declared shape
+            if problem:
+                self._fail(job, problem, "stage")
 
     def _finish_book(self, job: _Job) -> None:
         book_stages = [s for s in job.stages if s.level == "book"]
@@ -1140,6 +1052,10 @@ class Runner:
                     return
                 for page, out in zip(data.pages, outs):
                     page.outputs.update(out or {})
+                    problem = outputs.check(s, page)
+                    if problem:
+                        self._fail(job, problem, "stage")
+                        return
         self._results.put(("done", job))
 
     def _fail(self, job: _Job, reason: str, kind: str) -> None:
@@ -1178,85 +1094,11 @@ class Runner:
                 self._jobs.close()
 
     def _commit(self, job: _Job, result: RunResult) -> None:
-        import numpy as np
-
         book = job.book
-        cat = self.catalog
         pages = [job.pages[i] for i in sorted(job.pages)]
-        pending, unmap = [], []
-        for s in job.stages:
-            for v in s.vectors:
-                rows, keys = [], []
-                for p in pages:
-                    value = p.outputs.get(v.kind)
-                    if value is None:
-                        continue
-                    if v.level == "page":
-                        if not (v.skip_zero and not np.any(value)):
-                            rows.append(value)
-                            keys.append((book.id, p.index))
-                    else:
-                        for n, row in enumerate(value):
-                            if not (v.skip_zero and not np.any(row)):
-                                rows.append(row)
-                                keys.append((book.id, p.index, n))
-                if v.skip_zero:
-                    # Rows these pages had before and may not have now (their text is gone).
-                    unmap.append((v, [p.index for p in pages if p.outputs.get(v.kind) is not None]))
-                if rows:
-                    pending.append(self.store.write(v.model_id, v.array, np.stack(rows), keys))
-        now = time.time()
-        panel_count = None
-        written: set[str] = set()
-        with cat.transaction():
-            if job.needs_image:
-                for p in pages:
-                    cat.update_decoded_page(book.id, p.index, width=p.width, height=p.height,
-                                            bad=p.bad, error=p.error, content_hash=p.content_hash)
-            for s in job.stages:
-                if PAGE_STATS in s.produces:
-                    from comicdesk.ml.phash import to_int64
-
-                    stats = {p.index: p.outputs[PAGE_STATS] for p in pages if p.outputs.get(PAGE_STATS)}
-                    cat.set_page_hashes(book.id, {
-                        i: (to_int64(v["phash"]) if v.get("phash") is not None else None, v.get("stats"))
-                        for i, v in stats.items()})
-                if TEXT_BOXES in s.produces:
-                    found = {p.index: p.outputs[TEXT_BOXES] for p in pages if p.outputs.get(TEXT_BOXES)}
-                    cat.replace_text_boxes(book.id, {
-                        i: ([tuple(b) for b in v["boxes"]], list(v["scores"]), v.get("coverage") or 0.0)
-                        for i, v in found.items()})
-                if TEXT_LINES in s.produces and TEXT_LINES not in written:
-                    # Once per job: recognition and the assignment both produce the lines (the
-                    # pages hold the assigned ones by now).
-                    written.add(TEXT_LINES)
-                    read = {p.index: p.outputs[TEXT_LINES] for p in pages if p.outputs.get(TEXT_LINES) is not None}
-                    cat.set_text(book.id, {i: [(n, ln.get("text"), ln.get("conf"), ln.get("panel", -1))
-                                               for n, ln in enumerate(v)] for i, v in read.items()})
-                if TEXT_PANELS in s.produces and not any(TEXT_LINES in x.produces for x in job.stages):
-                    # Panels for stored lines, from a stage that does not hand the lines back.
-                    stored = cat.text_lines(book.id)
-                    cat.set_text(book.id, {p.index: [(r.index, r.text, r.conf, int(j)) for r, j in
-                                                     zip(stored.get(p.index, []), p.outputs[TEXT_PANELS])]
-                                           for p in pages if p.outputs.get(TEXT_PANELS) is not None})
-                if PANELS in s.produces:
-                    cat.replace_panels(book.id, {p.index: [tuple(getattr(b, "box", b)) for b in
-                                                           (p.outputs.get(PANELS) or [])] for p in pages})
-                if PAGE_CLASS in s.produces:
-                    for p in pages:
-                        out = p.outputs.get(PAGE_CLASS)
-                        if out is not None:
-                            cat.set_page_output(book.id, p.index, s.output_model_id, self._fingerprint(s),
-                                                out.get("label"), out.get("probs"), "model", now)
-            for v, unmapped in unmap:
-                if unmapped:
-                    self.store.tombstone([book.id], v.model_id, v.array, pages=unmapped)
-            if pending:
-                self.store.commit(pending)
-            for s in job.stages:
-                cat.set_run(book.id, s.name, self._fingerprint(s), s.pass_no, "done", book.content_key,
-                            None, now)
-            panel_count = cat.count_panels(book.id)
+        # One writer, one transaction per book (comicdesk.pipeline.outputs.commit_book); the
+        # workers checked each output's shape as it came (_call_pages, _finish_book).
+        panel_count = self.commit_results(book, pages, job.stages, decoded=job.needs_image, validate=False)
         if job.needs_image:
             for p in pages:
                 if p.bad:
@@ -1273,6 +1115,19 @@ class Runner:
         self._emit(BookAnalysed(book.path, book.id, "done", job.pass_no, final, len(job.page_rows),
                                 panel_count, sum(1 for p in pages if p.bad) if job.needs_image else
                                 sum(1 for p in job.page_rows if p.bad)))
+
+    def commit_results(self, book, pages: Sequence[PageData], stages: Sequence[StageSpec], *,
+                       decoded: bool, validate: bool = True) -> int:
+        """Commit one finished book's results on this run's catalogue and vector store (the writer
+        thread, holding the library lock): :func:`comicdesk.pipeline.outputs.commit_book` with
+        this runner's fingerprints. ``book``: its catalogue row; ``pages``: every page in order,
+        outputs filled; ``stages``: those that ran for it; ``decoded``: the pages carry decode
+        results to write. Returns the book's panel count. Raises
+        :class:`~comicdesk.pipeline.outputs.OutputError` (nothing written) when ``validate`` and an
+        output is off its declared shape."""
+        return outputs.commit_book(self.catalog, self.store, book, pages, stages,
+                                   {s.name: self._fingerprint(s) for s in stages},
+                                   decoded=decoded, validate=validate)
 
     def _record_failure(self, job: _Job, result: RunResult) -> None:
         reason, kind = job.failed

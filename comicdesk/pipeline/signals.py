@@ -5,9 +5,10 @@ sees exactly what the pipeline saw.
 - :func:`signals_from_book`: a :class:`~comicdesk.pipeline.stage.BookData` as a book-level stage
   gets it (``PAGE_STATS``, ``PANELS``, ``TEXT_BOXES``, ``TEXT_LINES``, ``PAGE_REPEATS`` and the
   ``vectors:standard-1/page_image`` / ``page_text`` rows in each page's outputs).
-- :func:`signals_from_cache`: a catalogued book (``page_features``, ``panels``, ``text_lines``,
-  the vector store's ``standard-1/page_image`` and ``page_text`` rows, repetition from
-  :func:`repeats_for_book`).
+- :func:`signals_from_cache`: a catalogued book, each kind read through its declaration in
+  :mod:`comicdesk.pipeline.outputs` (``page_stats``, ``panels``, ``text_boxes``, ``text_lines``,
+  ``page_repeats``; the vector store's ``standard-1/page_image`` and ``page_text`` rows through
+  :func:`~comicdesk.pipeline.outputs.page_rows`).
 - :func:`repeats_for_book`: ``{page: {"other_books": n, "within_book": n}}`` from the catalogue's
   perceptual hashes (the runner's ``PAGE_REPEATS`` loader).
 
@@ -86,19 +87,10 @@ def signals_from_book(book: BookData) -> list[PageSignals]:
 
 def page_vectors(store, model_id: str, array: str, book_id: int, pages: Iterable[int]) -> dict[int, Any]:
     """``{page: row}`` (float32) for the pages of a book that have a row in ``<model_id>/<array>``
-    (none without a store or such an array)."""
-    if store is None:
-        return {}
-    try:
-        mapped = {p for _, p, panel, _ in store.rows(model_id, array, book_ids=[book_id],
-                                                      include_removed=True) if panel == -1}
-    except Exception:  # noqa: BLE001 - no such array yet
-        return {}
-    wanted = [p for p in pages if p in mapped]
-    if not wanted:
-        return {}
-    rows = store.read_keys(model_id, array, [(book_id, p) for p in wanted])
-    return {p: rows[i].astype("float32") for i, p in enumerate(wanted)}
+    (none without a store or such an array): :func:`comicdesk.pipeline.outputs.page_rows`."""
+    from comicdesk.pipeline.outputs import page_rows
+
+    return page_rows(store, model_id, array, book_id, pages)
 
 
 def _vectors(store, array: str, book_id: int, pages: Iterable[int]) -> dict[int, Any]:
@@ -110,36 +102,40 @@ def signals_from_cache(catalog, book_id: int, store=None, *,
                        repeats: dict[int, dict[str, int]] | None = None) -> list[PageSignals]:
     """One :class:`PageSignals` per catalogued page of a book, from the cache (``store``: an open
     :class:`~comicdesk.cache.vectors.VectorStore` on the same catalogue, or None to leave the
-    vectors out; ``repeats``: computed with :func:`repeats_for_book` when not given)."""
-    from comicdesk.ml.phash import from_int64
+    vectors out; ``repeats``: computed with :func:`repeats_for_book` when not given). Each kind is
+    read through its declaration (:mod:`comicdesk.pipeline.outputs`), as the runner's loaders
+    read it for a stage."""
+    from comicdesk.pipeline import outputs
 
+    reader = outputs.CacheReader(catalog, store)
     pages = catalog.pages(book_id)
     n = len(pages)
-    feats = catalog.page_features(book_id)
-    panels = catalog.panels(book_id)
-    lines = catalog.text_lines(book_id)
+    stats = outputs.load(PAGE_STATS, reader, book_id)
+    panels = outputs.load(PANELS, reader, book_id)
+    boxes = outputs.load(TEXT_BOXES, reader, book_id)
+    lines = outputs.load(TEXT_LINES, reader, book_id)
     idx = [p.index for p in pages]
     image = _vectors(store, PAGE_IMAGE, book_id, idx)
     text = _vectors(store, PAGE_TEXT, book_id, idx)
     if repeats is None:
-        repeats = repeats_for_book(catalog, book_id)
+        repeats = outputs.load(PAGE_REPEATS, reader, book_id)
     # Text was read for every page once text_read is done (a page without text has no rows).
     run = catalog.runs([book_id]).get(book_id, {}).get(TEXT_READ)
     read_done = run is not None and run.status == "done"
     out = []
     for p in pages:
-        f = feats.get(p.index)
+        phash, page_stats = _stats(stats.get(p.index))
         rows = lines.get(p.index, [])
-        recognised = read_done or p.index in text or any(r.text is not None for r in rows)
+        recognised = read_done or p.index in text or any(ln["text"] is not None for ln in rows)
+        tb = boxes.get(p.index)
         rep = repeats.get(p.index, {})
         out.append(PageSignals(
             index=p.index, n_pages=n, width=p.width, height=p.height, bad=p.bad,
-            panels=[tuple(b) for b in panels.get(p.index, [])],
-            text_boxes=[tuple(r.box) for r in rows],
-            text_coverage=f.text_coverage if f is not None else None,
-            lines=[r.text for r in rows if r.text] if recognised else None,
-            stats=dict(f.stats or {}) if f is not None else {},
-            phash=from_int64(f.phash) if f is not None and f.phash is not None else None,
+            panels=list(panels.get(p.index, [])),
+            text_boxes=[tuple(ln["box"]) for ln in rows],
+            text_coverage=tb["coverage"] if tb is not None else None,
+            lines=[ln["text"] for ln in rows if ln["text"]] if recognised else None,
+            stats=page_stats, phash=phash,
             image_vec=image.get(p.index), text_vec=text.get(p.index),
             repeats_other_books=int(rep.get("other_books", 0)),
             repeats_within_book=int(rep.get("within_book", 0))))
