@@ -1,0 +1,368 @@
+"""A small learned panel refiner: the classical detector proposes, a tiny network corrects.
+
+The classical detector (:mod:`comicdesk.ml.panels`) mostly fails on real pages by merging
+neighbours, stretching boxes over dark scan margins and spine strips, and cutting boxes short.
+This module predicts, at reduced resolution (the page's long side at :data:`INPUT_LONG` pixels,
+maps at half that), three per-pixel classes — outside every panel (gutters, margins, scan
+strips), a panel's edge band, a panel's interior — and uses the interior map on the classical
+boxes:
+
+- **split** a box holding two or more separate interior regions (a gutter or a shared frame
+  line the network sees crosses it);
+- **tighten or extend** a box holding one interior region to that region's extent, edge by
+  edge, where they differ by more than the maps' resolution (a stretched or cut-short box);
+- **drop** a box with (nearly) no interior in it (a text column, a scan strip);
+- **add** a confident interior region no box covers.
+
+Weights ship in the package (``panel_net.npz``, float16, < 1 MB) and load with no network; how
+they were made is in ``panel_net.npz``'s ``meta`` entry and in docs/panels.md ("Learned
+refiner"): synthetic pages (``tests/synth_scan.py``) and our public-domain labels only,
+reproduced by ``tests/bench/train_panel_net.py``. torch is imported inside the functions, never
+when ``comicdesk`` is imported. Not wired into the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from comicdesk.core.geometry import Box, Panel, clip_box, whole_page
+
+__all__ = ["INPUT_LONG", "REFINER_VERSION", "RefineParams", "WEIGHTS", "build_model",
+           "detect_panels_refined", "load_model", "predict_maps", "refine"]
+
+#: Changes whenever the refined output for the same page may change.
+REFINER_VERSION = "refine-1"
+#: The page's long side, in pixels, as the network sees it (maps come out at half of it).
+INPUT_LONG = 384
+#: Channels of the network's four stages (the shipped weights' shape; ``meta`` repeats it).
+CHANNELS = (8, 16, 32, 64)
+#: The input is padded to a multiple of this (the deepest stage's stride).
+_MULTIPLE = 16
+WEIGHTS = Path(__file__).resolve().parent / "panel_net.npz"
+#: Classes of the maps.
+OUTSIDE, EDGE, INTERIOR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RefineParams:
+    """The refiner's knobs; lengths in map pixels unless said otherwise."""
+
+    #: A map pixel is interior when its probability reaches this.
+    interior: float = 0.5
+    #: An interior region is panel-sized when both sides reach this share of sqrt(w * h) of the
+    #: map, and its area this share of the map's area.
+    min_side: float = 0.06
+    min_area: float = 0.004
+    #: A region belongs to a box when this share of its pixels lie inside the box.
+    belongs: float = 0.6
+    #: A box edge moves to its region's edge only when they differ by more than this.
+    edge_tol: float = 1.5
+    #: A box whose mean interior probability is below this, holding no region, is dropped.
+    drop_below: float = 0.2
+    #: A region no box covers (less than this share of it inside boxes) is added when its mean
+    #: interior probability reaches ``add_conf``.
+    add_overlap: float = 0.3
+    add_conf: float = 0.75
+    #: Grow regions by this many map pixels on each side (the interior is the panel less its
+    #: edge band).
+    grow: float = 1.0
+    split: bool = True
+    adjust: bool = True
+    drop: bool = True
+    add: bool = True
+
+
+# -- the network ------------------------------------------------------------------------------
+def build_model(channels: Sequence[int] = CHANNELS) -> Any:
+    """The network (untrained): a four-stage encoder with dilated convolutions at the deepest
+    stage (a gutter is a long, thin thing: it needs context) and a light decoder back to half
+    the input's resolution; 3 output classes. About 190k parameters for :data:`CHANNELS`."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    def cbr(i: int, o: int, stride: int = 1, dil: int = 1) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(i, o, 3, stride, dil, dilation=dil, bias=False),
+                             nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+    a, b, c, d = channels
+
+    class PanelNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.e1 = cbr(3, a, 2)
+            self.e2 = nn.Sequential(cbr(a, b, 2), cbr(b, b))
+            self.e3 = nn.Sequential(cbr(b, c, 2), cbr(c, c), cbr(c, c, dil=2))
+            self.e4 = nn.Sequential(cbr(c, d, 2), cbr(d, d, dil=2), cbr(d, d, dil=4), cbr(d, d, dil=8))
+            self.d3 = cbr(d + c, c)
+            self.d2 = cbr(c + b, b)
+            self.d1 = cbr(b + a, a)
+            self.head = nn.Conv2d(a, 3, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x1 = self.e1(x)
+            x2 = self.e2(x1)
+            x3 = self.e3(x2)
+            x4 = self.e4(x3)
+
+            def up(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+                return F.interpolate(t, size=ref.shape[2:], mode="bilinear", align_corners=False)
+
+            y = self.d3(torch.cat([up(x4, x3), x3], 1))
+            y = self.d2(torch.cat([up(y, x2), x2], 1))
+            y = self.d1(torch.cat([up(y, x1), x1], 1))
+            return self.head(y)
+
+    return PanelNet()
+
+
+def save_weights(model: Any, path: Path, meta: dict) -> None:
+    """The state dict as float16 arrays (BatchNorm's counters as they are) plus ``meta`` (a
+    JSON string: channels, input size, what data made the weights)."""
+    arrays = {}
+    for k, v in model.state_dict().items():
+        a = v.detach().cpu().numpy()
+        arrays[k] = a.astype(np.float16) if a.dtype.kind == "f" else a
+    meta = dict(meta, channels=list(CHANNELS), input_long=INPUT_LONG)
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def read_meta(path: Path = WEIGHTS) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"]))
+
+
+@lru_cache(maxsize=2)
+def load_model(path: Path = WEIGHTS) -> Any:
+    """The network with weights from ``path`` (the shipped ones by default), in eval mode, in
+    float32. Reads only the local file; a missing or broken file is a ``ValueError``."""
+    import torch
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            state = {k: torch.from_numpy(np.asarray(z[k]).astype(np.float32) if z[k].dtype.kind == "f"
+                                         else np.asarray(z[k])) for k in z.files if k != "meta"}
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"panel refiner weights unreadable: {path} ({exc})") from exc
+    model = build_model(tuple(meta.get("channels", CHANNELS)))
+    model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+# -- input ------------------------------------------------------------------------------------
+def _rgb_array(image: Any) -> np.ndarray:
+    """An (H, W, 3) uint8 array from a Pillow image or a numpy array."""
+    if hasattr(image, "mode") and hasattr(image, "convert"):
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        return np.asarray(image)
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (2, 3, 4) or arr.size == 0:
+        raise ValueError(f"not an image: array of shape {arr.shape}")
+    if arr.shape[2] == 2:
+        arr = np.repeat(arr[..., :1], 3, axis=2)
+    arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8) * 255
+        elif arr.dtype.kind == "f":
+            arr = np.clip(arr * (255.0 if arr.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        else:
+            top = float(arr.max(initial=0)) or 1.0
+            arr = (arr.astype(np.float64) * (255.0 / max(255.0, top))).astype(np.uint8)
+    return arr
+
+
+def shrink(arr: np.ndarray, nw: int, nh: int) -> np.ndarray:
+    """``arr`` area-averaged to ``nw`` x ``nh``: by a whole number first (OpenCV's fast path),
+    then the rest (training reduces pages the same way)."""
+    import cv2
+
+    small = np.ascontiguousarray(arr)
+    h, w = small.shape[:2]
+    k = min(w // nw, h // nh)
+    if k >= 2:
+        small = cv2.resize(small, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (nw, nh), interpolation=cv2.INTER_AREA)
+
+
+def prepare(arr: np.ndarray, long: int = INPUT_LONG) -> tuple[np.ndarray, tuple[int, int]]:
+    """The page reduced to ``long`` pixels on its long side, padded (edge pixels repeated) to a
+    multiple of 16, as a float32 (3, H, W) array normalised the way the network was trained;
+    with the reduced page's (width, height) before padding."""
+    import cv2
+
+    h, w = arr.shape[:2]
+    s = long / max(h, w)
+    nw, nh = max(_MULTIPLE, int(round(w * s))), max(_MULTIPLE, int(round(h * s)))
+    small = shrink(arr, nw, nh)
+    ph, pw = -nh % _MULTIPLE, -nw % _MULTIPLE
+    if ph or pw:
+        small = cv2.copyMakeBorder(small, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+    x = (small.astype(np.float32).transpose(2, 0, 1) - 127.5) / 64.0
+    return x, (nw, nh)
+
+
+def predict_maps(image: Any, model: Any = None, threads: int = 1) -> np.ndarray:
+    """Class probabilities ``(3, h, w)`` (outside, edge, interior) at half the network's input
+    size, the padding cut off; ``h / page height`` = ``w / page width`` (up to rounding)."""
+    import torch
+
+    model = model if model is not None else load_model()
+    arr = _rgb_array(image)
+    x, (nw, nh) = prepare(arr)
+    prev = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            logits = model(torch.from_numpy(x)[None])[0]
+            probs = torch.softmax(logits, 0).numpy()
+    finally:
+        torch.set_num_threads(prev)
+    return probs[:, : (nh + 1) // 2, : (nw + 1) // 2]
+
+
+# -- the refiner ------------------------------------------------------------------------------
+def _regions(p_int: np.ndarray, p: RefineParams) -> tuple[np.ndarray, list[dict]]:
+    """Connected interior regions that are panel-sized: label image and, per region, its box
+    in map pixels (x0, y0, x1, y1; exclusive ends), area and mean probability."""
+    import cv2
+
+    mask = (p_int >= p.interior).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    h, w = p_int.shape
+    side = p.min_side * math.sqrt(h * w)
+    sums = np.bincount(labels.ravel(), weights=p_int.ravel(), minlength=n)
+    out = []
+    for k in range(1, n):
+        x, y, bw, bh, area = (int(v) for v in stats[k])
+        if bw < side or bh < side or area < p.min_area * h * w:
+            continue
+        out.append({"id": k, "box": (x, y, x + bw, y + bh), "area": area, "conf": sums[k] / area})
+    return labels, out
+
+
+def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
+           params: RefineParams | None = None, maps: np.ndarray | None = None,
+           model: Any = None) -> list[Box]:
+    """The classical ``boxes`` ``(x, y, w, h)`` (in reading order) corrected with the
+    network's maps of ``image``: split, tightened or extended, dropped, and confident regions
+    no box covers added. Returns boxes in reading order; never empty."""
+    p = params or RefineParams()
+    arr = None
+    if maps is None:
+        arr = _rgb_array(image)
+        maps = predict_maps(arr, model)
+    if arr is not None:
+        H, W = arr.shape[:2]
+    elif hasattr(image, "size") and hasattr(image, "mode"):
+        W, H = image.size
+    else:
+        H, W = np.asarray(image).shape[:2]
+    p_int = maps[INTERIOR]
+    mh, mw = p_int.shape
+    sx, sy = W / mw, H / mh
+    labels, regions = _regions(p_int, p)
+    by_id = {r["id"]: r for r in regions}
+
+    def to_page(r: dict) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = r["box"]
+        g = p.grow
+        return ((x0 - g) * sx, (y0 - g) * sy, (x1 + g) * sx, (y1 + g) * sy)
+
+    out: list[tuple[tuple[float, float, float, float], int]] = []  # (x0, y0, x1, y1), parent
+    claimed = np.zeros(int(labels.max()) + 1, np.int64)
+    for i, b in enumerate(boxes):
+        bx, by, bw, bh = (float(v) for v in b)
+        m0 = (int(max(0, math.floor(bx / sx))), int(max(0, math.floor(by / sy))))
+        m1 = (int(min(mw, math.ceil((bx + bw) / sx))), int(min(mh, math.ceil((by + bh) / sy))))
+        page_box = (bx, by, bx + bw, by + bh)
+        if m1[0] <= m0[0] or m1[1] <= m0[1]:
+            out.append((page_box, i))
+            continue
+        sub = labels[m0[1]:m1[1], m0[0]:m1[0]]
+        counts = np.bincount(sub.ravel(), minlength=labels.max() + 1)
+        claimed += counts
+        inside = [by_id[k] for k in np.nonzero(counts)[0] if k in by_id
+                  and counts[k] >= p.belongs * by_id[k]["area"]]
+        if len(inside) >= 2 and p.split:
+            for r in inside:
+                out.append((to_page(r), i))
+        elif len(inside) == 1 and p.adjust:
+            nb = to_page(inside[0])
+            tol = (p.edge_tol * sx, p.edge_tol * sy, p.edge_tol * sx, p.edge_tol * sy)
+            new = tuple(n if abs(n - o) > t else o for n, o, t in zip(nb, page_box, tol))
+            out.append((new, i))
+        elif not inside and p.drop and float(p_int[m0[1]:m1[1], m0[0]:m1[0]].mean()) < p.drop_below:
+            continue
+        else:
+            out.append((page_box, i))
+    added = False
+    if p.add:
+        for r in regions:
+            if claimed[r["id"]] < p.add_overlap * r["area"] and r["conf"] >= p.add_conf:
+                out.append((to_page(r), -1))
+                added = True
+    if not out:
+        return [whole_page(W, H)]
+    result = [clip_box((x0, y0, x1 - x0, y1 - y0), W, H) for (x0, y0, x1, y1), _ in out]
+    if added:
+        return _reading_order(result, rtl)
+    # Keep the classical order; the pieces of a split box take its place, read in rows.
+    ordered: list[Box] = []
+    k = 0
+    while k < len(out):
+        parent = out[k][1]
+        group = []
+        while k < len(out) and out[k][1] == parent:
+            group.append(result[k])
+            k += 1
+        ordered.extend(_reading_order(group, rtl) if len(group) > 1 else group)
+    return ordered
+
+
+def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:
+    """Rows top to bottom (a box joins the row above when it overlaps the row's span by half
+    the shorter height), each row left to right (right to left when ``rtl``)."""
+    rows: list[list[Box]] = []
+    for b in sorted(boxes, key=lambda q: q[1] + q[3] / 2):
+        if rows:
+            top = min(q[1] for q in rows[-1])
+            bottom = max(q[1] + q[3] for q in rows[-1])
+            if min(bottom, b[1] + b[3]) - max(top, b[1]) >= 0.5 * min(b[3], bottom - top):
+                rows[-1].append(b)
+                continue
+        rows.append([b])
+    out: list[Box] = []
+    for row in rows:
+        out.extend(sorted(row, key=lambda q: q[0], reverse=rtl))
+    return out
+
+
+def detect_panels_refined(image: Any, rtl: bool = False, *, params: RefineParams | None = None,
+                          model: Any = None) -> list[Panel]:
+    """The classical detector's panels, refined (same shape as
+    :func:`comicdesk.ml.panels.detect_panels`: ``Panel`` list in reading order, never empty)."""
+    from comicdesk.ml.panels import detect_boxes
+
+    arr = _rgb_array(image)
+    boxes = detect_boxes(arr, rtl=rtl)
+    refined = refine(arr, boxes, rtl=rtl, params=params, model=model)
+    return [Panel(b, i) for i, b in enumerate(refined)]
