@@ -39,7 +39,8 @@ fi
 # torch is pinned here (pyproject keeps an open range for people with GPUs) so pip takes the CPU
 # build on disk instead of a multi-GB CUDA one.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The ray extra too: the Ray engine's tests (tests/engine) run with the suite.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,ray]'
 
 if [ "$RUN" = 1 ]; then
   if [ "$(uname -s)" = Darwin ] || [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then

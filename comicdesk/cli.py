@@ -117,6 +117,14 @@ def cmd_index(args, settings) -> int:
     from comicdesk.services.library import scan_library
 
     path = Path(args.path).expanduser().absolute()
+    engine = getattr(args, "engine", "local")
+    if getattr(args, "address", None) and engine != "ray":
+        note("comicdesk: --address is for --engine ray (the Ray cluster to join)")
+        return EXIT_USAGE
+    if engine == "ray":
+        from comicdesk.services.analysis import check_engine
+
+        check_engine(engine, args.address)  # Ray missing or no cluster at the address: one line
     bar = ProgressBar("scanning")
     try:
         # index looks for damage in the catalogue too (PRAGMA quick_check: seconds on a large one)
@@ -161,7 +169,8 @@ def cmd_index(args, settings) -> int:
 
     # In the foreground the person waits for it: every core, normal priority (the app's
     # background analysis keeps its capped threads and lowered priority).
-    runner = foreground_runner(settings, scan.library_id, on_event=on_event)
+    runner = foreground_runner(settings, scan.library_id, on_event=on_event, engine=engine,
+                               address=getattr(args, "address", None), library_root=scan.root)
 
     def on_sigint(signum, frame):
         if runner.cancelled:
@@ -348,6 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", parents=[common], allow_abbrev=False, help="scan, then analyse what is not analysed yet")
     p.add_argument("path", metavar="PATH", type=path_word)
     p.add_argument("--device", type=device_word, metavar="DEVICE", help=DEVICE_HELP)
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where the analysis runs: this process (local, the default) or Ray (pip install 'comicdesk[ray]')")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: join the Ray cluster at HOST:PORT (default: a local Ray for this run)")
 
     p = sub.add_parser("pages", parents=[common], allow_abbrev=False, help="list a book's pages")
     p.add_argument("book", metavar="BOOK", type=path_word)

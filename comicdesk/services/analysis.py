@@ -39,15 +39,38 @@ def make_runner(cache_dir: Path, **kwargs):
     return Runner(cache_dir, **kwargs)
 
 
-def foreground_runner(settings, library_id: str, *, on_event=None):
+def foreground_runner(settings, library_id: str, *, on_event=None, engine: str = "local",
+                      address: str | None = None, library_root=None):
     """The runner of an analysis the person waits for (``comicdesk index``): every core, normal
     priority (:func:`comicdesk.pipeline.runner.foreground_options`), in a process that only
-    analyses from here on (fewer malloc arenas)."""
+    analyses from here on (fewer malloc arenas). ``engine="ray"``: the same run on Ray
+    (:class:`comicdesk.pipeline.ray_engine.RayRunner`: ``address`` joins a cluster, else a local
+    Ray starts and stops with the run; every node must see ``library_root`` and the cache); this
+    process stays the one writer."""
     from comicdesk.pipeline.runner import foreground_options, limit_malloc_arenas
 
     limit_malloc_arenas()
-    return make_runner(settings.library_cache_dir(library_id), options=foreground_options(settings, library_id),
-                       on_event=on_event)
+    cache_dir = settings.library_cache_dir(library_id)
+    options = foreground_options(settings, library_id)
+    if engine == "ray":
+        from comicdesk.pipeline.ray_engine import RayRunner
+
+        return RayRunner(cache_dir, address=address, library_root=library_root, options=options,
+                         on_event=on_event, after_vectors=after_vectors)
+    if engine != "local":
+        raise ValueError(f"unknown engine {engine!r}")
+    return make_runner(cache_dir, options=options, on_event=on_event)
+
+
+def check_engine(engine: str, address: str | None = None) -> None:
+    """Before a scan: the engine can run here (Ray installed; a cluster answers at ``address``),
+    else :class:`comicdesk.pipeline.runner.RunError` with one line."""
+    if engine == "ray":
+        from comicdesk.pipeline.ray_engine import check_address, import_ray
+
+        import_ray()
+        if address is not None:
+            check_address(address)
 
 
 def background_options(settings, library_id: str, *, threads: int | None = 1, device: str | None = None) -> dict:
