@@ -10,7 +10,9 @@ Computing paths here does no I/O.
   library's data is ``<data root>/libraries/<library-id>/`` (the person's own: labels, reading
   positions; never cleared with the cache). The library registry is ``<data root>/libraries.json``.
 - how models run (read here, once, at start-up; a run gets them through its run options, never
-  from the environment mid-work): ``$COMICDESK_DEVICE`` (auto | cpu | cuda | mps),
+  from the environment mid-work): the device, ``--device`` (or the app's device setting) >
+  ``$COMICDESK_DEVICE`` > auto (auto | cpu | cuda[:N] | mps; a name is checked here, whether this
+  machine has it when a command starts: ``comicdesk.services.devices.check_device``),
   ``$COMICDESK_DTYPE`` (the CoSMo models' precision), ``$COMICDESK_BATCH`` (the CoSMo models'
   batch), ``$COMICDESK_CPU_PRECISION`` (float32 | bfloat16 | auto, the small CPU models);
   ``env`` keeps the environment as it was then, for what reads more of it (the weights locator:
@@ -26,6 +28,18 @@ from typing import Mapping
 
 APP_NAME = "comicdesk"
 PROFILES = ("standard", "cosmo")
+#: The devices a person may ask for (``cuda:N`` names one GPU); comicdesk.ml.device resolves them.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def device_name(value: str | None, source: str = "--device") -> str:
+    """A device preference, lower-cased and checked by name only (``auto``, ``cpu``, ``cuda``,
+    ``cuda:N``, ``mps``; None or "" is auto); ValueError with one line otherwise."""
+    name = (value or "auto").strip().lower() or "auto"
+    kind, colon, index = name.partition(":")
+    if kind not in DEVICES or (colon and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"unknown device {value!r} ({source}): use {', '.join(DEVICES)} or cuda:N")
+    return name
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class Settings:
         data_dir: str | os.PathLike | None = None,
         profile: str | None = None,
         env: Mapping[str, str] | None = None,
+        device: str | None = None,
     ) -> "Settings":
         env = os.environ if env is None else env
         if cache_dir is None:
@@ -67,11 +82,24 @@ class Settings:
             batch_n = int(batch) if batch else None
         except ValueError:
             raise ValueError(f"COMICDESK_BATCH must be a whole number, not {batch!r}") from None
+        if device:
+            device = device_name(device)
+        else:
+            device = device_name(env.get("COMICDESK_DEVICE"), "$COMICDESK_DEVICE")
         return cls(Path(cache_dir).expanduser().absolute(), Path(data_dir).expanduser().absolute(), profile,
-                   device=env.get("COMICDESK_DEVICE") or "auto", dtype=env.get("COMICDESK_DTYPE") or None,
+                   device=device, dtype=env.get("COMICDESK_DTYPE") or None,
                    batch=batch_n,
                    cpu_precision=(env.get("COMICDESK_CPU_PRECISION") or "auto").strip().lower() or "auto",
                    env=dict(env))
+
+    def with_device(self, device: str | None) -> "Settings":
+        """These settings with a device chosen after start-up (the app's device setting), unless
+        the start-up already chose one (``$COMICDESK_DEVICE``): the same checks as ``--device``."""
+        if self.device != "auto" or not device:
+            return self
+        from dataclasses import replace
+
+        return replace(self, device=device_name(device, "the device setting"))
 
     @property
     def registry_path(self) -> Path:
