@@ -122,3 +122,31 @@ def test_index_with_device_cpu_reaches_every_model(tmp_path, library, monkeypatc
     assert {d for _, d in seen} == {"cpu"}
     # effnet twice (pages, panel crops) and OCR twice (detection, recognition) per worker
     assert sum(n == "effnet" for n, _ in seen) >= 2 and sum(n == "ocr" for n, _ in seen) >= 2
+
+
+def test_similar_text_queries_are_embedded_on_the_settings_device(tmp_path, monkeypatch):
+    """``similar --text`` with a CUDA device: the query encoder is planned for it (float16); the
+    CPU stands in for the GPU (the model is built on the CPU in float16)."""
+    import torch
+
+    from comicdesk.ml import device as dev
+    from comicdesk.ml import minilm
+    from comicdesk.services.similar import load_encoder
+
+    asked = []
+    post = minilm.MiniLM.__post_init__
+
+    def standing_in(self):
+        asked.append((self.device, self.precision))
+        self.device = "cpu"
+        post(self)
+
+    monkeypatch.setattr(minilm.MiniLM, "__post_init__", standing_in)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(dev, "_mps_available", lambda: False)
+    settings = Settings.resolve(tmp_path / "c", tmp_path / "d", env={}, device="cuda")
+    vec = load_encoder(settings)("the rocket lands")
+    assert asked == [("cuda", "float16")] and vec.shape == (384,) and abs(float((vec * vec).sum()) - 1) < 1e-3
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    load_encoder(Settings.resolve(tmp_path / "c", tmp_path / "d", env={}))
+    assert asked[-1] == ("cpu", "float32")  # auto here: the CPU, as before

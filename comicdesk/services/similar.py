@@ -112,18 +112,24 @@ class TextEncoder:
 def load_encoder(settings):
     if settings.profile == "cosmo":
         return cosmo_encoder(settings)
+    from comicdesk.ml.device import plan_model
     from comicdesk.ml.minilm import MiniLM
 
-    model = MiniLM()
+    # on the settings' device (--device); float32 on the CPU: one query, nothing to time
+    plan = plan_model(settings.device, cpu_batch=1, gpu_batch=1, cpu_precision="float32")
+    model = MiniLM(device=plan.device, precision=plan.precision)
     return lambda text: model.encode([text])[0]
 
 
 def cosmo_encoder(settings):
     """The cosmo profile's text encoder for text queries: the panel encoder, loaded as the panel
-    stage loads it (:func:`comicdesk.pipeline.stages.cosmo.load_panel_encoder`), on the CPU."""
+    stage loads it (:func:`comicdesk.pipeline.stages.cosmo.load_panel_encoder`), on the settings'
+    device (``--device``)."""
     from comicdesk.ml import panel_encoder as pe
+    from comicdesk.ml.device import resolve_device
     from comicdesk.ml.weights import Locator
     from comicdesk.pipeline.stages.cosmo import load_panel_encoder
 
-    model, tokenizer = load_panel_encoder(Locator.from_env(settings.env, cache_root=settings.cache_root))
+    model, tokenizer = load_panel_encoder(Locator.from_env(settings.env, cache_root=settings.cache_root),
+                                          device=resolve_device(settings.device), dtype=settings.dtype)
     return lambda text: pe.encode_texts(model, tokenizer, [text])[0]
