@@ -87,6 +87,7 @@ from comicdesk.core.errors import (
     TooLarge,
     UnsupportedFormat,
     file_error,
+    flat,
 )
 
 SEVENZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -125,10 +126,6 @@ def _uncapped(coders) -> tuple[str, int] | None:
     return worst
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def describe_7z_error(exc: BaseException) -> BookError:
     """Map a py7zr (or codec) exception to a one-line :class:`BookError`."""
     from py7zr import exceptions as x
@@ -146,7 +143,7 @@ def describe_7z_error(exc: BaseException) -> BookError:
         return UnsupportedFormat(
             f"7z archive uses a compression method comicdesk cannot read{': ' + detail if detail else ''}"
         )
-    text = _one_line(exc)
+    text = flat(exc)
     if isinstance(exc, x.Bad7zFile):
         low = text.lower()
         if "exceeds the archive size" in low or "truncated" in low:

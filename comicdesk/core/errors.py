@@ -8,12 +8,17 @@ tests.
 from __future__ import annotations
 
 
+def flat(text: object) -> str:
+    """Any text on one line: runs of whitespace (newlines included) become one space."""
+    return " ".join(str(text).split())
+
+
 class ComicdeskError(Exception):
     kind = "error"
 
     def __init__(self, reason: str):
         super().__init__(reason)
-        self.reason = " ".join(str(reason).split())  # always one line
+        self.reason = flat(reason)  # always one line
 
 
 class BookError(ComicdeskError):
@@ -59,13 +64,21 @@ def file_error(exc: OSError) -> BookError:
     return BookError(f"cannot read file: {exc.strerror or exc}")
 
 
-def one_line(exc: BaseException, unexpected: str = "") -> str:
-    """The one-line reason to show for any exception: our own reason, an OS error in plain words,
-    else ``unexpected`` + the exception's type and text (a bug of ours, kept short)."""
+def one_line(exc: BaseException, unexpected: str = "", *, os_error: str = "book") -> str:
+    """The one-line reason to show for any exception: our own reason, an OS error, else
+    ``unexpected`` + the exception's type and text (a bug of ours, kept short).
+
+    ``os_error`` says how an OS error reads: ``"book"`` — a book being opened or read, in plain
+    words (:func:`file_error`: "file not found"); ``"path"`` — the system's words and the file's
+    name ("No such file or directory: /x/a.cbz"), for the app's messages, where the file may be
+    any (a folder, a settings file, an export target)."""
     reason = getattr(exc, "reason", None)
     if reason:
-        return reason
+        return flat(reason)
     if isinstance(exc, OSError):
-        return file_error(exc).reason
+        if os_error != "path":
+            return file_error(exc).reason
+        if exc.strerror:
+            return flat(f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror)
     text = str(exc)
-    return " ".join(f"{unexpected}{type(exc).__name__}{': ' + text if text else ''}".split())
+    return flat(f"{unexpected}{type(exc).__name__}{': ' + text if text else ''}")

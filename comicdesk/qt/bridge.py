@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from comicdesk.core.errors import one_line as core_one_line
+
 log = logging.getLogger("comicdesk.qt")
 
 
@@ -94,7 +96,7 @@ class Bridge(QObject):
         try:
             if error is not None:
                 if callback is None:
-                    log.warning("background task failed: %s", _one_line(error))
+                    log.warning("background task failed: %s", one_line(error))
                 else:
                     callback(error)
             elif callback is not None:
@@ -118,13 +120,7 @@ class Tickets:
         return ticket == self._n
 
 
-def _one_line(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    if reason:
-        return str(reason)
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
-one_line = _one_line
+def one_line(exc: BaseException) -> str:
+    """The app's one line for an error: :func:`comicdesk.core.errors.one_line`, an OS error in the
+    system's words with the file's name."""
+    return core_one_line(exc, os_error="path")
