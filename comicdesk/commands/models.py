@@ -22,9 +22,9 @@ from comicdesk.commands.output import EXIT_OK, CommandError, ProgressBar, emit_j
 
 
 def _locator(settings):
-    from comicdesk.services.models import Locator
+    from comicdesk.services.models import locator
 
-    return Locator.from_env(settings.env, cache_root=settings.cache_root)  # the environment as read at start-up
+    return locator(settings)  # the environment as read at start-up
 
 
 def _name(args) -> str:

@@ -54,12 +54,13 @@ class ModelsDialog(QDialog):
     def __init__(self, settings, bridge, parent: QWidget | None = None, *, locator=None,
                  names: tuple[str, ...] = COSMO_MODELS):
         super().__init__(parent)
-        from comicdesk.services.models import MODELS, Locator
+        from comicdesk.services import models
 
         self.setWindowTitle("Models for the cosmo profile")
         self.bridge = bridge
-        self.locator = locator if locator is not None else Locator.from_env(cache_root=settings.cache_root)
-        self.specs = [MODELS[n] for n in names]
+        # The environment as the settings read it at start-up (Settings.env), as the CLI does.
+        self.locator = locator if locator is not None else models.locator(settings)
+        self.specs = [models.MODELS[n] for n in names]
         self.rows: dict[str, tuple[bool, str]] = {}
         self.running = False
         self._stop = threading.Event()
