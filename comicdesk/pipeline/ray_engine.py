@@ -319,6 +319,9 @@ class ModelWorker:
     def ping(self) -> str:
         return _node_name()
 
+    def pid(self) -> int:
+        return os.getpid()
+
 
 def write_shard(path: Path, spec: RunSpec, job: _Job) -> None:
     """One book's results, durable before the driver hears of them: a temporary file fsynced and
