@@ -10,7 +10,6 @@ interrupted.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sqlite3
 import sys
@@ -62,12 +61,9 @@ def cmd_pages(args, settings) -> int:
 
 def cmd_label(args, settings) -> int:
     """``comicdesk label BOOK PAGE CLASS``: the person's own label ("none" clears it)."""
-    from comicdesk.core.pages import PAGE_CLASSES
-    from comicdesk.services.labels import label_page
+    from comicdesk.services.labels import label_page, parse_label
 
-    label = None if args.cls.casefold() == "none" else args.cls.casefold()
-    if label is not None and label not in PAGE_CLASSES:
-        raise CommandError(f"unknown class {args.cls!r}: use one of {', '.join(PAGE_CLASSES)}, or none")
+    label = parse_label(args.cls)
     path = existing_path(args.book)
     # The library's head learns from the person's labels and re-scores the other pages now (or,
     # while an analysis holds the library, when that run ends).
@@ -209,16 +205,16 @@ def cmd_gui(args, settings) -> int:
             raise CommandError(f"{args.screenshot}: is a folder; give a file name for the PNG")
         args.screenshot = str(shot)
     if args.path is not None and not Path(args.path).expanduser().exists():
-        from comicdesk.services.library import LibraryRegistry
+        from comicdesk.services.library import is_registered
 
         # A registered library whose disk is away opens (shown offline); anything else is a typo.
-        if LibraryRegistry(settings).find(Path(args.path).expanduser().absolute().resolve()) is None:
+        if not is_registered(settings, args.path):
             raise CommandError(f"{args.path}: no such file or folder")
     try:
         from comicdesk.qt import run_gui
     except ImportError as exc:  # PySide6/qasync missing from this environment
         raise CommandError(f"the app needs PySide6 and qasync ({exc}); install comicdesk with them") from None
-    env = os.environ
+    env = settings.env  # as read at start-up
     return run_gui(args.path, settings, screenshot=args.screenshot,
                    cache_given=bool(args.cache_dir or env.get("COMICDESK_CACHE_DIR")),
                    profile_given=bool(args.profile or env.get("COMICDESK_PROFILE")))
@@ -305,15 +301,9 @@ def check_path_arg(value: str | None) -> None:
     would block the first read forever). A missing path is left to the command to word."""
     if not value:
         return
-    from comicdesk.services.books import special_file_reason
+    from comicdesk.services.books import path_refusal
 
-    try:
-        st = os.stat(Path(value).expanduser())
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise CommandError(f"{value}: symlink loop (a link that leads back to itself)") from None
-        return
-    reason = special_file_reason(st.st_mode)
+    reason = path_refusal(value)
     if reason is not None:
         raise CommandError(f"{value}: {reason}")
 
@@ -414,19 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
 _LIBRARY_COMMANDS = ("gui", "scan", "index", "label", "export")
 
 
-def _resolved(path: Path) -> Path | None:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: not a library anyway
-        return None
-
-
 def refuse_dirs_inside_libraries(args, settings) -> None:
     """An explicit cache or data folder (flag or environment) may not lie inside the library the
-    command works on, nor inside any registered library: comicdesk writes nothing into a library.
-    Checked before anything is created. (The platform's default folders are only skipped by the
-    scan: the person did not choose them.)"""
-    env = os.environ
+    command works on, nor inside any registered library
+    (:func:`comicdesk.services.library.folder_inside_library`). (The platform's default folders
+    are only skipped by the scan: the person did not choose them.)"""
+    env = settings.env  # as read at start-up
     explicit = []
     if args.cache_dir or env.get("COMICDESK_CACHE_DIR"):
         explicit.append(("cache", settings.cache_root))
@@ -434,26 +417,12 @@ def refuse_dirs_inside_libraries(args, settings) -> None:
         explicit.append(("data", settings.data_root))
     if not explicit:
         return
-    roots: list[Path] = []
-    target = getattr(args, "path", None) or getattr(args, "book", None)
-    if args.command in _LIBRARY_COMMANDS and target:
-        given = _resolved(Path(target).expanduser().absolute())
-        if given is not None and given.exists():
-            roots.append(given if given.is_dir() else given.parent)
-    from comicdesk.services.library import LibraryRegistry
+    from comicdesk.services.library import folder_inside_library
 
-    try:
-        roots.extend(LibraryRegistry(settings).load())
-    except OSError:
-        pass
-    for what, folder in explicit:
-        real = _resolved(folder)
-        if real is None:
-            continue
-        for root in roots:
-            if real == root or real.is_relative_to(root):
-                raise CommandError(f"the {what} folder {folder} is inside the library {root}; choose one "
-                                   f"outside it (comicdesk never writes into a library)")
+    target = getattr(args, "path", None) or getattr(args, "book", None)
+    reason = folder_inside_library(settings, explicit, target if args.command in _LIBRARY_COMMANDS else None)
+    if reason is not None:
+        raise CommandError(reason)
 
 
 def _first_positional(argv: Sequence[str]) -> str | None:

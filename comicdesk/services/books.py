@@ -123,6 +123,22 @@ def special_file_reason(mode: int) -> str | None:
     return reason(mode)
 
 
+def path_refusal(value: str) -> str | None:
+    """Why a path the person gave is refused before anything opens it: a symlink loop, or a
+    special file (a FIFO would block the first read forever); None otherwise (a missing path is
+    left to the command to word)."""
+    import errno
+    import os
+
+    try:
+        st = os.stat(Path(value).expanduser())
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop (a link that leads back to itself)"
+        return None
+    return special_file_reason(st.st_mode)
+
+
 class PanelRows:
     """``comicdesk panels``: panel detection only (no cache, no catalogue) on a book or a lone
     image (known by its name or its content). Iterating gives one row per page as it is detected —

@@ -11,9 +11,20 @@ from comicdesk.core.errors import ComicdeskError
 
 
 class LabelError(ComicdeskError):
-    """The label cannot be set (a page the book does not have)."""
+    """The label cannot be set (a page the book does not have, a class there is not)."""
 
     kind = "command"
+
+
+def parse_label(word: str) -> str | None:
+    """A page class as the person wrote it (any case), or ``none`` to clear the label (None);
+    :class:`LabelError` for anything else, naming the classes."""
+    from comicdesk.core.pages import PAGE_CLASSES
+
+    label = None if word.casefold() == "none" else word.casefold()
+    if label is not None and label not in PAGE_CLASSES:
+        raise LabelError(f"unknown class {word!r}: use one of {', '.join(PAGE_CLASSES)}, or none")
+    return label
 
 
 def label_page(settings, path: str | Path, page: int, label: str | None):
