@@ -616,10 +616,22 @@ class RayRunner(Runner):
         self._results.put(("failed", job))
 
     def _commit(self, job: _Job, result) -> None:
-        super()._commit(job, result)
-        path = self._shards.pop(id(job), None)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        from comicdesk.pipeline.outputs import OutputError
+
+        try:
+            super()._commit(job, result)
+        except OutputError as exc:  # checked before anything is written: the book fails whole
+            job.failed = (f"a Ray worker's results for this book are off their declared shape: {exc}", "stage")
+            self._record_failure(job, result)
+        finally:
+            path = self._shards.pop(id(job), None)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def commit_results(self, book, pages, stages, *, decoded: bool, validate: bool = True) -> int:
+        """The runner's one-writer entry point, always validating: these results were computed
+        in other processes and came through a file."""
+        return super().commit_results(book, pages, stages, decoded=decoded, validate=True)
 
 
 def _ship_by_value(stages: Sequence[StageSpec]) -> None:
