@@ -1,4 +1,4 @@
-"""The Ray engine's tests: one local Ray (2 CPUs) shared by the in-process tests of a module; CLI
+"""The Ray engine's tests: one local Ray (2 CPUs) shared by the in-process tests; CLI
 tests start their own (as ``comicdesk index --engine ray`` does). Ray is installed by setup.sh
 (the ``ray`` extra): a missing Ray fails these tests, it never skips them."""
 
@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))  # fakes, fake_cli
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_ray():
     import logging
 
