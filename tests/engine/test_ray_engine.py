@@ -114,10 +114,15 @@ def test_a_model_worker_killed_mid_run_loses_only_its_books(tmp_path, local_ray)
     Runner(local, stages=[whole_page_stage(), content_embedding()], options=OPTS).run()
     killed = []
     done = []
+    cleared = []
 
     def on_event(event):
         if type(event) is BookAnalysed and event.status == "done":
             done.append(event.book_id)
+            if len(done) == 1:  # the app's "clear the cache" while the run goes: refused
+                from comicdesk.services.cache_tools import clear_cache
+
+                cleared.append(clear_cache(tmp_path / "cache-ray", tmp_path / "data"))
             if len(done) == 2 and not killed:
                 pid = local_ray.get(runner.actors[0].pid.remote())
                 os.kill(pid, signal.SIGKILL)
@@ -127,6 +132,8 @@ def test_a_model_worker_killed_mid_run_loses_only_its_books(tmp_path, local_ray)
                        on_event=on_event, library_root=root)
     result = runner.run()
     assert killed
+    assert cleared[0].cleared == [] and cleared[0].freed == 0
+    assert cleared[0].skipped == [f"{remote.name}: another comicdesk process is writing it"]
     assert (result.done, result.failed) == (8, 0)
     assert sorted(done) == sorted(set(done))  # each book committed once
     assert_same(contents(local), contents(remote))
