@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from comicdesk.core.errors import ComicdeskError, one_line
+from comicdesk.core.errors import ComicdeskError, flat, one_line
 from comicdesk.core.events import AnalysisProgress, BookAnalysed, BookFailed, PageFailed, Progress
 from comicdesk.core.threads import lower_thread_priority  # noqa: F401  (in __all__ too)
 from comicdesk.pipeline import outputs
@@ -1177,7 +1177,7 @@ def _pixels(page: PageData) -> int:
 class _Failed(Exception):
     def __init__(self, reason: str, kind: str):
         super().__init__(reason)
-        self.reason = " ".join(str(reason).split())
+        self.reason = flat(reason)
         self.kind = kind
 
 
