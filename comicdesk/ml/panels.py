@@ -173,6 +173,20 @@ class PanelParams:
     #: A band beside a shared line that is panel-sized and mostly inked is art, never lettering
     #: (a colour panel: every line of it is "a line across", which the caption test strips).
     solid_band: bool = True
+    #: Two lines of ink running (``line_cover``) the whole region facing each other across a
+    #: band that is clean along a line are a gutter between two framed panels, even where the
+    #: panels' inside is not content (a white interior flooded through a break in a frame).
+    paired_lines: bool = True
+    #: Solid blocks are panels only when none lies half inside another's box (panels cut
+    #: apart by slanted gutters overlap along a strip; a balloon, a figure and an object in
+    #: one frameless panel nest).
+    blocks_apart: bool = True
+    #: No slanted cut leaves a piece that holds only lettering (a caption box's bottom line
+    #: across a framed panel, square or nearly, is no gutter).
+    slanted_lettering: bool = True
+    #: Each piece between slanted gutters is split again, by straight cuts only (a title
+    #: panel cut off along a slanted line above a row of framed panels).
+    split_slanted: bool = True
     #: Columns cut first whose panels line up in rows all the same (row gutters that do not
     #: meet, a few pixels or a balloon apart, across the columns) are read row by row: a row
     #: starts where no panel crosses the line by more than ``band_cross`` of its height.
@@ -406,6 +420,7 @@ class _Detector:
         self.rtl = rtl
         self._ref: tuple[float, float] | None = None
         self._ref_done = False
+        self._in_slant = False
         whole = self._trim(_Piece(0, mh, 0, mw, 0))
         if whole is None:
             return []
@@ -690,10 +705,16 @@ class _Detector:
             pieces = self._cut(region, axis, [gap])
             if len(pieces) >= 2:
                 return self._descend(pieces, axis, depth)
-        if self.p.slanted:
+        if self.p.slanted and not self._in_slant:
             for axis in (0, 1):
                 pieces = self._slanted(region, axis)
                 if len(pieces) >= 2:
+                    if self.p.split_slanted and not self._in_slant:
+                        self._in_slant = True  # straight cuts only inside a slanted piece
+                        try:
+                            return self._descend(pieces, axis, depth)
+                        finally:
+                            self._in_slant = False
                     return pieces[::-1] if axis == 1 and self.rtl else pieces
         return [self._finish(region)]
 
@@ -736,6 +757,9 @@ class _Detector:
             if min(r1 - r0, c1 - c0) < self.min_side:
                 return []  # not panels on both sides
             mass = int(side.sum())
+            if p.slanted_lettering and self._lettering_band(region, axis, c0 + edge, c1 - edge,
+                                                            solid_art=True):
+                return []  # a caption inside the panel, not a panel: its box's line is no gutter
             if axis == 0:
                 pieces.append(_Piece(region.y0 + c0, region.y0 + c1, region.x0 + r0, region.x0 + r1, mass))
             else:
@@ -840,7 +864,7 @@ class _Detector:
         length = region.w if axis == 0 else region.h
         ink = self._profile(region, axis, ink=True).astype(np.float32) / max(1, length)
         lines = _runs(ink >= p.frame_line)
-        for (_, a), (b, _) in zip(lines, lines[1:]):
+        for (a0, a), (b, b1) in zip(lines, lines[1:]):
             if not (self.min_gap <= b - a <= max_len) or a < flank or b > n - flank:
                 continue
             if any(a < e and s < b for (s, e), _ in out):
@@ -849,7 +873,12 @@ class _Detector:
             outer = min(float(np.median(frac[a - flank:a])), float(np.median(frac[b:b + flank])))
             if float(ink[a:b].max()) > p.blocked_ratio or float(band.min()) > outer - 0.1:
                 continue  # ink across it, or no more gutter showing than beside it: no gutter
-            if outer >= p.solid_flank and (not p.line_band_depth
+            # Two frame lines from end to end facing each other across a clean band: a gutter
+            # however little the panels beside it are filled (white art inside frames that a
+            # break in a line let the gutter flood).
+            paired = (p.paired_lines and min(float(ink[a0:a].max()), float(ink[b:b1].max())) >= p.line_cover
+                      and float(band.min()) <= p.gap_tolerance)
+            if (outer >= p.solid_flank or paired) and (not p.line_band_depth
                                            or float(band.mean()) <= p.line_band_ratio * outer):
                 out.append(((a, b), float(band.mean()) / outer))
         return [(g, d) for g, d in out if not self._crossed(region, axis, g)]
@@ -923,8 +952,10 @@ class _Detector:
                  sub[:, :thick].max(axis=1).mean(), sub[:, -thick:].max(axis=1).mean())
         return min(float(v) for v in sides) >= 0.9
 
-    def _lettering_band(self, region: _Piece, axis: int, lo: int, hi: int) -> bool:
-        """Whether the marks lying wholly inside a band of ``region`` are mostly letters."""
+    def _lettering_band(self, region: _Piece, axis: int, lo: int, hi: int,
+                        solid_art: bool = False) -> bool:
+        """Whether the marks lying wholly inside a band of ``region`` are mostly letters
+        (``solid_art``: a mostly inked band half of it dark ink never is, however narrow)."""
         if hi <= lo:
             return True
         pad = max(2, int(0.01 * self.long_side))
@@ -938,6 +969,8 @@ class _Detector:
         sub = self.ink[y0:y1, x0:x1]
         if sub.size == 0:
             return True
+        if solid_art and float(sub.mean()) >= 0.6 and float(self.dark[y0:y1, x0:x1].mean()) >= 0.5:
+            return False  # half of it dark ink: a dark panel, not a filled caption strip
         if self.p.solid_band and float(sub.mean()) >= 0.6:
             # Mostly inked: colour art when it is two panels' least sides or more across, else
             # a filled title or caption strip (its big letters are no "letters" below).
@@ -1313,6 +1346,13 @@ class _Detector:
             return []  # mostly loose content (frameless): leave it whole
         found = [_Piece(int(y[k]), int(y[k] + bh[k]), int(x[k]), int(x[k] + bw[k]), int(area[k]))
                  for k in np.flatnonzero(pick)]
+        if self.p.blocks_apart:
+            for i, a in enumerate(found):
+                for b in found[i + 1:]:
+                    iw = min(a.x1, b.x1) - max(a.x0, b.x0)
+                    ih = min(a.y1, b.y1) - max(a.y0, b.y0)
+                    if iw > 0 and ih > 0 and iw * ih >= 0.5 * min(a.area, b.area):
+                        return []  # one lies half inside the other's box: parts of one panel
         return _reading_order(found, self.rtl)
 
     def _finish(self, leaf: _Piece) -> _Piece:
