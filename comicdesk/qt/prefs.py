@@ -16,11 +16,11 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from comicdesk.core.settings import DEVICES  # noqa: F401  (the names --device takes; re-exported)
 from comicdesk.services.library import write_text
 
 PREFS_FILE = "app.json"
 MAX_RECENT = 10
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass

@@ -14,6 +14,20 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from comicdesk.qt.bridge import one_line
 from comicdesk.qt.prefs import DEVICES, Prefs
 from comicdesk.services.cache_tools import cache_size, clear_cache
+from comicdesk.services.devices import device_choices
+
+DEVICE_LABELS = {"auto": "Automatic", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
+#: Looking for GPUs imports torch (seconds on a busy machine): on its own thread, never in the way
+#: of the app's file work (saving the preferences runs on the io executor).
+_DEVICE_LOOKUP: list = []
+
+
+def _device_lookup():
+    if not _DEVICE_LOOKUP:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _DEVICE_LOOKUP.append(ThreadPoolExecutor(1, thread_name_prefix="comicdesk-devices"))
+    return _DEVICE_LOOKUP[0]
 
 
 def human_size(n: int) -> str:
@@ -23,6 +37,19 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} bytes"
+
+
+def _devices_answer(dialog: "SettingsDialog", fut) -> None:
+    """On the main thread: :func:`device_choices`' answer to the dialog, if it is still open."""
+    import shiboken6
+
+    if fut.cancelled() or not shiboken6.isValid(dialog):
+        return
+    exc = fut.exception()
+    if exc is not None:
+        dialog.device_note.setText(f"cannot look for GPUs: {one_line(exc)}")
+    else:
+        dialog._devices_found(fut.result())
 
 
 class SettingsDialog(QDialog):
@@ -43,10 +70,14 @@ class SettingsDialog(QDialog):
         self.profile.addItem("CoSMo (larger models, more accurate)", "cosmo")
         self.profile.setCurrentIndex(max(0, self.profile.findData(prefs.profile)))
         self.device = QComboBox(self)
-        labels = {"auto": "Automatic", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
         for d in DEVICES:
-            self.device.addItem(labels[d], d)
+            self.device.addItem(DEVICE_LABELS[d], d)
         self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
+        # Which devices this computer has is asked off the main thread (torch loads: a second or two)
+        self.devices_found: dict[str, bool] | None = None
+        self.device_note = QLabel("looking for GPUs…", self)
+        self.device_note.setStyleSheet("color: palette(placeholder-text);")
+        self.device.currentIndexChanged.connect(lambda _i: self._say_device())
         self.analyse = QCheckBox("Analyse opened libraries in the background (the open book first)", self)
         self.analyse.setChecked(prefs.analyse)
         self.threads = QSpinBox(self)
@@ -82,6 +113,7 @@ class SettingsDialog(QDialog):
         form.addRow("Analysis:", self.analyse)
         form.addRow("Model profile:", self.profile)
         form.addRow("Device:", self.device)
+        form.addRow("", self.device_note)
         form.addRow("Threads:", self.threads)
         form.addRow("Cache location:", cache_row)
         form.addRow("", self.cache_note)
@@ -96,6 +128,48 @@ class SettingsDialog(QDialog):
         lay.addWidget(buttons)
         self.resize(640, self.sizeHint().height())
         self.measure()
+        self._look_for_devices()
+
+    def _look_for_devices(self) -> None:
+        """Ask :func:`device_choices` on its own thread; the answer comes back to this dialog if it
+        is still open (the window and its bridge may be gone by then: nobody is waiting)."""
+        bridge = self.bridge
+
+        def answer(fut) -> None:
+            try:
+                bridge.call_soon(_devices_answer, self, fut)
+            except RuntimeError:  # the bridge was deleted with its window
+                pass
+
+        _device_lookup().submit(device_choices).add_done_callback(answer)
+
+    def _devices_found(self, found: dict[str, bool]) -> None:
+        """Devices this computer lacks are marked and cannot be chosen (one already chosen stays,
+        and the note says analysis will stop on it)."""
+        self.devices_found = found
+        items = self.device.model()
+        for i in range(self.device.count()):
+            name = self.device.itemData(i)
+            if not found.get(name, True):
+                self.device.setItemText(i, f"{DEVICE_LABELS[name]} — not on this computer")
+                item = items.item(i) if hasattr(items, "item") else None
+                if item is not None and i != self.device.currentIndex():
+                    item.setEnabled(False)
+        self._say_device()
+
+    def _say_device(self) -> None:
+        found = self.devices_found
+        if found is None:
+            return
+        name = self.device.currentData()
+        if name == "auto":
+            where = "cuda" if found.get("cuda") else "mps" if found.get("mps") else "cpu"
+            self.device_note.setText(f"Analysis runs on: {DEVICE_LABELS[where]}")
+        elif not found.get(name, True):
+            self.device_note.setText(f"{DEVICE_LABELS[name]} is not on this computer: analysis stops with a "
+                                     f"message until you choose Automatic or CPU")
+        else:
+            self.device_note.setText(f"Analysis runs on: {DEVICE_LABELS[name]}")
 
     def measure(self) -> None:
         root = self.settings.cache_root

@@ -77,11 +77,10 @@ def background_options(settings, library_id: str, *, threads: int | None = 1, de
     """The app's background analysis of a library, as plain values (they travel to the analysis
     child process): the profile, ``threads`` per model (at least 1), the library's data dir (the
     head learnt from the person's labels) and models dir, how models run (from the settings; the
-    device: ``$COMICDESK_DEVICE`` as read at start-up, else ``device``, else auto);
+    device: ``$COMICDESK_DEVICE`` as read at start-up, else ``device`` — the app's device setting,
+    through the settings like ``--device``: :meth:`Settings.with_device` — else auto);
     :class:`RunOptions`' defaults for the rest (one worker, lowered priority)."""
     from comicdesk.pipeline.runner import library_dirs
 
-    values = {"profile": settings.profile, "threads": max(1, threads or 1), **library_dirs(settings, library_id)}
-    if settings.device == "auto" and device:
-        values["device"] = device
-    return values
+    settings = settings.with_device(device)
+    return {"profile": settings.profile, "threads": max(1, threads or 1), **library_dirs(settings, library_id)}

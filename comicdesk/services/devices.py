@@ -26,18 +26,22 @@ def check_device(settings) -> str:
     return resolve_device(settings.device)
 
 
+_found: dict[str, bool] = {}
+
+
 def device_choices() -> dict[str, bool]:
-    """Which of ``auto|cpu|cuda|mps`` this machine can run on (for the app's settings)."""
+    """Which of ``auto|cpu|cuda|mps`` this machine can run on (for the app's settings; asked once
+    a process: GPUs do not come and go while it runs)."""
     from comicdesk.ml.device import DeviceError, resolve_device
 
-    found = {}
-    for name in ("auto", "cpu", "cuda", "mps"):
-        try:
-            resolve_device(name)
-            found[name] = True
-        except DeviceError:
-            found[name] = False
-    return found
+    if not _found:
+        for name in ("auto", "cpu", "cuda", "mps"):
+            try:
+                resolve_device(name)
+                _found[name] = True
+            except DeviceError:
+                _found[name] = False
+    return dict(_found)
 
 
 def describe_device(preference: str = "auto") -> str:
