@@ -47,6 +47,7 @@ import os
 import pickle
 import queue
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -400,6 +401,7 @@ class RayRunner(Runner):
         self._leftover: dict[tuple[int, int], tuple[Path, dict]] = {}
         self.spec: RunSpec | None = None
         self.actors: list = []
+        self.start_seconds: float | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self, book_ids=None):
@@ -419,6 +421,13 @@ class RayRunner(Runner):
         if not ray.is_initialized():
             common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                           ignore_reinit_error=True)
+            # The local Ray's processes start with Ctrl-C ignored (they inherit it): a terminal's
+            # Ctrl-C reaches the whole process group, and only the driver should hear it (it
+            # cancels the run and stops them itself).
+            try:
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            except ValueError:  # not the main thread
+                previous = None
             try:
                 if self.address is not None:
                     ray.init(address=self.address, **common)
@@ -427,6 +436,9 @@ class RayRunner(Runner):
             except Exception as exc:  # noqa: BLE001 - Ray says why in its own words
                 where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
                 raise RunError(f"cannot start {where}: {one_line(exc)}") from None
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGINT, previous)
             self._started_ray = True
         self._ray = ray
 
@@ -494,6 +506,7 @@ class RayRunner(Runner):
 
     # -- the work: Ray instead of the decode and inference threads --------------------------------
     def _start_threads(self) -> None:
+        t0 = time.monotonic()
         self._start_ray()
         ray = self._ray
         resources = ray.cluster_resources()
@@ -514,6 +527,7 @@ class RayRunner(Runner):
             ray.get([a.ping.remote() for a in self.actors])
         except Exception as exc:  # noqa: BLE001 - a refusal or a model worker that cannot start
             raise RunError(_cause(exc)) from None
+        self.start_seconds = time.monotonic() - t0  # Ray up, nodes checked, model workers started
         self._decode_task = ray.remote(decode_book).options(num_cpus=DECODE_CPUS, max_retries=RETRIES)
         self._slots = threading.Semaphore(n * BOOKS_PER_ACTOR + 1)
         t = threading.Thread(target=self._guard, args=(self._dispatch_loop,), daemon=True,

@@ -93,7 +93,7 @@ def test_ctrl_c_and_a_killed_driver_lose_nothing_committed(tmp_path):
     try:
         out: list[str] = []
         wait_for_done(proc, out)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole group, local Ray included
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
