@@ -14,6 +14,10 @@ call that survives a CUDA out-of-memory error by halving its batch.
   pays it.
 - :func:`choose_batch_size`: large batches on a GPU, small ones on a CPU (where a batch only
   costs memory and buys little).
+- :func:`plan_model` / :func:`plan_for_run`: a standard-profile model's :class:`ModelPlan` for the
+  run (device resolved, float16 on a GPU, the run's CPU precision on the CPU, the GPU's or the
+  CPU's batch). The plan is made once, when the model loads, from the run's choices only: the run
+  fixes each model's device and dtype (docs/models.md, "Choosing the device").
 - :class:`Batcher` runs a function over items in batches; on an out-of-memory error (CUDA's, or
   MPS's ``RuntimeError``) it frees the allocator's cache, halves the batch and retries the same
   items; the smaller size is kept for later calls. A batch of one that still does not fit raises
