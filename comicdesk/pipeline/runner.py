@@ -163,6 +163,9 @@ class _Job:
     finishing: bool = False  # a worker took its book-level stages
     rtl: bool = False
     counted_pages: int = 0
+    #: Only these page indexes are handed on (an engine decoding a book in parts: the Ray
+    #: engine's decode tasks); None: every page.
+    decode_only: range | None = None
 
     @property
     def book_id(self) -> int:
@@ -847,7 +850,8 @@ class Runner:
         rows = {p.index: p for p in job.page_rows}
         if not job.needs_image:
             for p in job.page_rows:
-                self._pages.put((job, self._page_from_row(job, p)))
+                if job.decode_only is None or p.index in job.decode_only:
+                    self._pages.put((job, self._page_from_row(job, p)))
             self._pages.put((job, _END))
             return
         from comicdesk.archive.base import DEFAULT_LIMITS
@@ -887,7 +891,7 @@ class Runner:
                 raise _Failed(CHANGED, "changed")
             info = opened.comicinfo()
             job.rtl = bool(info is not None and info.manga_right_to_left)
-            for index, data in opened.iter_page_bytes():
+            for index, data in opened.iter_page_bytes(job.decode_only):
                 if not self._wait_running():
                     return
                 if job.failed is not None:
