@@ -70,6 +70,8 @@ ACTOR_CPUS = 0.75
 DECODE_CPUS = 0.25
 #: Books held by the cluster at once, per model actor (decoded or in an actor), beyond one more.
 BOOKS_PER_ACTOR = 3
+#: Pages one decode task decodes (a part of a book): bounds what one process holds decoded.
+PAGES_PER_TASK = 16
 #: Tries Ray gives a task or an actor call whose worker died before the book fails (passing).
 RETRIES = 3
 #: Seconds to reach a cluster's address before ``--address`` is refused.
@@ -232,27 +234,30 @@ def _job_from(spec: RunSpec, desc: dict) -> _Job:
     return job
 
 
-def decode_book(spec: RunSpec, desc: dict) -> dict:
-    """A Ray CPU task: open and decode one book as the local runner's decoders do. Returns the
-    job description with ``pages`` (PageData, images at the size the stages ask for, in order) and
-    ``rtl``, or ``failed: (reason, kind)``."""
+def decode_pages(spec: RunSpec, desc: dict, start: int, stop: int) -> dict:
+    """A Ray CPU task: open one book and decode its pages ``start`` to ``stop`` (a book goes in
+    parts of :data:`PAGES_PER_TASK`, so a 600-page book never sits decoded in one process), with
+    the local runner's decoder (the same checks that the book is the one catalogued, the same
+    reduced decode, a bad page keeps its slot). Returns ``pages`` (PageData with images, the
+    loaded outputs in ``outputs``) and ``rtl``, or ``failed: (reason, kind)``."""
     check_node(spec)
     r = _worker_runner(spec)
     job = _job_from(spec, desc)
+    job.decode_only = range(start, stop)
     r._pages = queue.Queue()
     try:
         r._decode(job)
     except _Failed as f:
-        return {**desc, "failed": (f.reason, f.kind)}
+        return {"failed": (f.reason, f.kind)}
     except Exception as exc:  # noqa: BLE001 - a reader bug fails this book only
-        return {**desc, "failed": (one_line(exc), "internal")}
+        return {"failed": (one_line(exc), "internal")}
     pages = []
     while True:
         _, item = r._pages.get_nowait()
         if item is _END:
             break
         pages.append(item)
-    return {**desc, "pages": pages, "rtl": job.rtl}
+    return {"pages": pages, "rtl": job.rtl}
 
 
 class _Collector:
@@ -266,8 +271,10 @@ class _Collector:
 
 class ModelWorker:
     """The body of a model actor: one set of models (the worker runner's inference thread), the
-    pages of every book it holds batched together, book stages when a book is through, then the
-    book's shard. Threaded (``max_concurrency``): each :meth:`run_book` call waits for its book."""
+    pages of every book part it holds batched together (:meth:`run_pages`), a book's book-level
+    stages once all its parts are through, then the book's shard (:meth:`finish_book`). Threaded
+    (``max_concurrency``): each call waits for its own pages; every call is whole by itself, so
+    Ray can retry any of them on a restarted actor."""
 
     def __init__(self, spec: RunSpec):
         check_node(spec)
@@ -290,11 +297,9 @@ class ModelWorker:
                 for job in self.waiting.values():
                     job.event.set()
 
-    def run_book(self, decoded: dict) -> dict:
-        if decoded.get("failed"):
-            return {"failed": decoded["failed"]}
-        job = _job_from(self.spec, decoded)
-        job.rtl = decoded.get("rtl", False)
+    def _through(self, job: _Job, pages: list) -> dict | None:
+        """Hand ``pages`` (then the job's end) to the inference thread and wait for the job:
+        None when done, else the answer to give (a failure, or the run's error)."""
         job.event = threading.Event()
         job.outcome = None
         with self.lock:
@@ -302,17 +307,49 @@ class ModelWorker:
                 return {"error": self.error}
             self.waiting[id(job)] = job
         try:
-            for page in decoded["pages"]:
+            for page in pages:
                 self.r._pages.put((job, page))
             self.r._pages.put((job, _END))
             job.event.wait()
         finally:
             with self.lock:
                 self.waiting.pop(id(job), None)
-        if job.outcome != "done":
-            if self.error and job.outcome is None:
-                return {"error": self.error}
-            return {"failed": job.failed or ("the analysis stopped", "internal")}
+        if job.outcome == "done":
+            return None
+        if self.error and job.outcome is None:
+            return {"error": self.error}
+        return {"failed": job.failed or ("the analysis stopped", "internal")}
+
+    def run_pages(self, desc: dict, part: dict) -> dict:
+        """The page-level stages over one decoded part of a book: its pages back with their
+        outputs, images dropped."""
+        if part.get("failed"):
+            return part
+        job = _job_from(self.spec, desc)
+        job.stages = [s for s in job.stages if s.level == "page"]  # the book's stages: finish_book
+        indexes = {p.index for p in part["pages"]}
+        job.page_rows = [r for r in job.page_rows if r.index in indexes]
+        job.rtl = part.get("rtl", False)
+        problem = self._through(job, part["pages"])
+        if problem:
+            return problem
+        return {"pages": [job.pages[i] for i in sorted(job.pages)], "rtl": job.rtl}
+
+    def finish_book(self, desc: dict, *parts: dict) -> dict:
+        """A book whose parts are all through: its book-level stages (on the inference thread,
+        with this actor's models), then its shard. Returns the shard's path, or the failure."""
+        for part in parts:
+            if part.get("failed") or part.get("error"):
+                return part
+        job = _job_from(self.spec, desc)
+        job.rtl = parts[0].get("rtl", False) if parts else False
+        job.pages = {p.index: p for part in parts for p in part["pages"]}
+        job.through = len(job.pages)
+        if job.through != len(job.page_rows):
+            return {"failed": (f"{job.through} of the book's {len(job.page_rows)} pages came back", "internal")}
+        problem = self._through(job, [])  # no pages: only the end, and the book-level stages
+        if problem:
+            return problem
         path = self.spec.staging / f"b{job.book_id}-p{job.pass_no}{SHARD_SUFFIX}"
         write_shard(path, self.spec, job)
         return {"shard": str(path), "pages": len(job.pages)}
@@ -521,14 +558,14 @@ class RayRunner(Runner):
         n = gpus if use_gpu else max(1, int(cpus))
         actor_cls = ray.remote(ModelWorker).options(
             num_cpus=1 if use_gpu else ACTOR_CPUS, num_gpus=1 if use_gpu else 0,
-            max_restarts=RETRIES, max_task_retries=RETRIES, max_concurrency=BOOKS_PER_ACTOR + 2)
+            max_restarts=RETRIES, max_task_retries=RETRIES, max_concurrency=4 * BOOKS_PER_ACTOR)
         self.actors = [actor_cls.remote(self.spec) for _ in range(n)]  # small: inlined, so a restart has it
         try:
             ray.get([a.ping.remote() for a in self.actors])
         except Exception as exc:  # noqa: BLE001 - a refusal or a model worker that cannot start
             raise RunError(_cause(exc)) from None
         self.start_seconds = time.monotonic() - t0  # Ray up, nodes checked, model workers started
-        self._decode_task = ray.remote(decode_book).options(num_cpus=DECODE_CPUS, max_retries=RETRIES)
+        self._decode_task = ray.remote(decode_pages).options(num_cpus=DECODE_CPUS, max_retries=RETRIES)
         self._slots = threading.Semaphore(n * BOOKS_PER_ACTOR + 1)
         t = threading.Thread(target=self._guard, args=(self._dispatch_loop,), daemon=True,
                              name="comicdesk-ray-dispatch")
@@ -549,12 +586,12 @@ class RayRunner(Runner):
 
     def _dispatch_loop(self) -> None:
         ray = self._ray
-        inflight: dict[Any, tuple[_Job, Any, Any]] = {}  # result ref → (job, actor, decode ref)
+        inflight: dict[Any, tuple[_Job, Any, list]] = {}  # shard ref → (job, actor, its parts' refs)
         load = {id(a): 0 for a in self.actors}
         while True:
             if self._cancel.is_set():
-                for ref, (_, _, dref) in inflight.items():
-                    for r in (ref, dref):
+                for ref, (_, _, parts) in inflight.items():
+                    for r in (ref, *parts):
                         try:
                             ray.cancel(r)
                         except Exception:  # noqa: BLE001
@@ -571,10 +608,14 @@ class RayRunner(Runner):
                         self._hand_over(job, {"shard": str(path)})
                         continue
                     actor = min(self.actors, key=lambda a: load[id(a)])
-                    dref = self._decode_task.remote(self._spec_ref, self._describe(job))
-                    ref = actor.run_book.remote(dref)
+                    desc = ray.put(self._describe(job))
+                    n = len(job.page_rows)
+                    parts = [actor.run_pages.remote(desc, self._decode_task.remote(self._spec_ref, desc, a,
+                                                                                     min(n, a + PAGES_PER_TASK)))
+                             for a in range(0, max(1, n), PAGES_PER_TASK)]
+                    ref = actor.finish_book.remote(desc, *parts)  # runs once every part is through
                     load[id(actor)] += 1
-                    inflight[ref] = (job, actor, dref)
+                    inflight[ref] = (job, actor, parts)
             if not inflight:
                 if self._jobs._closed and not len(self._jobs):
                     return
@@ -692,4 +733,4 @@ def ray_runner(cache_dir: Path, *, address: str | None = None, library_root=None
 
 
 __all__ = ["RayRunner", "import_ray", "RunSpec", "NodeRefused", "STAGING_DIR", "check_node", "check_address",
-           "decode_book", "make_spec", "read_shard", "write_shard"]
+           "decode_pages", "make_spec", "read_shard", "write_shard"]

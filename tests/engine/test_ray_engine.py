@@ -85,7 +85,10 @@ def assert_same(a: dict, b: dict) -> None:
             np.testing.assert_allclose(v, b[name]["vectors"][k], atol=1e-3)
 
 
-def test_ray_gives_the_local_runners_cache(tmp_path, local_ray):
+def test_ray_gives_the_local_runners_cache(tmp_path, local_ray, monkeypatch):
+    from comicdesk.pipeline import ray_engine
+
+    monkeypatch.setattr(ray_engine, "PAGES_PER_TASK", 2)  # books of 3 pages go in two parts
     root = library(tmp_path)
     _, local = scanned(root, tmp_path / "cache-local", tmp_path / "data")
     _, remote = scanned(root, tmp_path / "cache-ray", tmp_path / "data")

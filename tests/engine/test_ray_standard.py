@@ -29,8 +29,12 @@ def write_book(path, pages) -> None:
             zf.writestr(f"{i:03d}.jpg", data)
 
 
-def test_the_standard_profile_on_ray_equals_the_local_run(tmp_path, local_ray):
+def test_the_standard_profile_on_ray_equals_the_local_run(tmp_path, local_ray, monkeypatch):
     from synth_pages import ad_page, cover_page, story_page
+
+    from comicdesk.pipeline import ray_engine
+
+    monkeypatch.setattr(ray_engine, "PAGES_PER_TASK", 2)  # A's 3 pages in two parts: its page classes see both
 
     root = tmp_path / "lib"
     root.mkdir()
@@ -59,7 +63,10 @@ def test_the_standard_profile_on_ray_equals_the_local_run(tmp_path, local_ray):
         for page, outs in a[name]["outputs"].items():
             for (_, _, pa), (_, _, pb) in zip(outs, b[name]["outputs"][page]):
                 assert pa.keys() == pb.keys()
-                np.testing.assert_allclose([pa[k] for k in pa], [pb[k] for k in pa], atol=2e-3)
+                # Two local runs differ by as much: which pages share a model batch varies with
+                # timing, and the models' float32 kernels round differently per batch shape
+                # (measured: up to 0.0038 between two local runs of this library).
+                np.testing.assert_allclose([pa[k] for k in pa], [pb[k] for k in pa], atol=1e-2)
         assert sorted(a[name]["vectors"]) == sorted(b[name]["vectors"]) and a[name]["vectors"]
         for k, v in a[name]["vectors"].items():
             np.testing.assert_allclose(np.asarray(v, np.float32), np.asarray(b[name]["vectors"][k], np.float32),
