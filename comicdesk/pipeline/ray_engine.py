@@ -4,15 +4,15 @@
 
     driver (comicdesk index, holds the library lock)           Ray cluster (this machine or many)
     ─────────────────────────────────────────────────           ─────────────────────────────────
-    plan (Runner's planning) ──► jobs ──► dispatcher ──► decode task (CPU): open + decode one book
-                                              │                    │ decoded pages (object store)
+    plan (Runner's planning) ──► jobs ──► dispatcher ──► decode tasks (CPU): a book in parts of
+                                              │          16 pages │ decoded pages (object store)
                                               │                    ▼
                                               │          model actor (one set of models, GPU when
                                               │          the cluster has GPUs): page stages batched
-                                              │          across the books it holds, book stages
-                                              │          when a book's pages are through, then the
-                                              │          book's results → a shard file in
-                                              ▼          <cache>/ray.staging/<run id>/
+                                              │          across the parts it holds (run_pages);
+                                              │          finish_book once every part is through:
+                                              │          book stages, then the book's results → a
+                                              ▼          shard file in <cache>/ray.staging/<run id>/
     writer (Runner's write loop) ◄── shard read back ◄──────────┘
     commits book by book, exactly as the local run, then deletes the shard
 
