@@ -181,6 +181,9 @@ class PanelParams:
     #: apart by slanted gutters overlap along a strip; a balloon, a figure and an object in
     #: one frameless panel nest).
     blocks_apart: bool = True
+    #: Where a region is split into solid blocks, the largest mass of content left outside
+    #: them, when panel-sized, is a panel too (it used to be dropped).
+    blocks_rest: bool = True
     #: No slanted cut leaves a piece that holds only lettering (a caption box's bottom line
     #: across a framed panel, square or nearly, is no gutter).
     slanted_lettering: bool = True
@@ -1353,7 +1356,50 @@ class _Detector:
                     ih = min(a.y1, b.y1) - max(a.y0, b.y0)
                     if iw > 0 and ih > 0 and iw * ih >= 0.5 * min(a.area, b.area):
                         return []  # one lies half inside the other's box: parts of one panel
+        if self.p.blocks_rest:
+            rest = self._rest_of_blocks(region, found)
+            if rest is not None:
+                found.append(rest)
         return _reading_order(found, self.rtl)
+
+    def _rest_of_blocks(self, region: _Piece, blocks: list[_Piece]) -> _Piece | None:
+        """The content in ``region`` outside its solid blocks, as one piece, when it is
+        panel-sized and lies mostly outside the blocks' boxes (a white panel bleeding off the
+        page beside framed ones, whose inside is the gutter's colour); else None. Bits that
+        lie mostly inside a block's box (a balloon poking out of it) are left out."""
+        cv2 = self.cv2
+        rest = self.mask[region.y0:region.y1, region.x0:region.x1].copy()
+        for b in blocks:
+            rest[b.y0 - region.y0:b.y1 - region.y0, b.x0 - region.x0:b.x1 - region.x0] = 0
+        if int(rest.sum()) < 0.5 * self.min_side ** 2:
+            return None
+        reach = max(3, int(0.01 * self.long_side))  # strokes of one drawing a little apart
+        joined = cv2.dilate(rest, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+        n, _, st, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        box = None
+        for x, y, bw, bh, area in st[1:n]:
+            part = _Piece(region.y0 + int(y), region.y0 + int(y + bh), region.x0 + int(x),
+                          region.x0 + int(x + bw), 0)
+            if area < self.p.speck_area * self.page_area or self._inside_blocks(part, blocks):
+                continue
+            box = part if box is None else _Piece(min(box.y0, part.y0), max(box.y1, part.y1),
+                                                  min(box.x0, part.x0), max(box.x1, part.x1), 0)
+        if box is None or self._inside_blocks(box, blocks):
+            return None
+        piece = self._trim(box)
+        if piece is None or min(piece.h, piece.w) < self.min_side:
+            return None
+        return piece
+
+    @staticmethod
+    def _inside_blocks(piece: _Piece, blocks: list[_Piece]) -> bool:
+        """Whether half of ``piece``'s box or more lies inside one of ``blocks``' boxes."""
+        for b in blocks:
+            iw = min(piece.x1, b.x1) - max(piece.x0, b.x0)
+            ih = min(piece.y1, b.y1) - max(piece.y0, b.y0)
+            if iw > 0 and ih > 0 and iw * ih >= 0.5 * piece.area:
+                return True
+        return False
 
     def _finish(self, leaf: _Piece) -> _Piece:
         """A leaf's final extent: solid leaves lose thin protrusions (balloons over the frame)."""

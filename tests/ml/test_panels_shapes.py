@@ -331,3 +331,26 @@ def test_two_frames_facing_across_a_narrow_band_are_two_panels():
     truth = [(40, 40, 306, 441), (352, 40, 308, 441), (40, 540, 621, 421)]
     found = detect_boxes(img)
     assert len(found) == 3 and all(max(iou(t, f) for f in found) >= 0.9 for t in truth), found
+
+
+def test_a_white_panel_beside_solid_blocks_is_kept():
+    """tojime 023's bottom row: two coloured panels cut apart by a slanted gutter (solid
+    blocks) and a white panel beside them bleeding off the page, open at the bottom, so its
+    inside is the gutter's colour: its drawing is a panel of its own, not dropped."""
+    img = page()
+    left = np.array([(40, 40), (300, 40), (260, 1160), (40, 1160)], np.int32)
+    mid = np.array([(320, 40), (540, 40), (500, 1160), (280, 1160)], np.int32)
+    for poly, tone in ((left, (120, 140, 160)), (mid, (90, 110, 150))):
+        cv2.fillPoly(img, [poly], tone)
+        cv2.polylines(img, [poly], True, (0, 0, 0), 3)
+    cv2.line(img, (560, 40), (520, 1160), (0, 0, 0), 3)  # its own left border
+    cv2.line(img, (560, 40), (W, 40), (0, 0, 0), 3)
+    rng = np.random.default_rng(5)
+    for _ in range(80):
+        a = (int(rng.integers(580, 780)), int(rng.integers(80, 1120)))
+        b = (int(np.clip(a[0] + rng.integers(-50, 50), 570, 790)),
+             int(np.clip(a[1] + rng.integers(-50, 50), 60, 1140)))
+        cv2.line(img, a, b, (0, 0, 0), 2)
+    truth = [(40, 40, 261, 1121), (280, 40, 261, 1121), (520, 40, W - 520, 1121)]
+    found = detect_boxes(img)
+    assert len(found) == 3 and all(max(iou(t, f) for f in found) >= 0.75 for t in truth), found
