@@ -144,11 +144,20 @@ def make_spec(runner: Runner, *, library_root: str | None, use_gpu: bool) -> Run
                    versions={s.name: s.resolve_version() for s in runner.stages},
                    fingerprints={s.name: runner._fingerprint(s) for s in runner.stages},
                    cpu_precision=precision, dtype=dtype, model_batch=o.model_batch, batch_size=o.batch_size,
-                   threads=max(1, o.threads), device="cuda" if use_gpu else "cpu", env=o.env,
+                   threads=max(1, o.threads), device=_device(o.device, use_gpu), env=o.env,
                    data_dir=str(o.data_dir) if o.data_dir else None,
                    models_dir=str(o.models_dir) if o.models_dir else None, limits=o.limits,
                    cache_dir=str(runner.cache_dir), library_root=library_root, use_gpu=use_gpu,
                    data_dir_seen=bool(o.data_dir) and os.path.isdir(o.data_dir))
+
+
+def _device(asked: str | None, use_gpu: bool) -> str:
+    """The model actors' device, the same kind on every node: ``cuda`` on GPU actors (Ray gives
+    each its own GPU), else ``mps`` when asked for, else the CPU."""
+    if use_gpu:
+        return "cuda"
+    kind = (asked or "auto").split(":", 1)[0]
+    return "mps" if kind == "mps" else "cpu"
 
 
 class NodeRefused(Exception):
@@ -454,7 +463,6 @@ class RayRunner(Runner):
         ray = import_ray()
         import logging
 
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
         if not ray.is_initialized():
             common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                           ignore_reinit_error=True)

@@ -217,6 +217,9 @@ def test_a_worker_checks_the_run_spec(tmp_path):
     runner = Runner(cache, stages=[whole_page_stage("fake-1")], options=OPTS)
     spec = make_spec(runner, library_root=str(root), use_gpu=False)
     assert spec.cpu_precision == "float32"  # auto is fixed for every node
+    assert spec.device == "cpu" and spec.dtype is None  # no GPU actors: every model on the CPU
+    gpu = make_spec(runner, library_root=str(root), use_gpu=True)
+    assert (gpu.device, gpu.dtype) == ("cuda", "float16")  # one GPU per actor, one precision for all
     check_node(spec)  # this machine agrees
     from dataclasses import replace
 
