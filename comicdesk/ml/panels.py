@@ -1363,10 +1363,10 @@ class _Detector:
         return _reading_order(found, self.rtl)
 
     def _rest_of_blocks(self, region: _Piece, blocks: list[_Piece]) -> _Piece | None:
-        """The content in ``region`` outside its solid blocks, as one piece, when it is
-        panel-sized and lies mostly outside the blocks' boxes (a white panel bleeding off the
-        page beside framed ones, whose inside is the gutter's colour); else None. Bits that
-        lie mostly inside a block's box (a balloon poking out of it) are left out."""
+        """The largest mass of content in ``region`` outside its solid blocks (strokes a
+        percent of the page apart taken together), as one piece, when it is panel-sized and
+        lies mostly outside the blocks' boxes (a white panel bleeding off the page beside
+        framed ones, whose inside is the gutter's colour); else None."""
         cv2 = self.cv2
         rest = self.mask[region.y0:region.y1, region.x0:region.x1].copy()
         for b in blocks:
@@ -1376,15 +1376,11 @@ class _Detector:
         reach = max(3, int(0.01 * self.long_side))  # strokes of one drawing a little apart
         joined = cv2.dilate(rest, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
         n, _, st, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-        box = None
-        for x, y, bw, bh, area in st[1:n]:
-            part = _Piece(region.y0 + int(y), region.y0 + int(y + bh), region.x0 + int(x),
-                          region.x0 + int(x + bw), 0)
-            if area < self.p.speck_area * self.page_area or self._inside_blocks(part, blocks):
-                continue
-            box = part if box is None else _Piece(min(box.y0, part.y0), max(box.y1, part.y1),
-                                                  min(box.x0, part.x0), max(box.x1, part.x1), 0)
-        if box is None or self._inside_blocks(box, blocks):
+        if n < 2:
+            return None
+        x, y, bw, bh, _ = (int(v) for v in st[1 + int(np.argmax(st[1:n, 4]))])
+        box = _Piece(region.y0 + y, region.y0 + y + bh, region.x0 + x, region.x0 + x + bw, 0)
+        if self._inside_blocks(box, blocks):
             return None
         piece = self._trim(box)
         if piece is None or min(piece.h, piece.w) < self.min_side:

@@ -346,11 +346,12 @@ def test_a_white_panel_beside_solid_blocks_is_kept():
     cv2.line(img, (560, 40), (520, 1160), (0, 0, 0), 3)  # its own left border
     cv2.line(img, (560, 40), (W, 40), (0, 0, 0), 3)
     rng = np.random.default_rng(5)
-    for _ in range(80):
-        a = (int(rng.integers(580, 780)), int(rng.integers(80, 1120)))
-        b = (int(np.clip(a[0] + rng.integers(-50, 50), 570, 790)),
-             int(np.clip(a[1] + rng.integers(-50, 50), 60, 1140)))
+    a = (680, 80)
+    for k in range(120):  # one drawing: each stroke starts where the last one ended
+        b = (int(np.clip(a[0] + rng.integers(-60, 61), 580, 780)),
+             int(np.clip(a[1] + rng.integers(-30, 51) if k < 100 else a[1] + rng.integers(-60, 61), 70, 1130)))
         cv2.line(img, a, b, (0, 0, 0), 2)
+        a = b
     truth = [(40, 40, 261, 1121), (280, 40, 261, 1121), (520, 40, W - 520, 1121)]
     found = detect_boxes(img)
     assert len(found) == 3 and all(max(iou(t, f) for f in found) >= 0.75 for t in truth), found
