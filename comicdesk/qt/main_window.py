@@ -446,6 +446,8 @@ class MainWindow(QMainWindow):
         first = None
         if self.stack.currentWidget() is self.reader and self.reader.source is not None:
             first = self.reader.source.path
+        elif self.stack.currentWidget() is self.book and self.book.book is not None:
+            first = self.book.book.path  # the book the person is looking at: its results first
         job = AnalysisJob(self.session.cache_dir, self.settings, self.bridge.post,
                           title=f"Analysing {self.session.info.name}", first=first,
                           threads=self.prefs.threads, device=self.prefs.device,
@@ -483,6 +485,7 @@ class MainWindow(QMainWindow):
             self.reader.close_book()
         self.book.show_book(item)
         self.search_panel.set_context(item.id, item.series)
+        self._prioritise_open_book(item.path)  # its results first, as for the reader's book
         self.stack.setCurrentWidget(self.book)
         self.book.grid.setFocus()
 
