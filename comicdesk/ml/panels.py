@@ -712,7 +712,7 @@ class _Detector:
             for axis in (0, 1):
                 pieces = self._slanted(region, axis)
                 if len(pieces) >= 2:
-                    if self.p.split_slanted and not self._in_slant:
+                    if self.p.split_slanted:
                         self._in_slant = True  # straight cuts only inside a slanted piece
                         try:
                             return self._descend(pieces, axis, depth)
@@ -879,8 +879,8 @@ class _Detector:
             # Two frame lines from end to end facing each other across a clean band: a gutter
             # however little the panels beside it are filled (white art inside frames that a
             # break in a line let the gutter flood).
-            paired = (p.paired_lines and min(float(ink[a0:a].max()), float(ink[b:b1].max())) >= p.line_cover
-                      and float(band.min()) <= p.gap_tolerance)
+            paired = (p.paired_lines and float(band.min()) <= p.gap_tolerance
+                      and min(float(ink[a0:a].max()), float(ink[b:b1].max())) >= p.line_cover)
             if (outer >= p.solid_flank or paired) and (not p.line_band_depth
                                            or float(band.mean()) <= p.line_band_ratio * outer):
                 out.append(((a, b), float(band.mean()) / outer))
@@ -1503,6 +1503,7 @@ def _band_order(columns: list[list[_Piece]], cross: float) -> list[_Piece]:
     leaves = [lf for col in columns for lf in col]
     if len(columns) < 2 or len(leaves) < 3:
         return leaves
+    column = [k for k, col in enumerate(columns) for _ in col]
 
     def clean(y: float) -> bool:
         return all(min(y - lf.y0, lf.y1 - y) <= cross * lf.h for lf in leaves if lf.y0 < y < lf.y1)
@@ -1521,10 +1522,9 @@ def _band_order(columns: list[list[_Piece]], cross: float) -> list[_Piece]:
     if not cuts:
         return leaves
     band = [sum((lf.y0 + lf.y1) / 2.0 > c for c in cuts) for lf in leaves]
-    if any(sum(1 for col in columns if any(band[leaves.index(lf)] == b for lf in col)) < 2
-           for b in set(band)):
+    if any(len({column[i] for i in range(len(leaves)) if band[i] == b}) < 2 for b in set(band)):
         return leaves  # a band in one column only: the columns are columns
-    return [lf for _, _, lf in sorted((b, i, lf) for i, (b, lf) in enumerate(zip(band, leaves)))]
+    return [leaves[i] for i in sorted(range(len(leaves)), key=lambda i: (band[i], i))]
 
 
 def _reading_order(pieces: list[_Piece], rtl: bool) -> list[_Piece]:
