@@ -26,7 +26,8 @@ full account and the figures):
    Pieces that are not panel-like (specks, a page number, a balloon or a line of text standing
    apart inside a frameless panel) are dropped or merged into their neighbour across the
    narrower gap, so frameless panels are not split at balloon gaps; the pieces either side of
-   a shared frame line are panels when panel-sized and more than lettering.
+   a shared frame line are panels when panel-sized and more than lettering. Columns cut first
+   whose panels still line up in rows (row gutters a few pixels apart) are read row by row.
 6. **Boxes.** Each leaf's box is its content's extent; for a solid (framed) leaf, thin protrusions
    (a balloon poking over the frame into the gutter) are trimmed off, and its left and right
    ends stop at its frame (a tall balloon poking sideways over it).
