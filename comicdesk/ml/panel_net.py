@@ -65,6 +65,15 @@ class RefineParams:
     belongs: float = 0.6
     #: A box edge moves to its region's edge only when they differ by more than this.
     edge_tol: float = 1.5
+    #: Move a box's edges only inwards, over strips the maps call outside every panel (mean
+    #: probability at least ``strip_outside``).
+    shrink_only: bool = True
+    strip_outside: float = 0.7
+    #: Split only when the pieces' boxes cover at least this share of the box (a gap inside
+    #: one panel's interior map leaves pieces that cover little of it).
+    split_cover: float = 0.0
+    #: A split piece's edge takes the box's edge when they differ by at most this.
+    snap_tol: float = 3.0
     #: A box whose mean interior probability is below this, holding no region, is dropped.
     drop_below: float = 0.2
     #: A region no box covers (less than this share of it inside boxes) is added when its mean
@@ -77,7 +86,7 @@ class RefineParams:
     split: bool = True
     adjust: bool = True
     drop: bool = True
-    add: bool = True
+    add: bool = False
 
 
 # -- the network ------------------------------------------------------------------------------
@@ -302,13 +311,17 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
         claimed += counts
         inside = [by_id[k] for k in np.nonzero(counts)[0] if k in by_id
                   and counts[k] >= p.belongs * by_id[k]["area"]]
-        if len(inside) >= 2 and p.split:
+        if len(inside) >= 2 and p.split and _cover(inside, to_page, page_box) >= p.split_cover:
+            # The pieces' outer edges stay the box's where they nearly agree (the classical
+            # edges are exact to the pixel when right; the maps' are not).
+            snap = (p.snap_tol * sx, p.snap_tol * sy, p.snap_tol * sx, p.snap_tol * sy)
             for r in inside:
-                out.append((to_page(r), i))
+                out.append((_snap(to_page(r), page_box, snap), i))
         elif len(inside) == 1 and p.adjust:
-            nb = to_page(inside[0])
             tol = (p.edge_tol * sx, p.edge_tol * sy, p.edge_tol * sx, p.edge_tol * sy)
-            new = tuple(n if abs(n - o) > t else o for n, o, t in zip(nb, page_box, tol))
+            new = _snap(to_page(inside[0]), page_box, tol)
+            if p.shrink_only:
+                new = _shrink_only(new, page_box, maps[OUTSIDE], sx, sy, p.strip_outside)
             out.append((new, i))
         elif not inside and p.drop and float(p_int[m0[1]:m1[1], m0[0]:m1[0]].mean()) < p.drop_below:
             continue
@@ -336,6 +349,50 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
             k += 1
         ordered.extend(_reading_order(group, rtl) if len(group) > 1 else group)
     return ordered
+
+
+def _shrink_only(new: Sequence[float], old: Sequence[float], p_out: np.ndarray, sx: float, sy: float,
+                 least: float) -> tuple[float, ...]:
+    """``old`` with each edge moved in to ``new``'s only where ``new`` lies inside and the strip
+    between them is outside every panel (mean probability at least ``least``): a box stretched
+    over a scan's dark margin, a spine strip or a text column."""
+    box = list(old)
+    mh, mw = p_out.shape
+    for k in range(4):
+        inward = new[k] > old[k] if k < 2 else new[k] < old[k]
+        if not inward:
+            continue
+        x0, y0, x1, y1 = old
+        if k == 0:
+            x1 = new[0]
+        elif k == 1:
+            y1 = new[1]
+        elif k == 2:
+            x0 = new[2]
+        else:
+            y0 = new[3]
+        a0, b0 = int(max(0, x0 / sx)), int(max(0, y0 / sy))
+        a1, b1 = int(min(mw, math.ceil(x1 / sx))), int(min(mh, math.ceil(y1 / sy)))
+        if a1 > a0 and b1 > b0 and float(p_out[b0:b1, a0:a1].mean()) >= least:
+            box[k] = new[k]
+    return tuple(box)
+
+
+def _cover(regions: list[dict], to_page: Any, box: Sequence[float]) -> float:
+    """The share of ``box`` (x0, y0, x1, y1) the regions' boxes cover (their sum, clipped)."""
+    bx0, by0, bx1, by1 = box
+    area = max(1e-6, (bx1 - bx0) * (by1 - by0))
+    total = 0.0
+    for r in regions:
+        x0, y0, x1, y1 = to_page(r)
+        total += max(0.0, min(x1, bx1) - max(x0, bx0)) * max(0.0, min(y1, by1) - max(y0, by0))
+    return total / area
+
+
+def _snap(new: Sequence[float], old: Sequence[float], tol: Sequence[float]) -> tuple[float, ...]:
+    """``new``'s edges (x0, y0, x1, y1), each replaced by ``old``'s where they differ by at
+    most ``tol``."""
+    return tuple(n if abs(n - o) > t else o for n, o, t in zip(new, old, tol))
 
 
 def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:

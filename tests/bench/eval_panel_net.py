@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -79,11 +80,13 @@ def evaluate(sets: dict, variants: dict, model) -> tuple[dict, dict]:
             classic = detect_boxes(img, rtl=page.rtl)
             t1 = time.perf_counter()
             maps = panel_net.predict_maps(img, model)
-            refined = {k: panel_net.refine(img, classic, rtl=page.rtl, params=v, maps=maps)
-                       for k, v in variants.items()}
+            refined = {"refined": panel_net.refine(img, classic, rtl=page.rtl, params=variants["refined"],
+                                                   maps=maps)}
             t2 = time.perf_counter()
+            refined.update({k: panel_net.refine(img, classic, rtl=page.rtl, params=v, maps=maps)
+                            for k, v in variants.items() if k != "refined"})
             ms["classic"].append((t1 - t0) * 1000)
-            ms["refine"].append((t2 - t1) * 1000 / max(1, len(variants)))
+            ms["refine"].append((t2 - t1) * 1000)
             scores["classic"].add(page.truth, classic)
             scores["net"].add(page.truth, net_boxes(maps, w, h, panel_net.RefineParams()))
             for k, boxes in refined.items():
@@ -95,21 +98,40 @@ def evaluate(sets: dict, variants: dict, model) -> tuple[dict, dict]:
 def speed(n: int, repeat: int, model) -> dict:
     pages = [make_page(5000 + i, KINDS[i % len(KINDS)], size=(1500, 2300)).image for i in range(n)]
     panel_net.refine(pages[0], detect_boxes(pages[0]), model=model)  # first-call set-up
-    det, ref, both = [], [], []
+    det, ref, both, cpu_det, cpu_ref, cpu_both = [], [], [], [], [], []
     for img in pages:
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             boxes = detect_boxes(img)
-            t1 = time.perf_counter()
+            c1, t1 = time.process_time(), time.perf_counter()
             panel_net.refine(img, boxes, model=model)
-            t2 = time.perf_counter()
+            c2, t2 = time.process_time(), time.perf_counter()
             det.append((t1 - t0) * 1000)
             ref.append((t2 - t1) * 1000)
             both.append((t2 - t0) * 1000)
+            cpu_det.append((c1 - c0) * 1000)
+            cpu_ref.append((c2 - c1) * 1000)
+            cpu_both.append((c2 - c0) * 1000)
     med = lambda v: round(statistics.median(v), 1)  # noqa: E731
     return {"pages": n, "repeat": repeat, "page": "1500x2300 RGB", "detect_ms": med(det),
             "refine_ms": med(ref), "total_ms": med(both),
-            "total_p95_ms": round(sorted(both)[int(0.95 * (len(both) - 1))], 1)}
+            "total_p95_ms": round(sorted(both)[int(0.95 * (len(both) - 1))], 1),
+            "cpu_detect_ms": med(cpu_det), "cpu_refine_ms": med(cpu_ref), "cpu_total_ms": med(cpu_both),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
+
+
+def synthetic(n: int, model) -> dict:
+    """Classic vs refined on ``n`` synthetic scans (``tests/synth_scan.py``, seeds from
+    100000: never trained on; synthetic, not real)."""
+    from synth_scan import make_scan
+
+    scores = {"classic": RealScore(), "refined": RealScore()}
+    for seed in range(100000, 100000 + n):
+        page = make_scan(seed)
+        classic = detect_boxes(page.image, rtl=page.rtl)
+        scores["classic"].add(page.boxes, classic)
+        scores["refined"].add(page.boxes, panel_net.refine(page.image, classic, rtl=page.rtl, model=model))
+    return {k: v.as_dict() for k, v in scores.items()}
 
 
 def split_golden(sets: dict, weights: Path) -> dict:
@@ -142,6 +164,7 @@ def main() -> None:
     ap.add_argument("--sweep", nargs="*", default=[], help="refiner variants: name=value,...")
     ap.add_argument("--speed-pages", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--synthetic", type=int, default=60, help="synthetic scans to score (0: none)")
     ap.add_argument("--weights", type=Path, default=panel_net.WEIGHTS)
     args = ap.parse_args()
     import cv2
@@ -173,11 +196,17 @@ def main() -> None:
         held_res, _ = evaluate(held, {"refined": panel_net.RefineParams()}, model)
         show(held_res)
         out["held_out"] = held_res
+    if args.synthetic:
+        print(f"synthetic scans (tests/synth_scan.py, seeds 100000-{100000 + args.synthetic - 1}; SYNTHETIC, not real):")
+        syn = synthetic(args.synthetic, model)
+        show({"synthetic scans": syn})
+        out["synthetic"] = syn
     if args.speed_pages:
         sp = speed(args.speed_pages, args.repeat, model)
         print(f"speed ({sp['pages']} synthetic {sp['page']} pages x {sp['repeat']}, one core, one thread): "
               f"detect {sp['detect_ms']} ms, refine {sp['refine_ms']} ms, total {sp['total_ms']} ms "
-              f"(p95 {sp['total_p95_ms']})")
+              f"(p95 {sp['total_p95_ms']}); CPU: detect {sp['cpu_detect_ms']} ms, refine {sp['cpu_refine_ms']} ms, "
+              f"total {sp['cpu_total_ms']} ms; load average {sp['load_average']}")
         out["speed"] = sp
     print(json.dumps(out, separators=(",", ":")))
 
