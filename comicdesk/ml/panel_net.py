@@ -56,7 +56,7 @@ class RefineParams:
     """The refiner's knobs; lengths in map pixels unless said otherwise."""
 
     #: A map pixel is interior when its probability reaches this.
-    interior: float = 0.5
+    interior: float = 0.4
     #: An interior region is panel-sized when both sides reach this share of sqrt(w * h) of the
     #: map, and its area this share of the map's area.
     min_side: float = 0.06
@@ -73,7 +73,7 @@ class RefineParams:
     #: one panel's interior map leaves pieces that cover little of it).
     split_cover: float = 0.0
     #: A split piece's edge takes the box's edge when they differ by at most this.
-    snap_tol: float = 3.0
+    snap_tol: float = 8.0
     #: A box whose mean interior probability is below this, holding no region, is dropped.
     drop_below: float = 0.2
     #: A region no box covers (less than this share of it inside boxes) is added when its mean
