@@ -7,6 +7,8 @@ and the text search box: the sidebar's one text search answers words first, then
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QItemSelectionModel
 from qthelpers import WAIT_MS, make_book, new_window, open_and_wait
 
@@ -65,6 +67,85 @@ def test_the_first_books_badges_show_before_the_second_book_is_done(qtbot, setti
         qtbot.waitUntil(lambda: second_summary() is not None and second_summary().state == "done", timeout=WAIT_MS)
         assert sum(n for _c, n in second_summary().counts) == 15
         assert finals.index(first.path) < finals.index(second.path)
+    finally:
+        win.close()
+        win.shutdown()
+
+
+class PanelsRunner:
+    """An in-process stand-in for the runner (``MainWindow.runner_factory``): writes panels and
+    ComicInfo-free model labels for one book as pass 1 would, announces it, and keeps running
+    until cancelled — so whatever the reader shows came from the event, not from the job's end."""
+
+    book: str = ""
+    go = None  # threading.Event: the test says when the "analysis" may write
+
+    def __init__(self, cache_dir, on_event=None):
+        import threading
+
+        self.cache_dir, self.on_event = cache_dir, on_event
+        self.stop = threading.Event()
+
+    def prioritise(self, book):
+        pass
+
+    def pause(self):
+        pass
+
+    def resume(self):
+        pass
+
+    def cancel(self):
+        self.stop.set()
+
+    def run(self, book_ids=None):
+        import time
+
+        from comicdesk.core.events import BookAnalysed
+        from comicdesk.library.catalog import Catalog
+        from comicdesk.pipeline.runner import RunResult
+
+        PanelsRunner.go.wait(30)
+        with Catalog.open(self.cache_dir) as cat, cat.transaction():
+            row = cat.book_by_path(PanelsRunner.book)
+            cat.replace_panels(row.id, {p.index: [(0, 0, 50, 50), (50, 0, 50, 50)] for p in cat.pages(row.id)})
+            for p in cat.pages(row.id):
+                cat.set_page_output(row.id, p.index, "standard-1", "1", "story", {"story": 0.95}, "model", time.time())
+            cat.set_run(row.id, "panels", "1", 1, "done", None, None, time.time())
+        self.on_event(BookAnalysed(str(PanelsRunner.book), row.id, "done", 1, False, 5, 10))
+        self.stop.wait(60)
+        return RunResult(done=1, cancelled=self.stop.is_set())
+
+
+def test_the_open_readers_panels_and_the_sidebar_follow_the_event_on_the_same_page(qtbot, settings, tmp_path, pages):
+    from comicdesk.qt.prefs import Prefs
+    from qthelpers import wait_reader
+
+    root = tmp_path / "Comics"
+    book = make_book(root / "Reader book.cbz", pages, title="Reader book")
+    PanelsRunner.book = str(book)
+    PanelsRunner.go = threading.Event()
+    win = new_window(qtbot, settings, Prefs(analyse=True))
+    win.runner_factory = PanelsRunner
+    applied: list[int] = []
+    win.results_applied.connect(applied.append)
+    try:
+        win.open_path(book)
+        wait_reader(qtbot, win)
+        reader = win.reader
+        reader.go_to(2)
+        qtbot.waitUntil(lambda: reader.page == 2, timeout=WAIT_MS)
+        win.find_similar(reader.book_id, 2, None, "Reader book")  # not indexed yet: nothing found
+        qtbot.waitUntil(lambda: win.search_panel.status.text() != "Searching…", timeout=WAIT_MS)
+        assert win.search_panel.hits == [] and not reader.panels and not applied
+        PanelsRunner.go.set()
+        # the stand-in runner announces the book once the analysis starts
+        qtbot.waitUntil(lambda: bool(applied), timeout=WAIT_MS)
+        assert win.analysis_job.state.active  # shown while the job still runs
+        assert reader.panels.get(2) == [(0, 0, 50, 50), (50, 0, 50, 50)] and reader.page == 2
+        assert reader.labels.get(2, (None,))[0] == "story"
+        reader.set_guided(True)  # guided view has the panels at once
+        assert reader.guided and reader.page == 2
     finally:
         win.close()
         win.shutdown()
