@@ -399,18 +399,25 @@ class MainWindow(QMainWindow):
             return
         self.results_events += 1
         state = "done" if e.final else "first"
+        # Pages, panels and labels only for a book a view shows; the grid's summary for any.
+        full = ((self.book.book is not None and self.book.book.id == e.book_id)
+                or (self.reader.meta is not None and (self.reader.book_id == e.book_id or self.reader.meta.path == e.path))
+                or any(h.book_id == e.book_id for h in self.search_panel.hits))
 
         def done(results) -> None:
             if results is None or session is not self.session:
                 return
-            self._apply_results(e.path, results)
+            self._apply_results(e.path, results, full)
 
-        self.bridge.run(session.io, session.book_results, e.book_id, state=state, on_done=done,
+        self.bridge.run(session.io, session.book_results, e.book_id, state=state, full=full, on_done=done,
                         on_error=lambda exc: log.info("cannot read the results of %s: %s", e.path, one_line(exc)),
                         owner=self)
 
-    def _apply_results(self, path: str, results) -> None:
+    def _apply_results(self, path: str, results, full: bool = True) -> None:
         self.library.update_summary(results.book_id, results.summary)
+        if not full:  # a view that opens the book meanwhile reads it itself
+            self.results_applied.emit(results.book_id)
+            return
         if self.book.book is not None and self.book.book.id == results.book_id:
             self.book.apply_pages(results.pages)
         meta = self.reader.meta

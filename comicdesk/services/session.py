@@ -331,20 +331,23 @@ class LibrarySession:
                     label_is_sure(lab.label, lab.probs, lab.source))
                 for p, lab in self._labels(book_id).items()}
 
-    def book_results(self, book_id: int, *, state: str | None = None) -> BookResults | None:
+    def book_results(self, book_id: int, *, state: str | None = None, full: bool = True) -> BookResults | None:
         """One analysed book as every view shows it (pages with labels, panels, the reader's
         labels, the grid's summary), read with one pass over its labels. ``state``: what the
         event said ("first" after pass 1, "done" after the last pass); None: from the
-        catalogue's runs. None when the catalogue does not know the book."""
+        catalogue's runs. ``full`` False: the summary only (no view shows the book's pages).
+        None when the catalogue does not know the book."""
         cat = self._cat()
         if cat is None or cat.book(book_id) is None:
             return None
         labels = self._labels(book_id)
+        summary = self._summary(book_id, labels, state)
+        if not full:
+            return BookResults(book_id, [], {}, {}, summary)
         pages = self._page_items(cat, book_id, labels)
         reader = {p: (lab.label, bool(lab.hidden) and lab.source != "user",
                       label_is_sure(lab.label, lab.probs, lab.source)) for p, lab in labels.items()}
-        return BookResults(book_id, pages, self.load_panels(book_id), reader,
-                           self._summary(book_id, labels, state))
+        return BookResults(book_id, pages, self.load_panels(book_id), reader, summary)
 
     def book_summaries(self, book_ids: list[int]) -> dict[int, BookSummary]:
         """The grid's summaries of these books (those it paints), from the catalogue."""
