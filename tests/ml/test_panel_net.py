@@ -264,3 +264,20 @@ def test_shipped_refiner_keeps_the_classic_result_on_a_clean_page(shipped):
     refined = [p.box for p in panel_net.detect_panels_refined(page.image)]
     assert len(refined) == len(classic) == 3
     assert min(_best(classic, refined)) > 0.95
+
+
+def test_shipped_refiner_end_to_end_on_synthetic_scans(shipped):
+    """detect_panels_refined against the classical detector alone on six synthetic scans (not
+    trained on): the classical detector merges panels across shared lines, spine strips and
+    dark margins there (when written: 21 of 33 panels found at IoU 0.5; refined: 31)."""
+    from panel_synth import match
+
+    classic = refined = total = 0
+    for seed in range(100000, 100006):
+        page = make_scan(seed)
+        total += len(page.boxes)
+        classic += len(match(page.boxes, detect_boxes(page.image, rtl=page.rtl), 0.5))
+        boxes = [p.box for p in panel_net.detect_panels_refined(page.image, rtl=page.rtl)]
+        refined += len(match(page.boxes, boxes, 0.5))
+    assert refined >= 0.85 * total
+    assert refined > classic
