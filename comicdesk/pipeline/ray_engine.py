@@ -74,6 +74,9 @@ BOOKS_PER_ACTOR = 3
 PAGES_PER_TASK = 16
 #: Tries Ray gives a task or an actor call whose worker died before the book fails (passing).
 RETRIES = 3
+#: Times the driver sends a book whose Ray calls failed in spite of Ray's own retries (an actor
+#: unreachable under load, a node lost) before the book fails as a passing failure.
+RESUBMITS = 2
 #: Seconds to reach a cluster's address before ``--address`` is refused.
 CONNECT_TIMEOUT = 5.0
 INSTALL_LINE = "the ray engine needs Ray: pip install 'comicdesk[ray]'"
@@ -596,6 +599,20 @@ class RayRunner(Runner):
         ray = self._ray
         inflight: dict[Any, tuple[_Job, Any, list]] = {}  # shard ref → (job, actor, its parts' refs)
         load = {id(a): 0 for a in self.actors}
+        tries: dict[int, int] = {}  # job id → times sent
+
+        def submit(job: _Job) -> None:
+            actor = min(self.actors, key=lambda a: load[id(a)])
+            desc = ray.put(self._describe(job))
+            n = len(job.page_rows)
+            parts = [actor.run_pages.remote(desc, self._decode_task.remote(self._spec_ref, desc, a,
+                                                                             min(n, a + PAGES_PER_TASK)))
+                     for a in range(0, max(1, n), PAGES_PER_TASK)]
+            ref = actor.finish_book.remote(desc, *parts)  # runs once every part is through
+            load[id(actor)] += 1
+            tries[id(job)] = tries.get(id(job), 0) + 1
+            inflight[ref] = (job, actor, parts)
+
         while True:
             if self._cancel.is_set():
                 for ref, (_, _, parts) in inflight.items():
@@ -615,15 +632,7 @@ class RayRunner(Runner):
                     if path is not None:  # a dead run's shard: committed, not redone
                         self._hand_over(job, {"shard": str(path)})
                         continue
-                    actor = min(self.actors, key=lambda a: load[id(a)])
-                    desc = ray.put(self._describe(job))
-                    n = len(job.page_rows)
-                    parts = [actor.run_pages.remote(desc, self._decode_task.remote(self._spec_ref, desc, a,
-                                                                                     min(n, a + PAGES_PER_TASK)))
-                             for a in range(0, max(1, n), PAGES_PER_TASK)]
-                    ref = actor.finish_book.remote(desc, *parts)  # runs once every part is through
-                    load[id(actor)] += 1
-                    inflight[ref] = (job, actor, parts)
+                    submit(job)
             if not inflight:
                 if self._jobs._closed and not len(self._jobs):
                     return
@@ -635,8 +644,12 @@ class RayRunner(Runner):
                 load[id(actor)] -= 1
                 try:
                     out = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - the worker died more often than Ray retries
+                except Exception as exc:  # noqa: BLE001 - its workers died more often than Ray retries
+                    if tries[id(job)] < RESUBMITS and not self._cancel.is_set():
+                        submit(job)  # once more from the start, on the least busy actor
+                        continue
                     out = {"failed": (LOST.format(_cause(exc)), "unreadable")}
+                tries.pop(id(job), None)
                 if out.get("error"):
                     raise RunError(out["error"])
                 self._hand_over(job, out)

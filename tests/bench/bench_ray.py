@@ -37,6 +37,14 @@ def child(engine: str, library: Path, cache_root: Path, cpus: int | None) -> dic
     from comicdesk.pipeline.runner import foreground_options
     from comicdesk.services.library import scan_library
 
+    from comicdesk.core.events import BookFailed
+
+    failures: list[str] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, BookFailed):
+            failures.append(f"{Path(event.path).name}: {event.reason}")
+
     settings = Settings.resolve(cache_root / "cache", cache_root / "data", "standard", env={})
     scan = scan_library(library, settings)
     options = foreground_options(settings, scan.library_id, cpu_precision="float32")
@@ -46,17 +54,17 @@ def child(engine: str, library: Path, cache_root: Path, cpus: int | None) -> dic
         from comicdesk.services.analysis import after_vectors
 
         runner = RayRunner(cache, options=options, library_root=scan.root, num_cpus=cpus,
-                           after_vectors=after_vectors)
+                           after_vectors=after_vectors, on_event=on_event)
     else:
         from comicdesk.services.analysis import make_runner
 
-        runner = make_runner(cache, options=options)
+        runner = make_runner(cache, options=options, on_event=on_event)
     t = time.monotonic()
     result = runner.run([b.id for b in scan.books if b.id is not None])
     wall = time.monotonic() - t
     return {"engine": engine, "seconds": round(wall, 2), "pages": result.pages, "done": result.done,
             "failed": result.failed, "start_seconds": round(getattr(runner, "start_seconds", None) or 0.0, 2),
-            "workers": options.inference_workers, "threads": options.threads}
+            "workers": options.inference_workers, "threads": options.threads, "failures": failures}
 
 
 def measure(engine: str, library: Path, cpus: int | None) -> dict:
@@ -89,6 +97,7 @@ def main() -> None:
             runs[engine].append(r)
             rate = r["pages"] / r["seconds"]
             extra = f", start-up {r['start_seconds']:.1f} s" if engine == "ray" else ""
+            extra += "".join(f"\n  FAILED {line}" for line in r["failures"])
             print(f"[{i + 1}/{args.repeat}] {engine:<5} {r['pages']} pages in {r['seconds']:.1f} s: "
                   f"{rate:.2f} pages/s{extra}", flush=True)
     med = {e: {"seconds": statistics.median(r["seconds"] for r in rs),
