@@ -56,6 +56,8 @@ BREAKS = [
      "comicdesk.services.planted -> PySide6", "Only comicdesk.qt imports Qt"),
     ("comicdesk/qt/planted.py", "def f():\n    from comicdesk.pipeline.runner import Runner\n",
      "comicdesk.qt.planted -> comicdesk.pipeline.runner", "use services and core"),
+    ("comicdesk/pipeline/planted.py", "def f():\n    import ray\n",
+     "comicdesk.pipeline.planted -> ray", "Only the Ray engine imports Ray"),
 ]
 
 
