@@ -83,9 +83,10 @@ def _vectors(cache: Path) -> dict:
 
     out = {}
     with Catalog.open(cache, readonly=True) as cat, VectorStore.open(cache, catalog=cat, readonly=True) as store:
+        names = {b.id: Path(b.path).name for b in cat.all_books()}  # book ids differ between caches
         for array in ("page_image", "panel_emb", "page_text", "panel_text"):
             keys, rows = store.load(STANDARD_MODEL, array)
-            out[array] = {tuple(k): r for k, r in zip(keys.tolist(), np.asarray(rows, np.float32))}  # book, page, panel
+            out[array] = {(names[b], p, n): r for (b, p, n), r in zip(keys.tolist(), np.asarray(rows, np.float32))}
     return out
 
 
