@@ -5,6 +5,7 @@ the CPU in float32, on the pipeline bench's generated library (synthetic pages).
     python tests/bench/bench_device.py --device cpu --precision bfloat16   # what differs on a CPU
     python tests/bench/bench_device.py --device cpu --stand-in             # a GPU's float16, on the CPU
     [--books 6] [--pages 6] [--width 1300] [--height 2000] [--threads 1] [--workers 1] [--dir DIR]
+    [--library PATH]   # an existing library of real books instead (read only, never written)
 
 Two runs, each into a fresh cache of the same library (both passes, every registered stage of the
 standard profile, each stage's function timed as in tests/bench/bench_pipeline.py):
@@ -77,7 +78,13 @@ def analyse(lib: Path, work: Path, *, device: str, precision: str, threads: int,
 
     chosen = {k: str(v).replace("torch.", "") for k, v in dev._picked.items()}
     dev._picked.clear()  # the next run chooses again (another precision may be asked)
+    from comicdesk.library.catalog import Catalog
+
+    with Catalog.open(cache, readonly=True) as cat:
+        books = cat.all_books()
+        pages = sum(len(cat.pages(b.id)) for b in books)
     return {"cache": cache, "device": resolved, "failed": r1.failed + r2.failed, "pass1_s": t1 - t0,
+            "books": len(books), "pages": pages,
             "pass2_s": t2 - t1, "stage_s": {s.name: totals[s.name] for s in stages},
             "stage_cpu_s": {s.name: totals["cpu:" + s.name] for s in stages},
             "stage_pages": {s.name: counts[s.name] for s in stages}, "cpu_precision": chosen}
@@ -161,7 +168,8 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--dir", type=Path)
+    ap.add_argument("--dir", type=Path, help="where the generated library is kept (made there)")
+    ap.add_argument("--library", type=Path, help="an existing library (real pages) instead; only read")
     ap.add_argument("--stand-in", action="store_true",
                     help="plan the device run's models as on a GPU (float16, GPU batches), built on the CPU")
     args = ap.parse_args()
@@ -169,17 +177,23 @@ def main() -> None:
     from comicdesk.core.errors import ComicdeskError
     from comicdesk.pipeline.runner import limit_malloc_arenas
 
-    lib = args.dir or Path(tempfile.gettempdir()) / "comicdesk-bench-pipeline" / \
-        f"{args.books}x{args.pages}-{args.width}x{args.height}"
-    make_library(lib, args.books, args.pages, args.width, args.height)
-    n_pages = args.books * args.pages
-    print(f"library: {lib} ({args.books} books, {n_pages} synthetic pages)")
+    if args.library:
+        lib = args.library.expanduser().absolute()
+        if not lib.is_dir():
+            print(f"bench_device: {lib}: no such folder", file=sys.stderr)
+            raise SystemExit(1)
+    else:
+        lib = args.dir or Path(tempfile.gettempdir()) / "comicdesk-bench-pipeline" / \
+            f"{args.books}x{args.pages}-{args.width}x{args.height}"
+        make_library(lib, args.books, args.pages, args.width, args.height)
     limit_malloc_arenas()
     work = Path(tempfile.mkdtemp(prefix="comicdesk-bench-device-"))
     try:
         try:
             ref = analyse(lib, work / "ref", device="cpu", precision="float32", threads=args.threads,
                           workers=args.workers)
+            n_pages = ref["pages"]
+            print(f"library: {lib} ({ref['books']} books, {n_pages} {'real' if args.library else 'synthetic'} pages)")
             if args.stand_in:
                 stand_in_for_a_gpu()
             run = analyse(lib, work / "dev", device=args.device, precision=args.precision, threads=args.threads,
@@ -218,8 +232,8 @@ def main() -> None:
               f"{run['cpu_precision'] or '-'}")
         print(json.dumps({"bench": "device", "device": run["device"], "stand_in": bool(args.stand_in),
                           "precision": args.precision if run["device"] == "cpu" and not args.stand_in else "float16",
-                          "books": args.books, "pages": n_pages,
-                          "synthetic": True, "failed": ref["failed"] + run["failed"], "both_pages_per_s": both,
+                          "books": ref["books"], "pages": n_pages, "library": str(lib),
+                          "synthetic": not args.library, "failed": ref["failed"] + run["failed"], "both_pages_per_s": both,
                           "stages": per_stage, **cmp, "vectors_met": vec_ok, "labels_met": lab["share"] >= 0.995}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
