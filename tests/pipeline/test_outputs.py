@@ -145,3 +145,46 @@ def test_vectors_off_their_declared_width_fail_only_that_book(tmp_path, settings
     with Catalog.open(cache) as cat:
         bad = next(b for b in cat.all_books() if b.id == 1)
         assert cat.runs([bad.id])[bad.id]["emb"].status == "failed"
+
+
+def _rows_stage() -> StageSpec:
+    """Panels and a page class from the page's size alone (no image): what an engine's worker
+    could compute anywhere."""
+
+    def load(ctx):
+        def run(pages):
+            return [{PANELS: [(0, 0, p.width // 2, p.height), (p.width // 2, 0, p.width - p.width // 2, p.height)],
+                     PAGE_STATS: {"phash": p.index + 1, "stats": {"std": 0.5}}} for p in pages]
+        return run
+
+    return StageSpec("sizes", 1, (), (PANELS, PAGE_STATS), load, "sizes-1", batchable=True)
+
+
+def test_a_book_computed_elsewhere_and_committed_through_commit_book_is_the_runners(tmp_path, settings):
+    from comicdesk.core.settings import Settings
+    from comicdesk.library.lock import LibraryLock
+
+    stage = _rows_stage()
+    by_runner = _library(tmp_path / "a", settings, books=2, pages=3)
+    result = Runner(by_runner, stages=[stage], options=FAST).run()
+    assert result.done == 2
+    elsewhere = _library(tmp_path / "b", Settings.resolve(tmp_path / "b" / "cache", tmp_path / "b" / "data", env={}),
+                         books=2, pages=3)
+    with LibraryLock(elsewhere, timeout=2.0), Catalog.open(elsewhere) as cat:  # the one writer
+        for book in cat.all_books():
+            pages = [PageData(book.id, r.index, r.name, None, r.width, r.height, r.bad, r.error,
+                              content_hash=r.content_hash) for r in cat.pages(book.id)]
+            for page, out in zip(pages, stage.load(None)(pages)):  # "the worker", anywhere
+                page.outputs.update(out)
+            assert outputs.commit_book(cat, None, book, pages, [stage], {"sizes": "sizes-1"}, decoded=False) == 6
+    # The runner takes the work for done, and the catalogue holds what the runner wrote.
+    again = Runner(elsewhere, stages=[stage], options=FAST).run()
+    assert (again.done, again.skipped) == (0, 2)
+
+    def stored(cache):
+        with Catalog.open(cache, readonly=True) as cat:
+            books = {Path(b.path).name: b.id for b in cat.all_books()}
+            return {name: (cat.panels(i), {p: (f.phash, f.stats) for p, f in cat.page_features(i).items()})
+                    for name, i in books.items()}
+
+    assert stored(elsewhere) == stored(by_runner)
