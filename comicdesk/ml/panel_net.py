@@ -18,7 +18,8 @@ Weights ship in the package (``panel_net.npz``, float16, < 1 MB) and load with n
 they were made is in ``panel_net.npz``'s ``meta`` entry and in docs/panels.md ("Learned
 refiner"): synthetic pages (``tests/synth_scan.py``) and our public-domain labels only,
 reproduced by ``tests/bench/train_panel_net.py``. torch is imported inside the functions, never
-when ``comicdesk`` is imported. Not wired into the pipeline.
+when ``comicdesk`` is imported. :func:`detect_panels_refined` is the shipped detector: the
+pipeline's ``panels`` stage and ``comicdesk panels`` use it, keyed by :func:`panels_version`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 from comicdesk.core.geometry import Box, Panel, clip_box, whole_page
 
 __all__ = ["INPUT_LONG", "REFINER_VERSION", "RefineParams", "WEIGHTS", "build_model",
-           "detect_panels_refined", "load_model", "predict_maps", "refine"]
+           "detect_panels_refined", "load_model", "panels_version", "predict_maps", "refine"]
 
 #: Changes whenever the refined output for the same page may change.
 REFINER_VERSION = "refine-1"
@@ -229,9 +230,11 @@ def prepare(arr: np.ndarray, long: int = INPUT_LONG) -> tuple[np.ndarray, tuple[
     return x, (nw, nh)
 
 
-def predict_maps(image: Any, model: Any = None, threads: int = 1) -> np.ndarray:
+def predict_maps(image: Any, model: Any = None, threads: int | None = None) -> np.ndarray:
     """Class probabilities ``(3, h, w)`` (outside, edge, interior) at half the network's input
-    size, the padding cut off; ``h / page height`` = ``w / page width`` (up to rounding)."""
+    size, the padding cut off; ``h / page height`` = ``w / page width`` (up to rounding).
+    ``threads``: torch's thread count for this call (a process-wide setting, so ``None``, the
+    default, leaves it as the process has it: the pipeline's workers share one process)."""
     import torch
 
     model = model if model is not None else load_model()
@@ -239,12 +242,14 @@ def predict_maps(image: Any, model: Any = None, threads: int = 1) -> np.ndarray:
     x, (nw, nh) = prepare(arr)
     prev = torch.get_num_threads()
     try:
-        torch.set_num_threads(threads)
+        if threads is not None:
+            torch.set_num_threads(threads)
         with torch.inference_mode():
             logits = model(torch.from_numpy(x)[None])[0]
             probs = torch.softmax(logits, 0).numpy()
     finally:
-        torch.set_num_threads(prev)
+        if threads is not None:
+            torch.set_num_threads(prev)
     return probs[:, : (nh + 1) // 2, : (nw + 1) // 2]
 
 
@@ -413,13 +418,22 @@ def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:
     return out
 
 
+def panels_version() -> str:
+    """The shipped detector's version, as the cache keys panels: the classical detector's and
+    the refiner's (``classic-5+refine-1``); either changing re-runs the panels stage."""
+    from comicdesk.ml.panels import DETECTOR_VERSION
+
+    return f"{DETECTOR_VERSION}+{REFINER_VERSION}"
+
+
 def detect_panels_refined(image: Any, rtl: bool = False, *, params: RefineParams | None = None,
-                          model: Any = None) -> list[Panel]:
+                          model: Any = None, detector_params: Any = None) -> list[Panel]:
     """The classical detector's panels, refined (same shape as
-    :func:`comicdesk.ml.panels.detect_panels`: ``Panel`` list in reading order, never empty)."""
+    :func:`comicdesk.ml.panels.detect_panels`: ``Panel`` list in reading order, never empty).
+    ``detector_params``: the classical detector's :class:`~comicdesk.ml.panels.PanelParams`."""
     from comicdesk.ml.panels import detect_boxes
 
     arr = _rgb_array(image)
-    boxes = detect_boxes(arr, rtl=rtl)
+    boxes = detect_boxes(arr, rtl=rtl, params=detector_params)
     refined = refine(arr, boxes, rtl=rtl, params=params, model=model)
     return [Panel(b, i) for i, b in enumerate(refined)]

@@ -173,7 +173,7 @@ class PanelRows:
         from comicdesk.archive import images
         from comicdesk.core.errors import PageError
         from comicdesk.core.events import Progress
-        from comicdesk.ml.panels import detect_panels
+        from comicdesk.ml.panel_net import detect_panels_refined as detect_panels
 
         def row(index: int, image, rtl: bool) -> dict:
             found = detect_panels(image, rtl=rtl)

@@ -45,7 +45,21 @@ from helpers import fixtures_dir
 from panel_real import RealScore, real_sets
 from panel_synth import KINDS, Score, make_page
 
-from comicdesk.ml.panels import DETECTOR_VERSION, detect_boxes
+from comicdesk.ml.panels import DETECTOR_VERSION as CLASSIC_VERSION
+from comicdesk.ml.panels import detect_boxes as classic_boxes
+
+#: The detector measured: the shipped one (classical + learned refiner) unless ``--detector
+#: classic`` (set in main()).
+DETECTOR_VERSION = CLASSIC_VERSION
+
+
+def refined_boxes(image, rtl: bool = False) -> list:
+    from comicdesk.ml.panel_net import detect_panels_refined
+
+    return [p.box for p in detect_panels_refined(image, rtl=rtl)]
+
+
+detect_boxes = classic_boxes
 
 
 def pin_one_core() -> str:
@@ -167,9 +181,20 @@ def main() -> None:
     ap.add_argument("--speed-pages", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--real-only", action="store_true", help="only the real sets")
+    ap.add_argument("--detector", choices=("shipped", "classic"), default="shipped",
+                    help="shipped: the classical detector and the learned refiner (default); "
+                         "classic: the classical detector alone")
     args = ap.parse_args()
     import cv2
 
+    global DETECTOR_VERSION, detect_boxes
+    if args.detector == "shipped":
+        import torch
+
+        from comicdesk.ml.panel_net import panels_version
+
+        torch.set_num_threads(1)  # one thread, as the classical detector's figures
+        DETECTOR_VERSION, detect_boxes = panels_version(), refined_boxes
     where = pin_one_core()
     print(f"panel detector {DETECTOR_VERSION}; OpenCV {cv2.__version__}; {where}")
     figures = real()

@@ -448,7 +448,7 @@ def signals_for_images(images, models: Models) -> list[dict]:
     """Per image, what the standard stages compute (as plain data, without position or repeats)."""
     from comicdesk.ml.ocr import assign_to_panels, join_lines
     from comicdesk.ml.page_stats import image_stats
-    from comicdesk.ml.panels import detect_panels
+    from comicdesk.ml.panel_net import detect_panels_refined as detect_panels
     from comicdesk.ml.phash import phash
 
     out = []
@@ -691,7 +691,9 @@ def real_books(folder: Path, labels_file: Path | None = None) -> list[tuple[str,
 
 
 def _digest(files: list[Path]) -> str:
-    from comicdesk.ml.panels import DETECTOR_VERSION
+    from comicdesk.ml.panel_net import panels_version
+
+    DETECTOR_VERSION = panels_version()
 
     h = hashlib.sha1(f"{REAL_SIGNALS_VERSION}\0{DETECTOR_VERSION}".encode())
     for f in files:
@@ -1033,7 +1035,9 @@ def main() -> None:
     cache_dir.mkdir(exist_ok=True)
     from comicdesk.core.pages import SURE_AT
     from comicdesk.ml.page_classes import classify_book
-    from comicdesk.ml.panels import DETECTOR_VERSION
+    from comicdesk.ml.panel_net import panels_version
+
+    DETECTOR_VERSION = panels_version()
 
     t = SURE_AT if args.t is None else args.t
     sets = REAL_DEFAULT

@@ -455,9 +455,9 @@ def test_the_real_panel_detector_end_to_end(tmp_path, settings):
             for x, y, w, h in panels[p.index]:
                 assert 0 <= x and 0 <= y and w >= 1 and h >= 1
                 assert x + w <= p.width and y + h <= p.height
-        from comicdesk.ml.panels import DETECTOR_VERSION
+        from comicdesk.ml.panel_net import panels_version
 
-        assert cat.runs([book.id])[book.id]["panels"].version == DETECTOR_VERSION
+        assert cat.runs([book.id])[book.id]["panels"].version == panels_version()
 
 
 def test_two_inference_workers_analyse_every_page_once_with_their_own_models(tmp_path, settings):

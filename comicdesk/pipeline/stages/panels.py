@@ -1,4 +1,5 @@
-"""Panels: boxes in reading order on every page (``comicdesk.ml.panels``), pass 1.
+"""Panels: boxes in reading order on every page, pass 1: the classical detector
+(``comicdesk.ml.panels``) proposes, the learned refiner (``comicdesk.ml.panel_net``) corrects.
 
 Pages are laid out right to left when the book's ComicInfo says ``Manga=YesAndRightToLeft``.
 Every page gets at least one panel (the detector's promise: the whole page when nothing is
@@ -16,9 +17,9 @@ NAME = "panels"
 
 
 def _version() -> str:
-    from comicdesk.ml.panels import DETECTOR_VERSION
+    from comicdesk.ml.panel_net import panels_version
 
-    return DETECTOR_VERSION
+    return panels_version()
 
 
 def boxes_for_page(detect: Callable[..., list], page: PageData) -> list[tuple[int, int, int, int]]:
@@ -46,12 +47,14 @@ def make_stage(detect: Callable[..., list]) -> Callable[[list[PageData]], list[d
 
 
 def _load(ctx: StageContext):
-    from comicdesk.ml.panels import PanelParams, detect_panels
+    from comicdesk.ml.panel_net import detect_panels_refined, load_model
+    from comicdesk.ml.panels import PanelParams
 
     params = PanelParams(threads=max(1, ctx.threads))
+    model = load_model()
 
     def detect(image, *, rtl=False):
-        return detect_panels(image, rtl=rtl, params=params)
+        return detect_panels_refined(image, rtl=rtl, model=model, detector_params=params)
 
     return make_stage(detect)
 
