@@ -336,11 +336,11 @@ class BookView(QWidget):
 
     def _describe(self, b: BookItem) -> None:
         bits = []
-        if b.series:
-            bits.append(b.subtitle)
+        facts = [x for x in ((b.format or "").upper(), f"{b.pages} pages" if b.pages else "") if x]
+        if b.series and b.subtitle not in (" · ".join(facts), ", ".join(b.authors)):
+            bits.append(b.subtitle)  # "Series #1" (not when it says what the title says)
         if b.authors:
             bits.append("by " + ", ".join(b.authors))
-        facts = [x for x in ((b.format or "").upper(), f"{b.pages} pages" if b.pages else "") if x]
         if b.position is not None and b.pages:
             facts.append(f"read to page {b.position + 1}")
         if facts:

@@ -192,3 +192,18 @@ def test_welcome_screen_without_a_last_library(qtbot, window):
         window.start()
     assert window.stack.currentWidget() is window.welcome
     assert window.welcome.b_folder.isVisible() and not window.welcome.recent.isVisible()
+
+
+def test_book_details_say_format_and_pages_once(qtbot, window):
+    """A book whose series line says what its title says ("Science Comics #001" of the series
+    "Science Comics" #1): the details under the title name the format and pages once."""
+    from comicdesk.services.session import BookItem
+
+    view = window.book
+    view._describe(BookItem(id=1, path="/lib/Science Comics #001 (1946).cbz", title="Science Comics #1",
+                            series="Science Comics", number="1", pages=36, format="zip"))
+    lines = view.details.text().splitlines()
+    assert lines == ["ZIP · 36 pages", "/lib/Science Comics #001 (1946).cbz"]
+    view._describe(BookItem(id=2, path="/lib/c.cbz", title="Story 4", series="Captain Science",
+                            number="4", pages=5, format="zip", authors=("Ann",)))
+    assert view.details.text().splitlines() == ["Captain Science #4", "by Ann", "ZIP · 5 pages", "/lib/c.cbz"]
