@@ -600,14 +600,23 @@ class RayRunner(Runner):
         inflight: dict[Any, tuple[_Job, Any, list]] = {}  # shard ref → (job, actor, its parts' refs)
         load = {id(a): 0 for a in self.actors}
         tries: dict[int, int] = {}  # job id → times sent
+        # Parts whose pages are counted as they come through (the progress bar moves within a
+        # book), once each even when a book is sent again (``job.parts_counted``).
+        pending_parts: dict[Any, tuple[_Job, int, int]] = {}  # part ref → (job, first page, pages)
 
         def submit(job: _Job) -> None:
             actor = min(self.actors, key=lambda a: load[id(a)])
             desc = ray.put(self._describe(job))
             n = len(job.page_rows)
-            parts = [actor.run_pages.remote(desc, self._decode_task.remote(self._spec_ref, desc, a,
-                                                                             min(n, a + PAGES_PER_TASK)))
-                     for a in range(0, max(1, n), PAGES_PER_TASK)]
+            parts = []
+            if not hasattr(job, "parts_counted"):
+                job.parts_counted = set()
+            for a in range(0, max(1, n), PAGES_PER_TASK):
+                b = min(n, a + PAGES_PER_TASK)
+                part = actor.run_pages.remote(desc, self._decode_task.remote(self._spec_ref, desc, a, b))
+                parts.append(part)
+                if a not in job.parts_counted:
+                    pending_parts[part] = (job, a, b - a)
             ref = actor.finish_book.remote(desc, *parts)  # runs once every part is through
             load[id(actor)] += 1
             tries[id(job)] = tries.get(id(job), 0) + 1
@@ -638,9 +647,20 @@ class RayRunner(Runner):
                     return
                 time.sleep(0.02)
                 continue
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=0.1)
+            waiting = list(inflight) + list(pending_parts)
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=0.1, fetch_local=False)
             for ref in ready:
-                job, actor, _ = inflight.pop(ref)
+                if ref in pending_parts:
+                    job, first, size = pending_parts.pop(ref)
+                    if first not in job.parts_counted and job.failed is None:
+                        job.parts_counted.add(first)
+                        with self._lock:
+                            job.counted_pages += size
+                            self._pages_through += size
+                    continue
+                job, actor, parts = inflight.pop(ref)
+                for part in parts:
+                    pending_parts.pop(part, None)
                 load[id(actor)] -= 1
                 try:
                     out = ray.get(ref)
@@ -680,8 +700,8 @@ class RayRunner(Runner):
                 n = len(job.pages)
                 with self._lock:
                     job.through = n
+                    self._pages_through += max(0, n - job.counted_pages)  # parts not counted yet
                     job.counted_pages = n
-                    self._pages_through += n
                 self._shards[id(job)] = path
                 self._results.put(("done", job))
                 return

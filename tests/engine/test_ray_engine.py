@@ -15,7 +15,7 @@ import pytest
 from engine_util import contents, scanned
 from fakes import embedding_stage, jpeg, make_cbz, simple_library, whole_page_stage
 
-from comicdesk.core.events import BookAnalysed
+from comicdesk.core.events import AnalysisProgress, BookAnalysed
 from comicdesk.pipeline.ray_engine import STAGING_DIR, NodeRefused, RayRunner, check_node, make_spec
 from comicdesk.pipeline.runner import RunError, RunOptions, Runner
 from comicdesk.pipeline.stage import PANELS, StageSpec
@@ -102,6 +102,8 @@ def test_ray_gives_the_local_runners_cache(tmp_path, local_ray, monkeypatch):
                                                              expected.panels) == (7, 1, 20, 20)
     assert_same(contents(local), contents(remote))
     assert sum(1 for e in events if type(e) is BookAnalysed and e.final) == 7
+    last = [e for e in events if type(e) is AnalysisProgress][-1]  # parts counted once each
+    assert (last.done, last.total, last.books_done, last.books_total) == (20, 20, 7, 7)
     assert not (remote / STAGING_DIR).exists()  # every shard committed and deleted
     assert {pid for pid, _, _ in calls(log)} - {os.getpid()}  # the stages ran in Ray's workers
     assert len(calls(log)) == 19  # each good page once
