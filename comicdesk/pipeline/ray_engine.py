@@ -451,6 +451,7 @@ class RayRunner(Runner):
         self.spec: RunSpec | None = None
         self.actors: list = []
         self.start_seconds: float | None = None
+        self.resubmitted = 0  # books sent again after their Ray calls failed past Ray's retries
 
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self, book_ids=None):
@@ -604,8 +605,14 @@ class RayRunner(Runner):
         # book), once each even when a book is sent again (``job.parts_counted``).
         pending_parts: dict[Any, tuple[_Job, int, int]] = {}  # part ref → (job, first page, pages)
 
+        dead: set[int] = set()  # actors Ray gave up restarting
+
         def submit(job: _Job) -> None:
-            actor = min(self.actors, key=lambda a: load[id(a)])
+            alive = [a for a in self.actors if id(a) not in dead]
+            if not alive:
+                raise RunError("every Ray model worker died (see the Ray logs on the nodes); what was "
+                               "committed is kept: run comicdesk index again")
+            actor = min(alive, key=lambda a: load[id(a)])
             desc = ray.put(self._describe(job))
             n = len(job.page_rows)
             parts = []
@@ -665,7 +672,10 @@ class RayRunner(Runner):
                 try:
                     out = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - its workers died more often than Ray retries
+                    if isinstance(exc, ray.exceptions.RayActorError):
+                        dead.add(id(actor))
                     if tries[id(job)] < RESUBMITS and not self._cancel.is_set():
+                        self.resubmitted += 1
                         submit(job)  # once more from the start, on the least busy actor
                         continue
                     out = {"failed": (LOST.format(_cause(exc)), "unreadable")}

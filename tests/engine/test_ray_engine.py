@@ -145,6 +145,30 @@ def test_a_model_worker_killed_mid_run_loses_only_its_books(tmp_path, local_ray)
     assert not (remote / STAGING_DIR).exists()
 
 
+def test_a_book_whose_actor_is_gone_for_good_is_sent_to_another(tmp_path, local_ray, monkeypatch):
+    from comicdesk.pipeline import ray_engine
+
+    monkeypatch.setattr(ray_engine, "RETRIES", 0)  # Ray neither restarts the actor nor retries its calls
+    root = tmp_path / "lib"
+    simple_library(root, books=8, pages=3)
+    _, remote = scanned(root, tmp_path / "cache", tmp_path / "data")
+    done = []
+
+    def on_event(event):
+        if type(event) is BookAnalysed and event.status == "done":
+            done.append(event.book_id)
+            if len(done) == 1:
+                os.kill(local_ray.get(runner.actors[0].pid.remote()), signal.SIGKILL)
+
+    one_by_one = RunOptions(durable=False, lock_timeout=5.0, batch_size=1)  # each actor busy till the end
+    runner = RayRunner(remote, stages=[whole_page_stage(delay=0.15), content_embedding()], options=one_by_one,
+                       on_event=on_event, library_root=root)
+    result = runner.run()
+    assert runner.resubmitted >= 1
+    assert (result.done, result.failed) == (8, 0)  # its books went to the other actor
+    assert all(len(c["panels"]) == 3 and len(c["vectors"]) == 6 for c in contents(remote).values())
+
+
 class DiesAfter(RayRunner):
     """A driver that dies (an exception through its write loop) after ``n`` commits: what a
     killed driver leaves, at the worst moment — shards written, not yet committed."""
