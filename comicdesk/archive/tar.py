@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from comicdesk.archive.base import DEFAULT_LIMITS, Member, Reader, safe_member_name
-from comicdesk.core.errors import BookError, CorruptArchive, TooLarge, UnsupportedFormat, file_error
+from comicdesk.core.errors import BookError, CorruptArchive, TooLarge, UnsupportedFormat, file_error, flat
 
 BLOCK = tarfile.BLOCKSIZE  # 512
 #: Largest single read allowed while listing (one pax / GNU long-name header).
@@ -164,7 +164,7 @@ def decode_tar_name(name: str) -> str:
 def describe_tar_error(exc: BaseException, kind: str | None) -> str:
     """One line for a tarfile / decompressor failure."""
     what = f"{_COMPRESSION_NAMES[kind]}-compressed TAR" if kind else "TAR"
-    text = " ".join(str(exc).split())
+    text = flat(exc)
     low = text.lower()
     if isinstance(exc, EOFError) or "unexpected end of data" in low or "ended before" in low \
             or "truncated" in low or "end of stream" in low:

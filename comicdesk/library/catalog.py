@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from comicdesk.core.errors import flat
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.library import db
 from comicdesk.library.db import clean_text, path_from_db, path_to_db
@@ -89,7 +90,7 @@ def _read_note(path: Path, catalogue: Path) -> str | None:
         except OSError:
             pass
         return None
-    return " ".join((lines[0] if lines else "").split())[:200] or "damaged"
+    return flat(lines[0] if lines else "")[:200] or "damaged"
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -656,7 +657,7 @@ class Catalog:
     def _on_damage(self, exc: BaseException) -> str:
         """A damage error on this connection: leave a note for the next writer (which moves the
         file aside), and the one line to say."""
-        reason = self._last_reason = " ".join(str(exc).split())[:200]
+        reason = self._last_reason = flat(exc)[:200]
         try:
             self.path.with_name(DAMAGE_NOTE).write_text(f"{reason}\n{_file_stamp(self.path)}\n",
                                                         encoding="utf-8")

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from comicdesk.core.errors import flat
 from comicdesk.core.text import clean_text  # noqa: F401  (the catalogue's display columns; callers import it from here too)
 from comicdesk.library.errors import CatalogError
 
@@ -65,7 +66,7 @@ class _Connection(sqlite3.Connection):
     last_damage: str | None = None  # SQLite's own words for the last damage error
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> DatabaseDamaged:
-        self.last_damage = " ".join(str(exc).split())[:200]
+        self.last_damage = flat(exc)[:200]
         handler = self.on_damage
         reason = handler(exc) if handler is not None else f"a cache file is damaged ({exc})"
         return DatabaseDamaged(reason)
@@ -130,7 +131,7 @@ def quick_check(conn: sqlite3.Connection) -> str | None:
             return getattr(conn, "last_damage", None) or exc.reason
         return str(exc)
     first = rows[0][0] if rows else "no answer"
-    return None if first == "ok" else " ".join(str(first).split())[:200]
+    return None if first == "ok" else flat(first)[:200]
 
 
 def move_aside(path: Path) -> Path:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from comicdesk.core.errors import flat
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.library import db
 from comicdesk.library.errors import CatalogError
@@ -118,7 +119,7 @@ class UserData:
     _reason: str | None = None
 
     def _damage_line(self, exc) -> str:
-        self._reason = " ".join(str(exc).split())[:200]
+        self._reason = flat(exc)[:200]
         return f"{self.path} is damaged ({self._reason})"
 
     def _stand_in(self, reason: str) -> None:
