@@ -28,6 +28,7 @@ from comicdesk.core.errors import ComicdeskError
 from comicdesk.core.events import BookFailed, Progress
 from comicdesk.core.settings import Settings
 from comicdesk.core.threads import lower_thread_priority
+from comicdesk.services.analysis_job import AnalysisCancelled, BackgroundAnalysis
 from comicdesk.services.threads import EagerThreadPool
 
 log = logging.getLogger("comicdesk.qt")
@@ -252,9 +253,11 @@ class AnalysisJob(Job):
     """Analysis of one library by :class:`comicdesk.pipeline.runner.Runner`: progress in pages/s,
     pause/resume/cancel passed on to the runner, the open book first (:meth:`prioritise`).
 
-    The runner runs in a child process (:mod:`comicdesk.services.analysis_child`) so its threads never
-    hold the UI process's GIL; this job's thread relays its events. Where no child process can be
-    started, or a ``runner_factory`` is given (tests), the runner runs on this job's thread."""
+    The orchestration — the runner in a child process (:mod:`comicdesk.services.analysis_child`) so
+    its threads never hold the UI process's GIL, or on this job's thread where no child process can
+    be started or a ``runner_factory`` is given (tests), and the controls relayed to whichever
+    runs — is :class:`comicdesk.services.analysis_job.BackgroundAnalysis` (``self.analysis``); this
+    job turns its events into the Jobs panel's states and its outcome into a line."""
 
     kind = "analyse"
 
@@ -262,49 +265,37 @@ class AnalysisJob(Job):
                  title: str = "Analysing pages", first: str | None = None, threads: int = 0,
                  runner_factory: Callable[..., object] | None = None, device: str = "auto"):
         super().__init__(title, post)
-        self.cache_dir = Path(cache_dir)
+        self.analysis = BackgroundAnalysis(cache_dir, settings, self._event, first=first, threads=threads,
+                                           device=device, runner_factory=runner_factory)
+        self.cache_dir = self.analysis.cache_dir
         self.settings = settings
-        self.threads = threads
-        self.device = device
-        self.runner_factory = runner_factory
-        self._first: list[str] = [first] if first else []
-        self.in_process = runner_factory is not None
-        self._runner = None  # in process: the Runner; in a child: None
-        self._commands = None  # in a child: the command queue
-        self._runner_lock = threading.Lock()
         self.result = None
 
-    # -- control: also the runner's --------------------------------------------------------------
-    def _tell(self, op: str, *args) -> bool:
-        """Pass a command on to the runner (here or in the child); False when none runs yet."""
-        with self._runner_lock:
-            if self._runner is not None:
-                getattr(self._runner, op)(*args)
-                return True
-            if self._commands is not None:
-                try:
-                    self._commands.put((op, *args))
-                except (OSError, ValueError):  # the child is gone
-                    pass
-                return True
-            return False
+    @property
+    def in_process(self) -> bool:
+        """The runner runs on this job's thread (a factory was given, or no child could start)."""
+        return self.analysis.in_process
 
+    @property
+    def _commands(self):
+        """The child's command queue while it runs (None otherwise)."""
+        return self.analysis.commands
+
+    # -- control: also the runner's --------------------------------------------------------------
     def prioritise(self, book: str) -> None:
-        if not self._tell("prioritise", str(book)):
-            with self._runner_lock:
-                self._first.append(str(book))
+        self.analysis.prioritise(book)
 
     def pause(self) -> None:
         super().pause()
-        self._tell("pause")
+        self.analysis.pause()
 
     def resume(self) -> None:
         super().resume()
-        self._tell("resume")
+        self.analysis.resume()
 
     def cancel(self) -> None:
         super().cancel()
-        self._tell("cancel")
+        self.analysis.cancel()
 
     # -- the run -----------------------------------------------------------------------------------
     def _event(self, ev) -> None:
@@ -325,59 +316,14 @@ class AnalysisJob(Job):
             self._update(status="waiting", stage="waiting", message=ev.item, force=True)
 
     def _options(self) -> dict:
-        from comicdesk.services.analysis import background_options
-
-        return background_options(self.settings, self.cache_dir.name, threads=self.threads, device=self.device)
-
-    def _run_here(self):
-        if self.runner_factory is not None:
-            runner = self.runner_factory(self.cache_dir, on_event=self._event)
-        else:
-            from comicdesk.services.analysis import make_runner
-
-            runner = make_runner(self.cache_dir, options=self._options(), on_event=self._event)
-        with self._runner_lock:
-            self._runner = runner
-            for book in self._first:
-                runner.prioritise(book)
-            if not self._resume.is_set():
-                runner.pause()
-        self.checkpoint()
-        return runner.run()
-
-    def _run_in_child(self):
-        """The runner in a child process; returns its RunResult (raises ComicdeskError)."""
-        from comicdesk.services import analysis_child
-
-        with self._runner_lock:
-            first = list(self._first)
-
-        def attach(commands) -> None:
-            with self._runner_lock:
-                self._commands = commands
-                if commands is not None:
-                    if not self._resume.is_set():
-                        commands.put(("pause",))
-                    if self._cancel.is_set():
-                        commands.put(("cancel",))
-
-        return analysis_child.run_child(self.cache_dir, self._options(), self._event, first=first,
-                                         attach=attach)
+        return self.analysis.options()
 
     def run(self) -> None:
         self._update(status="running", stage="index", started=time.time(), force=True)
         try:
             self.checkpoint()
-            if self.in_process:
-                result = self._run_here()
-            else:
-                try:
-                    result = self._run_in_child()
-                except OSError as exc:  # no child processes here (sandbox): run in this process
-                    log.warning("analysis in a child process failed to start (%s); running it here", exc)
-                    self.in_process = True
-                    result = self._run_here()
-        except JobCancelled:
+            result = self.analysis.run()
+        except (JobCancelled, AnalysisCancelled):
             self._finish("cancelled", "cancelled; finished books are kept")
             return
         except ComicdeskError as exc:

@@ -406,12 +406,17 @@ class LibrarySession:
         return row.id if row is not None else None
 
     def load_panels(self, book_id: int) -> dict[int, list[tuple[int, int, int, int]]]:
-        """``{page: [(x, y, w, h), ...]}`` in reading order (pages analysed so far)."""
+        """``{page: [(x, y, w, h), ...]}`` in reading order (pages analysed so far), read as the
+        stages read them back: through the ``panels`` declaration of
+        :mod:`comicdesk.pipeline.outputs`."""
+        from comicdesk.pipeline import outputs
+        from comicdesk.pipeline.stage import PANELS
+
         cat = self._cat()
         if cat is None:
             return {}
         try:
-            return cat.panels(book_id)
+            return outputs.load(PANELS, outputs.CacheReader(cat), book_id)
         except sqlite3.Error:
             return {}
 
