@@ -8,6 +8,9 @@ analysis before an export) is put together here. See docs/architecture.md.
   the vectors it writes), the foreground and background run options.
 - :mod:`comicdesk.services.analysis_child` — the same analysis in a child process, with
   prioritise/pause/resume/cancel over a command queue (the app's background analysis).
+- :mod:`comicdesk.services.analysis_job` — the background analysis a front end drives
+  (``BackgroundAnalysis``: in a child process, or in this process where none starts; the
+  controls relayed to whichever runs; the runner's events as they come).
 - :mod:`comicdesk.services.books` — a book's pages: ``comicdesk pages`` rows, ``comicdesk panels``
   detection, the reader's book.
 - :mod:`comicdesk.services.cache_tools` — cache size and clearing.
