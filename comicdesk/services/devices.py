@@ -43,13 +43,3 @@ def device_choices() -> dict[str, bool]:
                 _found[name] = False
     return dict(_found)
 
-
-def describe_device(preference: str = "auto") -> str:
-    """One line about where ``preference`` runs here: ``"auto: cuda"``, ``"cpu"``, or why not."""
-    from comicdesk.ml.device import DeviceError, resolve_device
-
-    try:
-        resolved = resolve_device(preference)
-    except DeviceError as exc:
-        return exc.reason
-    return f"{preference}: {resolved}" if preference == "auto" else resolved
