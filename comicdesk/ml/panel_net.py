@@ -436,4 +436,7 @@ def detect_panels_refined(image: Any, rtl: bool = False, *, params: RefineParams
     arr = _rgb_array(image)
     boxes = detect_boxes(arr, rtl=rtl, params=detector_params)
     refined = refine(arr, boxes, rtl=rtl, params=params, model=model)
+    height, width = arr.shape[:2]
+    if len(refined) == 1 and [tuple(b) for b in boxes] == [tuple(whole_page(width, height))]:
+        refined = boxes  # "nothing found" stays the whole page: only a split changes it
     return [Panel(b, i) for i, b in enumerate(refined)]

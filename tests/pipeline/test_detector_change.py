@@ -358,7 +358,11 @@ def test_former_fingerprints_are_the_ones_the_earlier_comicdesk_wrote(tmp_path):
     ocr = f"{v['text_read']} (panels={v['panels']}, text_detect={v['text_detect']})"
     assert r._former_fingerprint(specs["text_read"]) == ocr
     assert r._former_fingerprint(specs["text_assign"]) == ocr
-    assert r._former_fingerprint(specs["text_embed"]) == (
-        f"{v['text_embed']} (panel_emb={v['panel_emb']} (panels={v['panels']}), panels={v['panels']}, "
-        f"text_read={ocr})")
+    former = (f"{v['text_embed']} (panel_emb={v['panel_emb']} (panels={v['panels']}), panels={v['panels']}, "
+              f"text_read={ocr})")
+    if len(former) > 200:  # a long fingerprint is kept as its version and a digest of the whole
+        import hashlib
+
+        former = v["text_embed"] + " #" + hashlib.blake2b(former.encode(), digest_size=8).hexdigest()
+    assert r._former_fingerprint(specs["text_embed"]) == former
     assert r._fingerprint(specs["text_read"]) == f"{v['text_read']} (text_detect={v['text_detect']})"
