@@ -162,6 +162,9 @@ class StageSpec:
     level: str = "page"
     batchable: bool = False
     batch_size: int = 8
+    #: Most pages per call when the run's device is a GPU (``RunOptions.gpu_batch_size`` bounds
+    #: it); None: ``batch_size``. Only for a batchable stage; a CPU run uses ``batch_size``.
+    gpu_batch_size: int | None = None
     model_id: str | None = None  # page_outputs' model id (defaults to the name)
     #: Long side (pixels) of the page image the stage needs at least; None: the full page. The
     #: runner decodes each page once, at the largest size the job's stages ask for (JPEG draft).
@@ -183,6 +186,8 @@ class StageSpec:
             raise ValueError(f"stage {self.name}: pass must be 1 or 2")
         if self.level not in LEVELS:
             raise ValueError(f"stage {self.name}: level must be one of {LEVELS}")
+        if self.gpu_batch_size is not None and self.gpu_batch_size < 1:
+            raise ValueError(f"stage {self.name}: gpu_batch_size must be at least 1")
         if self.level == "book" and IMAGE in self.needs:
             raise ValueError(f"stage {self.name}: a book-level stage cannot need page images")
         for v in self.vectors:

@@ -37,5 +37,5 @@ def _load(ctx: StageContext):
 
 
 SPEC = StageSpec(name=NAME, pass_no=1, needs=(IMAGE,), produces=(PAGE_STATS, PAGE_IMAGE.kind), load=_load,
-                 version=VERSION, level="page", batchable=True, batch_size=8, image_size=448,
+                 version=VERSION, level="page", batchable=True, batch_size=8, gpu_batch_size=GPU_BATCH, image_size=448,
                  vectors=(PAGE_IMAGE,), profiles=PROFILES)

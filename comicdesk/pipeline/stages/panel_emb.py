@@ -55,5 +55,5 @@ def _load(ctx: StageContext):
 
 
 SPEC = StageSpec(name=NAME, pass_no=1, needs=(IMAGE, PANELS), produces=(PANEL_EMB.kind,), load=_load,
-                 version=_version, level="page", batchable=True, batch_size=4, image_size=1000,
+                 version=_version, level="page", batchable=True, batch_size=4, gpu_batch_size=16, image_size=1000,
                  vectors=(PANEL_EMB,), profiles=PROFILES)

@@ -79,5 +79,5 @@ def _load(ctx: StageContext):
 
 SPEC = StageSpec(name=NAME, pass_no=2, needs=(TEXT_LINES, TEXT_PANELS, PANELS, PANEL_EMB.kind),
                  produces=(PAGE_TEXT.kind, PANEL_TEXT.kind, PANEL_EMB.kind), load=_load, version=_version,
-                 level="page", batchable=True, batch_size=16, vectors=(PAGE_TEXT, PANEL_TEXT, PANEL_EMB),
-                 profiles=PROFILES)
+                 level="page", batchable=True, batch_size=16, gpu_batch_size=64,
+                 vectors=(PAGE_TEXT, PANEL_TEXT, PANEL_EMB), profiles=PROFILES)
