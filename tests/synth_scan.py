@@ -72,13 +72,22 @@ def label_map(page: ScanPage, size: tuple[int, int], edge: int = 1) -> np.ndarra
     out = np.zeros((h, w), np.uint8)
     kernel = np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)
     edges = np.zeros((h, w), bool)
-    for p in page.polys:
+    # A panel drawn under others (``notes["under"]``: an art panel that framed panels overlap)
+    # goes first, and each later panel hides the edge band beneath its interior.
+    under = page.notes.get("under")
+    order = list(range(len(page.polys)))
+    if under is not None:
+        order = [under] + [i for i in order if i != under]
+    for i in order:
+        p = page.polys[i]
         m = np.zeros((h, w), np.uint8)
         pts = np.round(p * [sx, sy] * 16).astype(np.int32)
         cv2.fillPoly(m, [pts], 1, lineType=cv2.LINE_8, shift=4)
         inner = cv2.erode(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=1)
         outer = cv2.dilate(m, kernel)
         out[inner > 0] = 2
+        if under is not None:
+            edges[inner > 0] = False
         edges |= (outer > 0) & (inner == 0)
     out[edges] = 1
     return out
@@ -140,6 +149,61 @@ def _layout(rng, x0, y0, x1, y1, slant: float, shared: float, gut: tuple[int, in
     return polys, keys
 
 
+def _overlap(rng, polys, keys, not_panel, style: str, margins, width: int, height: int,
+             gut: tuple[int, int], scale: float) -> int | None:
+    """Sometimes (western pages mostly) turn one wide cell into a frameless **art panel** that
+    framed panels overlap (drawn over it, each a panel of its own): the art runs off the page
+    on the sides where the cell meets the margin, the neighbours above and below reach into it,
+    and a framed panel may sit in one of its corners. Edits ``polys`` and ``keys`` in place;
+    returns the art panel's index (drawn first), or ``None``."""
+    if rng.random() >= {"western": 0.3, "golden": 0.05, "manga": 0.08}[style]:
+        return None
+    cw, ch = width - margins[0] - margins[2], height - margins[1] - margins[3]
+    boxes = [(p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()) for p in polys]
+    cands = [i for i, (x0, y0, x1, y1) in enumerate(boxes)
+             if i not in not_panel and x1 - x0 >= 0.45 * cw and y1 - y0 >= 0.18 * ch]
+    if not cands:
+        return None
+    b = int(cands[int(rng.integers(0, len(cands)))])
+    x0, y0, x1, y1 = boxes[b]
+    reach = gut[1] + 4
+    # Runs off the page where the cell meets the margin (each such side, half the time).
+    ax0 = 0.0 if x0 - margins[0] < reach and rng.random() < 0.5 else x0
+    ay0 = 0.0 if y0 - margins[1] < reach and rng.random() < 0.5 else y0
+    ax1 = float(width) if width - margins[2] - x1 < reach and rng.random() < 0.5 else x1
+    ay1 = float(height) if height - margins[3] - y1 < reach and rng.random() < 0.5 else y1
+    polys[b] = np.array([[ax0, ay0], [ax1, ay0], [ax1, ay1], [ax0, ay1]], np.float64)
+    ah = ay1 - ay0
+    # The neighbours just above and below reach into the art (their frame drawn over it).
+    low, high = float(height), 0.0
+    for j, (jx0, jy0, jx1, jy1) in enumerate(boxes):
+        if j == b or j in not_panel or min(jx1, x1) - max(jx0, x0) < 0.3 * (jx1 - jx0):
+            continue
+        d = float(rng.uniform(0.06, 0.22)) * ah
+        if 0 <= jy0 - y1 < reach and rng.random() < 0.7:
+            polys[j][[0, 1], 1] = min(polys[j][[0, 1], 1].min(), y1 - d)
+            low = min(low, float(polys[j][:, 1].min()))
+        elif 0 <= y0 - jy1 < reach and rng.random() < 0.7:
+            polys[j][[2, 3], 1] = max(polys[j][[2, 3], 1].max(), y0 + d)
+            high = max(high, float(polys[j][:, 1].max()))
+    # A framed panel in one of the art's corners (inside the page's margins, clear of the
+    # neighbours that reach into the art).
+    cx0, cy0 = max(ax0, margins[0]), max(ay0, margins[1], high + gut[0])
+    cx1, cy1 = min(ax1, width - margins[2]), min(ay1, height - margins[3], low - gut[0])
+    if rng.random() < 0.7 and cy1 - cy0 > 0.4 * ah:
+        pw = float(rng.uniform(0.25, 0.45)) * (cx1 - cx0)
+        ph = float(rng.uniform(0.5, 0.9)) * (cy1 - cy0)
+        left, top = rng.random() < 0.5, rng.random() < 0.6
+        off = float(rng.uniform(0, 12)) * scale
+        px0 = cx0 + off if left else cx1 - off - pw
+        py0 = cy0 + off if top else cy1 - off - ph
+        polys.append(np.array([[px0, py0], [px0 + pw, py0], [px0 + pw, py0 + ph], [px0, py0 + ph]],
+                              np.float64))
+        r, k = keys[b]
+        keys.append((r, k - 0.5 if left else k + 0.5))
+    return b
+
+
 # -- drawing helpers --------------------------------------------------------------------------
 def _tone(rng, h: int, w: int) -> np.ndarray:
     """A screentone: dots or lines at a small period, as a float map 0..1 of ink."""
@@ -194,7 +258,8 @@ def _speed_lines(rng, img, x0, y0, x1, y1) -> None:
         cv2.line(img, p0, p1, (25, 25, 25), 1, cv2.LINE_AA)
 
 
-def _panel_art(rng, page, poly, style: str, framed: bool, frame_w: int, scale: float) -> None:
+def _panel_art(rng, page, poly, style: str, framed: bool, frame_w: int, scale: float,
+               inset: bool = True) -> None:
     """Fill and draw one panel inside its polygon; the frame line along its outline."""
     import cv2
 
@@ -234,7 +299,7 @@ def _panel_art(rng, page, poly, style: str, framed: bool, frame_w: int, scale: f
     mask = _poly_mask((h, w), poly)[y0:y1, x0:x1]
     region = page[y0:y1, x0:x1]
     region[mask] = tile[mask]
-    if rng.random() < 0.12 and x1 - x0 > 200 * scale and y1 - y0 > 200 * scale:
+    if rng.random() < 0.12 and inset and x1 - x0 > 200 * scale and y1 - y0 > 200 * scale:
         # An inset: a small framed panel over this one (part of it).
         iw, ih = int((x1 - x0) * rng.uniform(0.25, 0.4)), int((y1 - y0) * rng.uniform(0.25, 0.4))
         ix = int(rng.integers(x0 + 10, x1 - iw - 10))
@@ -342,8 +407,11 @@ def _rotate(rng, img: np.ndarray, polys: list[np.ndarray], angle: float):
 
 
 # -- pages ------------------------------------------------------------------------------------
-def make_scan(seed: int, style: str | None = None, width: int | None = None) -> ScanPage:
-    """One synthetic scanned page (style picked by seed when not given)."""
+def make_scan(seed: int, style: str | None = None, width: int | None = None,
+              overlap: bool = False) -> ScanPage:
+    """One synthetic scanned page (style picked by seed when not given); ``overlap``: sometimes
+    framed panels drawn over an art panel (:func:`_overlap`; off by default: the shipped
+    weights were trained without it)."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -378,8 +446,15 @@ def make_scan(seed: int, style: str | None = None, width: int | None = None) -> 
     not_panel = set()
     if len(polys) >= 3 and style != "manga" and rng.random() < 0.3:
         not_panel.add(int(rng.integers(0, len(polys))))
+    # Framed panels over an art panel (its own generator, so pages without them are as before).
+    under = _overlap(np.random.default_rng((seed, 3)), polys, keys, not_panel, style, margins,
+                     width, height, gut, scale) if overlap and not black_gutters else None
     kept = []
-    for i, poly in enumerate(polys):
+    drawn = list(range(len(polys)))
+    if under is not None:  # the art panel first, the framed ones over it
+        drawn = [under] + [i for i in drawn if i != under]
+    for i in drawn:
+        poly = polys[i]
         x0, y0 = int(max(0, poly[:, 0].min())), int(max(0, poly[:, 1].min()))
         x1, y1 = int(min(width, poly[:, 0].max())), int(min(height, poly[:, 1].max()))
         if i in not_panel:
@@ -387,11 +462,13 @@ def make_scan(seed: int, style: str | None = None, width: int | None = None) -> 
                 big = (y1 - y0) < 0.22 * height and rng.random() < 0.5
                 _lettering(rng, page, x0 + 6, y0 + 6, x1 - 6, y1 - 6, scale, big)
             continue
-        framed = not (rng.random() < (0.2 if style == "manga" else 0.07))
-        _panel_art(rng, page, poly, style, framed, frame_w, scale)
+        framed = i != under and not (rng.random() < (0.2 if style == "manga" else 0.07))
+        _panel_art(rng, page, poly, style, framed, frame_w, scale, inset=i != under)
         kept.append(i)
+    kept.sort()
     polys = [polys[i] for i in kept]
     keys = [keys[i] for i in kept]
+    under = kept.index(under) if under is not None else None
     # Balloons over frames: into the gutter, into the neighbour.
     for _ in range(int(rng.integers(0, 3))):
         if not polys:
@@ -428,5 +505,7 @@ def make_scan(seed: int, style: str | None = None, width: int | None = None) -> 
         page = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     rtl = style == "manga"
     order = sorted(range(len(polys)), key=lambda i: (keys[i][0], -keys[i][1] if rtl else keys[i][1]))
-    return ScanPage(page, [polys[i] for i in order], style, seed, rtl,
-                    {"frame_w": frame_w, "bleed": sorted(bleed), "transpose": transpose})
+    notes = {"frame_w": frame_w, "bleed": sorted(bleed), "transpose": transpose}
+    if under is not None:
+        notes["under"] = order.index(under)
+    return ScanPage(page, [polys[i] for i in order], style, seed, rtl, notes)

@@ -8,7 +8,9 @@ strips), a panel's edge band, a panel's interior — and uses the interior map o
 boxes:
 
 - **split** a box holding two or more separate interior regions (a gutter or a shared frame
-  line the network sees crosses it);
+  line the network sees crosses it); since ``refine-2`` a box over half the page or more that
+  holds one region is looked at again with interior only where the edge band is faint (the
+  frames of panels drawn over an art panel, which the network sees only faintly);
 - **tighten or extend** a box holding one interior region to that region's extent, edge by
   edge, where they differ by more than the maps' resolution (a stretched or cut-short box);
 - **drop** a box with (nearly) no interior in it (a text column, a scan strip);
@@ -27,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ __all__ = ["INPUT_LONG", "REFINER_VERSION", "RefineParams", "WEIGHTS", "build_mo
            "detect_panels_refined", "load_model", "panels_version", "predict_maps", "refine"]
 
 #: Changes whenever the refined output for the same page may change.
-REFINER_VERSION = "refine-1"
+REFINER_VERSION = "refine-2"
 #: The page's long side, in pixels, as the network sees it (maps come out at half of it).
 INPUT_LONG = 384
 #: Channels of the network's four stages (the shipped weights' shape; ``meta`` repeats it).
@@ -84,6 +86,15 @@ class RefineParams:
     #: Grow regions by this many map pixels on each side (the interior is the panel less its
     #: edge band).
     grow: float = 1.0
+    #: An interior pixel counts only where the edge band's probability is below this (a faint
+    #: frame line the network half sees still parts two interiors).
+    edge_below: float = 1.0
+    #: A box covering at least this share of the page that holds one interior region or none
+    #: is looked at again with interior pixels only where the edge band's probability is below
+    #: ``big_edge_below`` (a classical box over several rows of panels whose frames the
+    #: network sees faintly: framed panels drawn over an art panel).
+    big_box: float = 0.5
+    big_edge_below: float = 0.1
     split: bool = True
     adjust: bool = True
     drop: bool = True
@@ -254,12 +265,15 @@ def predict_maps(image: Any, model: Any = None, threads: int | None = None) -> n
 
 
 # -- the refiner ------------------------------------------------------------------------------
-def _regions(p_int: np.ndarray, p: RefineParams) -> tuple[np.ndarray, list[dict]]:
+def _regions(p_int: np.ndarray, p: RefineParams, p_edge: np.ndarray | None = None) -> tuple[np.ndarray, list[dict]]:
     """Connected interior regions that are panel-sized: label image and, per region, its box
     in map pixels (x0, y0, x1, y1; exclusive ends), area and mean probability."""
     import cv2
 
-    mask = (p_int >= p.interior).astype(np.uint8)
+    mask = p_int >= p.interior
+    if p_edge is not None and p.edge_below < 1.0:
+        mask &= p_edge < p.edge_below
+    mask = mask.astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
     h, w = p_int.shape
     side = p.min_side * math.sqrt(h * w)
@@ -293,7 +307,7 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
     p_int = maps[INTERIOR]
     mh, mw = p_int.shape
     sx, sy = W / mw, H / mh
-    labels, regions = _regions(p_int, p)
+    labels, regions = _regions(p_int, p, maps[EDGE])
     by_id = {r["id"]: r for r in regions}
 
     def to_page(r: dict) -> tuple[float, float, float, float]:
@@ -303,6 +317,7 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
 
     out: list[tuple[tuple[float, float, float, float], int]] = []  # (x0, y0, x1, y1), parent
     claimed = np.zeros(int(labels.max()) + 1, np.int64)
+    strict = None
     for i, b in enumerate(boxes):
         bx, by, bw, bh = (float(v) for v in b)
         m0 = (int(max(0, math.floor(bx / sx))), int(max(0, math.floor(by / sy))))
@@ -316,6 +331,16 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
         claimed += counts
         inside = [by_id[k] for k in np.nonzero(counts)[0] if k in by_id
                   and counts[k] >= p.belongs * by_id[k]["area"]]
+        if len(inside) < 2 and p.split and bw * bh >= p.big_box * W * H:
+            if strict is None:
+                strict = _regions(p_int, replace(p, edge_below=p.big_edge_below), maps[EDGE])
+            s_labels, s_regions = strict
+            s_by_id = {r["id"]: r for r in s_regions}
+            s_counts = np.bincount(s_labels[m0[1]:m1[1], m0[0]:m1[0]].ravel(), minlength=s_labels.max() + 1)
+            s_inside = [s_by_id[k] for k in np.nonzero(s_counts)[0] if k in s_by_id
+                        and s_counts[k] >= p.belongs * s_by_id[k]["area"]]
+            if len(s_inside) >= 2:
+                inside = s_inside
         if len(inside) >= 2 and p.split and _cover(inside, to_page, page_box) >= p.split_cover:
             # The pieces' outer edges stay the box's where they nearly agree (the classical
             # edges are exact to the pixel when right; the maps' are not).
@@ -420,7 +445,7 @@ def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:
 
 def panels_version() -> str:
     """The shipped detector's version, as the cache keys panels: the classical detector's and
-    the refiner's (``classic-5+refine-1``); either changing re-runs the panels stage."""
+    the refiner's (``classic-5+refine-2``); either changing re-runs the panels stage."""
     from comicdesk.ml.panels import DETECTOR_VERSION
 
     return f"{DETECTOR_VERSION}+{REFINER_VERSION}"

@@ -112,6 +112,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--real-share", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=17)
+    ap.add_argument("--overlap", action="store_true",
+                    help="synthetic pages may hold framed panels drawn over an art panel (not in the shipped weights)")
     ap.add_argument("--out", type=Path, default=panel_net.WEIGHTS)
     args = ap.parse_args()
     import torch
@@ -120,7 +122,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    synth = [reduce(make_scan(s)) for s in range(args.pages)]
+    synth = [reduce(make_scan(s, overlap=args.overlap)) for s in range(args.pages)]
     real_src = real_pages()
     real = [reduce(p) for p in real_src]
     t_data = time.perf_counter() - t0
@@ -160,7 +162,8 @@ def main() -> None:
                  f"{len(real)} public-domain pages with our labels (tests/data/panels_public_domain.json); "
                  "MIT; no craphound or openmantra page"),
         "command": (f"python tests/bench/train_panel_net.py --pages {args.pages} --steps {args.steps} "
-                    f"--batch {args.batch} --lr {args.lr} --real-share {args.real_share} --seed {args.seed}"),
+                    f"--batch {args.batch} --lr {args.lr} --real-share {args.real_share} --seed {args.seed}"
+                    + (" --overlap" if args.overlap else "")),
         "version": panel_net.REFINER_VERSION,
         "final_loss": round(float(np.mean(losses[-100:])), 4),
         "public_domain_trained": [p.notes["name"] for p in real_src],
