@@ -119,3 +119,14 @@ class LibraryLock(FileLock):
 
     def __init__(self, cache_dir: Path, **kwargs):
         super().__init__(Path(cache_dir) / LOCK_FILE, **kwargs)
+
+    @classmethod
+    def at_once(cls, cache_dir: Path) -> "LibraryLock | None":
+        """The library's lock, taken, when no one holds it; None (no wait) when someone does or
+        the cache cannot hold a lock file: a reader saves what it computed only when it can."""
+        lock = cls(cache_dir, timeout=0)
+        try:
+            lock.acquire()
+        except (LibraryBusy, OSError):
+            return None
+        return lock

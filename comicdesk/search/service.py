@@ -592,13 +592,10 @@ def _save_if_locked(idx: VectorIndex, folder: Path, cache_dir: Path, *, locked: 
     if locked:
         idx.save(folder)
         return True
-    from comicdesk.library.errors import LibraryBusy
     from comicdesk.library.lock import LibraryLock
 
-    lock = LibraryLock(cache_dir, timeout=0)
-    try:
-        lock.acquire()
-    except (LibraryBusy, OSError):
+    lock = LibraryLock.at_once(cache_dir)
+    if lock is None:
         return False
     try:
         idx.save(folder)

@@ -268,13 +268,10 @@ def update_text_index(cache_dir: Path, catalog) -> int | None:
 
 def try_update_file(cache_dir: Path, catalog) -> bool:
     """Update the saved file when the library lock can be taken without waiting (a reader)."""
-    from comicdesk.library.errors import LibraryBusy
     from comicdesk.library.lock import LibraryLock
 
-    lock = LibraryLock(cache_dir, timeout=0)
-    try:
-        lock.acquire()
-    except (LibraryBusy, OSError):
+    lock = LibraryLock.at_once(cache_dir)
+    if lock is None:
         return False
     try:
         write_text_index(cache_dir, catalog)

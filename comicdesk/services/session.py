@@ -491,24 +491,13 @@ class LibrarySession:
         groups, same = svc.group_copies(hits, query=(book_id, page, panel))
         groups = groups[:k]
         notices, self._notices[:] = list(self._notices), []
-        from comicdesk.library.labels import book_labels
-
         out = HitList()
         out.same_as_query = same
         out.notice = notices[-1] if notices else ""
-        rows: dict[int, object] = {}
-        labels: dict[int, dict] = {}
+        about = self._hit_books(svc)
         for g in groups:
             h = g.best
-            if h.book_id not in rows:
-                rows[h.book_id] = row = svc.catalog.book(h.book_id)
-                labels[h.book_id] = (book_labels(svc.catalog, row, self._search_user,
-                                                 profile_model=_profile_model(self.settings))
-                                     if row is not None else {})
-            row = rows[h.book_id]
-            title = (row.title if row is not None else None) or Path(h.book).stem
-            lab = labels[h.book_id].get(h.page)
-            label = lab.label if lab is not None else None
+            title, label = about(h)
             out.append(SearchHit(h.book_id, h.book, title, h.page, h.panel,
                                  tuple(h.box) if h.box else None, float(h.score), label,
                                  copies=tuple(c.book for c in g.copies)))
@@ -541,25 +530,36 @@ class LibrarySession:
         return self._hit_list(svc, meaning_after(svc, query, k, filters, words=shown, query_book=book_id))
 
     def _hit_list(self, svc, hits) -> HitList:
-        from comicdesk.library.labels import book_labels
-
         out = HitList()
         notices, self._notices[:] = list(self._notices), []
         out.notice = notices[-1] if notices else ""
-        rows: dict[int, object] = {}
-        labels: dict[int, dict] = {}
+        about = self._hit_books(svc)
         for h in hits:
-            if h.book_id not in rows:
-                rows[h.book_id] = row = svc.catalog.book(h.book_id)
-                labels[h.book_id] = (book_labels(svc.catalog, row, self._search_user,
-                                                 profile_model=_profile_model(self.settings))
-                                     if row is not None else {})
-            row = rows[h.book_id]
-            lab = labels[h.book_id].get(h.page)
-            out.append(SearchHit(h.book_id, h.book, (row.title if row is not None else None) or Path(h.book).stem,
-                                 h.page, h.panel, tuple(h.box) if h.box else None, float(h.score),
-                                 lab.label if lab is not None else None, text=h.text, match=h.match))
+            title, label = about(h)
+            out.append(SearchHit(h.book_id, h.book, title, h.page, h.panel,
+                                 tuple(h.box) if h.box else None, float(h.score), label,
+                                 text=h.text, match=h.match))
         return out
+
+    def _hit_books(self, svc):
+        """``about(hit) -> (book title, the hit page's label or None)``, each book's row and labels
+        read once."""
+        from comicdesk.library.labels import book_labels
+
+        books: dict[int, tuple] = {}
+
+        def about(h) -> tuple[str, str | None]:
+            if h.book_id not in books:
+                row = svc.catalog.book(h.book_id)
+                books[h.book_id] = (row, book_labels(svc.catalog, row, self._search_user,
+                                                     profile_model=_profile_model(self.settings))
+                                    if row is not None else {})
+            row, labels = books[h.book_id]
+            lab = labels.get(h.page)
+            return ((row.title if row is not None else None) or Path(h.book).stem,
+                    lab.label if lab is not None else None)
+
+        return about
 
     def _close_search(self) -> None:
         for obj in (self._search, self._search_user):

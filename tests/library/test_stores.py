@@ -243,3 +243,22 @@ def test_each_field_from_the_first_source_that_has_it():
     n = resolve_names("Other #9", {"series": "Tagged"}, None)
     assert (n.series, n.number) == ("Tagged", None)
     assert [format_series_index(v) for v in (1.0, 2.5, None)] == ["1", "2.5", None]
+
+
+def test_the_library_lock_at_once_never_waits(tmp_path):
+    """A reader that may save what it computed takes the lock only when it is free: a held lock
+    gives None at once (no wait), a free one is taken and keeps a writer out until released."""
+    writer = LibraryLock(tmp_path, timeout=0)
+    writer.acquire()
+    started = time.monotonic()
+    assert LibraryLock.at_once(tmp_path) is None
+    assert time.monotonic() - started < 1.0
+    writer.release()
+    reader = LibraryLock.at_once(tmp_path)
+    assert reader is not None
+    with pytest.raises(LibraryBusy):
+        LibraryLock(tmp_path, timeout=0).acquire()
+    reader.release()
+    again = LibraryLock.at_once(tmp_path)
+    assert again is not None
+    again.release()
