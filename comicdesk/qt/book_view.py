@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QHBoxLayout, QLabel, QMenu, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QHBoxLayout, QLa
 from comicdesk.core.pages import PAGE_CLASSES
 from comicdesk.qt.bridge import Tickets, one_line
 from comicdesk.qt.delegates import PageDelegate
-from comicdesk.qt.library_view import make_grid
+from comicdesk.qt.library_view import make_grid, reselect
 from comicdesk.qt.models import PAGE_FILTERS, ItemRole, PageModel, class_name, item_data
 from comicdesk.qt.thumbnails import ThumbLoader
 from comicdesk.services.session import BookItem, PageItem
@@ -274,16 +274,7 @@ class BookView(QWidget):
         shown = self.model.shown_indexes()
         self.model.update_labels(changed)
         if self.model.shown_indexes() != shown:  # the filter's rows changed: the model was reset
-            sel = self.grid.selectionModel()
-            picked = QItemSelection()
-            for i in chosen:
-                row = self.model.row_of(i)
-                if row is not None:
-                    picked.select(self.model.index(row), self.model.index(row))
-            sel.select(picked, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-            row = self.model.row_of(cur.index) if cur is not None else None
-            if row is not None:
-                sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+            reselect(self.grid, chosen, cur.index if cur is not None else None)
             bar.setValue(keep)
         self._update_chips()
         return len(changed)

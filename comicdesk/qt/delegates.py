@@ -165,20 +165,28 @@ class PageDelegate(CoverDelegate):
             return
         mine = page.source == "user"
         text, unsure = badge_text(page)
-        f = QFont(option.font)
-        f.setBold(True)
-        f.setPointSizeF(max(6.5, f.pointSizeF() * 0.85))
-        fm = QFontMetrics(f)
-        w = min(art.width() - 4, fm.horizontalAdvance(text) + 10)
-        badge = QRect(art.left() + 3, art.top() + 3, w, fm.height() + 4)
-        painter.setFont(f)
-        painter.setPen(QPen(QColor("white"), 1.5) if mine else Qt.PenStyle.NoPen)
         colour = self._colours.get(page.label, QColor(90, 90, 90))
-        painter.setBrush(_mix(colour, QColor(120, 120, 120), 0.5) if unsure else colour)
-        painter.drawRoundedRect(QRectF(badge).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
-        painter.setPen(QColor("white"))
-        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter,
-                         fm.elidedText(text, Qt.TextElideMode.ElideRight, badge.width() - 6))
+        draw_pill(painter, option.font, art, text,
+                  _mix(colour, QColor(120, 120, 120), 0.5) if unsure else colour,
+                  QPen(QColor("white"), 1.5) if mine else Qt.PenStyle.NoPen)
+
+
+def draw_pill(painter, font: QFont, art: QRect, text: str, fill: QColor, outline=Qt.PenStyle.NoPen) -> None:
+    """A small rounded label at the top left of a thumbnail (``art``), white bold text on
+    ``fill``, elided to the picture's width: a page's class badge, a book's analysis mark."""
+    f = QFont(font)
+    f.setBold(True)
+    f.setPointSizeF(max(6.5, f.pointSizeF() * 0.85))
+    fm = QFontMetrics(f)
+    w = min(art.width() - 4, fm.horizontalAdvance(text) + 10)
+    pill = QRect(art.left() + 3, art.top() + 3, w, fm.height() + 4)
+    painter.setFont(f)
+    painter.setPen(outline)
+    painter.setBrush(fill)
+    painter.drawRoundedRect(QRectF(pill).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+    painter.setPen(QColor("white"))
+    painter.drawText(pill, Qt.AlignmentFlag.AlignCenter,
+                     fm.elidedText(text, Qt.TextElideMode.ElideRight, pill.width() - 6))
 
 
 def badge_text(page) -> tuple[str, bool]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QModelIndex, QRect, QRectF, QSize, Qt, QTimer,
-                            QUrl, Signal)
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QFont, QFontMetrics, QGuiApplication, QPen
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QLineEdit,
                                QListView, QMenu, QVBoxLayout, QWidget)
 
 from comicdesk.qt.bridge import one_line
-from comicdesk.qt.delegates import CoverDelegate
+from comicdesk.qt.delegates import CoverDelegate, draw_pill
 from comicdesk.qt.models import SORTS, AnalysisRole, ItemRole, LibraryModel, SubtitleRole, item_data
 from comicdesk.qt.thumbnails import ThumbLoader
 from comicdesk.services.session import BookItem
@@ -57,18 +56,26 @@ class AnalysedCoverDelegate(CoverDelegate):
             return
         ads = summary.count("advertisement")
         text = ("✓" if summary.state == "done" else "…") + (f" {ads} ad{'s' if ads != 1 else ''}" if ads else "")
-        f = QFont(option.font)
-        f.setBold(True)
-        f.setPointSizeF(max(6.5, f.pointSizeF() * 0.85))
-        fm = QFontMetrics(f)
-        w = min(art.width() - 4, fm.horizontalAdvance(text) + 10)
-        pill = QRect(art.left() + 3, art.top() + 3, w, fm.height() + 4)
-        painter.setFont(f)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(AD_RED if ads else (DONE_GREEN if summary.state == "done" else FIRST_GREY))
-        painter.drawRoundedRect(QRectF(pill).adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
-        painter.setPen(QPen(QColor("white")))
-        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+        draw_pill(painter, option.font, art, text,
+                  AD_RED if ads else (DONE_GREEN if summary.state == "done" else FIRST_GREY))
+
+
+def reselect(grid: QListView, keys, current=None, *, clear: bool = True) -> None:
+    """Select again, after the grid's model was reset, the items whose keys (the model's
+    ``row_of`` keys: book ids, page indexes) were selected, and make ``current`` current without
+    selecting it; keys no longer shown are skipped. ``clear``: replace the selection (else leave it
+    as the reset left it)."""
+    model, sel = grid.model(), grid.selectionModel()
+    if clear:
+        picked = QItemSelection()
+        for key in keys:
+            row = model.row_of(key)
+            if row is not None:
+                picked.select(model.index(row), model.index(row))
+        sel.select(picked, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    row = model.row_of(current) if current is not None else None
+    if row is not None:
+        sel.setCurrentIndex(model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
 
 
 def make_grid(model, delegate: CoverDelegate, parent=None) -> QListView:
@@ -212,24 +219,13 @@ class LibraryView(QWidget):
     def set_books(self, books: list[BookItem], *, loading: bool = False, sorted_by: str | None = None) -> None:
         bar = self.grid.verticalScrollBar()
         keep = bar.value()
-        sel = self.grid.selectionModel()
         current = self.model.item(self.grid.currentIndex().row()) if self.grid.currentIndex().isValid() else None
         chosen = [b.id for b in self.selected_books()]
         self.model.set_books(books, sorted_by=sorted_by)
         self.refresh_shelf()
         # A reload (the scan found a book, the analysis ended) keeps what the person selected and
         # where they were; it never selects anything they did not.
-        if chosen:
-            picked = QItemSelection()
-            for book_id in chosen:
-                row = self.model.row_of(book_id)
-                if row is not None:
-                    picked.select(self.model.index(row), self.model.index(row))
-            sel.select(picked, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        if current is not None:
-            row = self.model.row_of(current.id)
-            if row is not None:
-                sel.setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+        reselect(self.grid, chosen, current.id if current is not None else None, clear=bool(chosen))
         QTimer.singleShot(0, lambda: bar.setValue(keep))
         self._update_count(loading)
 
