@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-5"
+DETECTOR_VERSION = "classic-6"
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,14 @@ class PanelParams:
     #: starts where no panel crosses the line by more than ``band_cross`` of its height.
     row_bands: bool = True
     band_cross: float = 0.25
+    #: A shared frame line with screentone (or hatching) beside it: the run of lines that ink
+    #: covers (a pixel of wobble allowed) is wider than a frame line, since the tone's dots
+    #: cover every line once spread by a pixel. Within such a run, a thin run of lines that ink
+    #: covers over ``line_cover`` as they are (no wobble) is the line, and whether ink thins
+    #: beside it is judged on the ink as it is (tone covers a third to two thirds).
+    toned_lines: bool = True
+    tone_low: float = 0.1
+    tone_high: float = 0.75
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -905,13 +913,11 @@ class _Detector:
         cover = band.mean(axis=1)
         margin = int(0.7 * self.min_side)
         out = []
-        for s, e in _runs(cover >= p.line_cover):
-            if e - s > thick or s < margin or e > n - margin:
-                continue
+        for s, e, side in self._line_runs(sub, cover, thick, margin):
             # A line, not a dark stretch of art: beside it the ink thins out, clearly on one
             # side and at least a little on the other.
-            before = float(cover[s - 2 - thick:s - 2].mean())
-            after = float(cover[e + 2:e + 2 + thick].mean())
+            before = float(side[s - 2 - thick:s - 2].mean())
+            after = float(side[e + 2:e + 2 + thick].mean())
             if min(before, after) > p.line_side_low or max(before, after) > p.line_side_high:
                 if not (p.uneven_border and self._gutter_beside(region, axis, s, e, thick)):
                     continue
@@ -928,6 +934,44 @@ class _Detector:
                 if self._lettering_band(region, axis, lo + thick, hi - thick):
                     out[k - 1] = (-1, -1)
         return [g for g in out if g[0] >= 0]
+
+    def _line_runs(self, sub: np.ndarray, cover: np.ndarray, thick: int,
+                   margin: int) -> list[tuple[int, int, np.ndarray]]:
+        """Candidate shared lines in ``sub`` (lines run along its rows): ``(start, end, side)``
+        with ``side`` the per-line cover to judge the ink beside the line on. A run of lines
+        that ink covers with a pixel of wobble (``cover``), at most ``thick`` wide; with
+        ``p.toned_lines``, in a wider run (tone beside a frame line), each thin run of lines that
+        ink covers as they are, judged on the ink as it is."""
+        p = self.p
+        n = len(cover)
+        out = []
+        raw = None
+        for s, e in _runs(cover >= p.line_cover):
+            if s < margin or e > n - margin:
+                continue
+            if e - s <= thick:
+                out.append((s, e, cover))
+                continue
+            if not p.toned_lines:
+                continue
+            if raw is None:
+                raw = sub.mean(axis=1)
+            for s2, e2 in _runs(raw[s:e] >= p.line_cover):
+                # The line at one end of the run, tone over the rest of it: a frame line's
+                # thickness of lines beside the line, inside the run, that ink covers only in
+                # part (no second line, no solid dark).
+                if e2 - s2 > thick:
+                    continue
+                if s2 <= 1:
+                    tone = raw[s + e2 + 1:s + e2 + 1 + thick]
+                elif e2 >= e - s - 1:
+                    tone = raw[max(s, s + s2 - 1 - thick):s + s2 - 1]
+                else:
+                    continue
+                if len(tone) == thick and p.tone_low <= float(tone.mean()) <= p.tone_high \
+                        and float(tone.max()) < p.line_cover:
+                    out.append((s + s2, s + e2, raw))
+        return out
 
     def _gutter_beside(self, region: _Piece, axis: int, s: int, e: int, thick: int) -> bool:
         """Whether, along a quarter of the line's length or more, no content lies just beside it
