@@ -532,13 +532,13 @@ class _Detector:
         every region it encloses."""
         cv2, p = self.cv2, self.p
         h, w, c = small.shape
-        ref = np.empty_like(small)
-        ref[:] = np.clip(np.round(gutter), 0, 255).astype(np.uint8)
-        diff = cv2.absdiff(small, ref)
-        if c == 3:
-            dist = np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
+        ref = np.clip(np.round(gutter), 0, 255).astype(np.uint8)
+        if c == 3:  # OpenCV's scalar absdiff and per-channel max: a third of numpy's time
+            diff = cv2.absdiff(small, tuple(float(v) for v in ref) + (0.0,))
+            b, g, r = cv2.split(diff)
+            dist = cv2.max(cv2.max(b, g), r)
         else:
-            dist = diff.reshape(h, w)
+            dist = cv2.absdiff(small.reshape(h, w), np.full((h, w), ref.reshape(-1)[0], np.uint8))
         # Noise: how far the gutter-coloured edge pixels stray from the gutter colour.
         edge = np.concatenate([dist[0], dist[-1], dist[:, 0], dist[:, -1]])
         calm = edge[edge < p.ink_threshold]
@@ -1327,22 +1327,18 @@ class _Detector:
         if not inside.any():
             return True
         letter = self.p.letter_size * self.long_side
-        total = other = 0
-        for k in np.flatnonzero(inside):
-            kx, ky, kw, kh, ka = (int(v) for v in st[k])
-            total += ka
-            if kh <= letter and kw <= 3 * letter:
-                continue  # a letter or a word
-            if max(kw, kh) < self.min_side and min(kw, kh) <= letter / 3:
-                continue  # a short thin stroke: a balloon's tail, a pointer line
-            if min(kw, kh) < self.min_side:
-                filled = self._mass(ky, ky + kh, kx, kx + kw)
-                if filled >= 0.6 * kw * kh and ka <= 0.4 * filled:
-                    continue  # an outline around lettering
-            if max(kw, kh) >= self.min_side:
-                return False  # art
-            other += ka
-        return other <= self.p.other_ink * total
+        x, y, w, h, area = x[inside], y[inside], w[inside], h[inside], area[inside]
+        long, short = np.maximum(w, h), np.minimum(w, h)
+        rest = ~((h <= letter) & (w <= 3 * letter))  # not a letter or a word
+        rest &= ~((long < self.min_side) & (short <= letter / 3))  # nor a short thin stroke (a tail)
+        for k in np.flatnonzero(rest & (short < self.min_side)):
+            kx, ky, kw, kh, ka = int(x[k]), int(y[k]), int(w[k]), int(h[k]), int(area[k])
+            filled = self._mass(ky, ky + kh, kx, kx + kw)
+            if filled >= 0.6 * kw * kh and ka <= 0.4 * filled:
+                rest[k] = False  # an outline around lettering
+        if (rest & (long >= self.min_side)).any():
+            return False  # art
+        return int(area[rest].sum()) <= self.p.other_ink * int(area.sum())
 
     def _art_through(self, pc: _Piece, counted: int) -> bool:
         """Whether three quarters of the ink inside the piece (away from its border, where frames
