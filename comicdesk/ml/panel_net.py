@@ -10,7 +10,9 @@ boxes:
 - **split** a box holding two or more separate interior regions (a gutter or a shared frame
   line the network sees crosses it); since ``refine-2`` a box over half the page or more that
   holds one region is looked at again with interior only where the edge band is faint (the
-  frames of panels drawn over an art panel, which the network sees only faintly);
+  frames of panels drawn over an art panel, which the network sees only faintly); since
+  ``refine-3`` a box kept whole is split along a straight line across it that the edge band
+  covers from end to end (a shared frame line that a balloon breaks joins the interiors);
 - **tighten or extend** a box holding one interior region to that region's extent, edge by
   edge, where they differ by more than the maps' resolution (a stretched or cut-short box);
 - **drop** a box with (nearly) no interior in it (a text column, a scan strip);
@@ -42,7 +44,7 @@ __all__ = ["INPUT_LONG", "REFINER_VERSION", "RefineParams", "WEIGHTS", "build_mo
            "detect_panels_refined", "for_inference", "load_model", "panels_version", "predict_maps", "refine"]
 
 #: Changes whenever the refined output for the same page may change.
-REFINER_VERSION = "refine-2"
+REFINER_VERSION = "refine-3"
 #: The page's long side, in pixels, as the network sees it (maps come out at half of it).
 INPUT_LONG = 384
 #: Channels of the network's four stages (the shipped weights' shape; ``meta`` repeats it).
@@ -95,6 +97,14 @@ class RefineParams:
     #: network sees faintly: framed panels drawn over an art panel).
     big_box: float = 0.5
     big_edge_below: float = 0.1
+    #: A box kept whole is split along a straight line of the maps across it whose mean edge
+    #: band probability reaches this (a border the network sees from end to end: stacked
+    #: strips sharing a frame line, a narrow strip beside a panel), when both sides are at
+    #: least ``min_side`` wide. 1.0 or more: never.
+    line_edge: float = 0.95
+    #: ... and the maps see no gutter beside it: the probability of outside every panel, per
+    #: line of the maps within 3 map pixels of it, stays at most this.
+    line_outside: float = 0.2
     split: bool = True
     adjust: bool = True
     drop: bool = True
@@ -369,6 +379,14 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
             snap = (p.snap_tol * sx, p.snap_tol * sy, p.snap_tol * sx, p.snap_tol * sy)
             for r in inside:
                 out.append((_snap(to_page(r), page_box, snap), i))
+        elif (cut := _edge_line(maps[EDGE], m0, m1, p, maps[OUTSIDE])) is not None:
+            axis, at = cut
+            k0, k1 = (0, 2) if axis == 1 else (1, 3)
+            scale = sx if axis == 1 else sy
+            for lo, hi in ((page_box[k0], at * scale), (at * scale, page_box[k1])):
+                piece = list(page_box)
+                piece[k0], piece[k1] = lo, hi
+                out.append((tuple(piece), i))
         elif len(inside) == 1 and p.adjust:
             tol = (p.edge_tol * sx, p.edge_tol * sy, p.edge_tol * sx, p.edge_tol * sy)
             new = _snap(to_page(inside[0]), page_box, tol)
@@ -401,6 +419,34 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
             k += 1
         ordered.extend(_reading_order(group, rtl) if len(group) > 1 else group)
     return ordered
+
+
+def _edge_line(p_edge: np.ndarray, m0: tuple[int, int], m1: tuple[int, int],
+               p: RefineParams, p_out: np.ndarray) -> tuple[int, float] | None:
+    """The straightest border the maps see across the box ``m0``-``m1`` (map pixels): the row
+    (axis 0) or column (axis 1) whose mean edge band probability along the box is highest,
+    at least ``p.min_side`` of the map in from the box's edges, when it reaches
+    ``p.line_edge``; as ``(axis, map coordinate of the line's middle)``."""
+    if p.line_edge > 1.0 or not p.split:
+        return None
+    mh, mw = p_edge.shape
+    side = int(math.ceil(p.min_side * math.sqrt(mh * mw)))
+    sub = p_edge[m0[1]:m1[1], m0[0]:m1[0]]
+    best = None
+    for axis in (0, 1):
+        n = sub.shape[axis]
+        if n <= 2 * side:
+            continue
+        prof = sub.mean(axis=1 - axis)[side:n - side]
+        k = int(np.argmax(prof))
+        if prof[k] < p.line_edge or (best is not None and prof[k] <= best[0]):
+            continue
+        # One line two panels share, not the edge of a gutter: no strip outside every panel
+        # beside it.
+        beside = p_out[m0[1]:m1[1], m0[0]:m1[0]].mean(axis=1 - axis)[max(0, side + k - 3):side + k + 4]
+        if float(beside.max()) <= p.line_outside:
+            best = (float(prof[k]), axis, (m0[1] if axis == 0 else m0[0]) + side + k + 0.5)
+    return None if best is None else (best[1], best[2])
 
 
 def _shrink_only(new: Sequence[float], old: Sequence[float], p_out: np.ndarray, sx: float, sy: float,
@@ -467,7 +513,7 @@ def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:
 
 def panels_version() -> str:
     """The shipped detector's version, as the cache keys panels: the classical detector's and
-    the refiner's (``classic-6+refine-2``); either changing re-runs the panels stage."""
+    the refiner's (``classic-6+refine-3``); either changing re-runs the panels stage."""
     from comicdesk.ml.panels import DETECTOR_VERSION
 
     return f"{DETECTOR_VERSION}+{REFINER_VERSION}"

@@ -163,6 +163,55 @@ def test_a_big_box_splits_along_a_faint_line_and_a_small_one_does_not():
                                 params=panel_net.RefineParams(big_box=0.4))) == 2
 
 
+def _line_with_a_break(maps: np.ndarray, row: int, edge: float, gap: slice) -> np.ndarray:
+    """``maps`` with the edge band along ``row`` (probability ``edge``) except at ``gap``,
+    where the interior runs across it (a balloon over the shared frame line): the two
+    interiors are one region, the border shows along nearly all of the line."""
+    maps = maps.copy()
+    maps[:, row - 1:row + 1, 2:-2] = 0.0
+    maps[panel_net.EDGE][row - 1:row + 1, 2:-2] = edge
+    maps[panel_net.INTERIOR][row - 1:row + 1, 2:-2] = 1.0 - edge
+    maps[:, row - 1:row + 1, gap] = 0.0
+    maps[panel_net.INTERIOR][row - 1:row + 1, gap] = 1.0
+    return maps
+
+
+def test_a_box_splits_along_a_border_the_maps_see_from_end_to_end():
+    """refine-3: a box the interiors do not part (a break in the line joins them) is split
+    along a straight line of the maps across it whose mean edge band probability reaches
+    ``line_edge`` (0.95): stacked strips sharing a frame line (*tojime* 023), a narrow strip
+    beside a panel (*balloon_dream* 012). A fainter line, a line with a gutter beside it (the
+    regions split those where nothing crosses them), or one too near the box's edge to leave
+    a panel beside it, leaves the box whole."""
+    truth = [(30, 30, 540, 200), (30, 230, 540, 200)]
+    page = _page(truth)
+    base = _maps_from_truth(_page([(30, 30, 540, 400)]))  # one interior over both strips
+    mh, mw = base.shape[1:]
+    row = int(round(230 / 900 * mh))
+    gap = slice(mw // 2 - 2, mw // 2 + 2)
+    merged = [(30, 30, 540, 400)]  # 40 % of the page: the big-box look does not apply
+    seen = _line_with_a_break(base, row, 1.0, gap)
+    old = panel_net.RefineParams(line_edge=2.0)
+    assert len(panel_net.refine(page.image, merged, maps=seen, params=old)) == 1
+    out = panel_net.refine(page.image, merged, maps=seen)
+    assert len(out) == 2 and min(_best(truth, out)) > 0.9, out
+    assert out[0][1] < out[1][1]
+    assert len(panel_net.refine(page.image, merged, maps=_line_with_a_break(base, row, 0.8, gap))) == 1
+    gutter = seen.copy()  # the edge of a gutter a balloon crosses: the regions' business
+    for cols in (slice(2, gap.start), slice(gap.stop, mw - 2)):
+        gutter[:, row + 1:row + 3, cols] = 0.0
+        gutter[panel_net.OUTSIDE][row + 1:row + 3, cols] = 1.0
+    assert len(panel_net.refine(page.image, merged, maps=gutter)) == 1
+    near = int(round(60 / 900 * mh))  # 30 px into the box: no panel above it
+    assert len(panel_net.refine(page.image, merged, maps=_line_with_a_break(base, near, 1.0, gap))) == 1
+    # Side by side (the same maps transposed), right to left for manga.
+    cols = np.ascontiguousarray(np.transpose(seen, (0, 2, 1)))
+    side = np.full((600, 900, 3), 255, np.uint8)
+    ltr = panel_net.refine(side, [(30, 30, 400, 540)], maps=cols)
+    rtl = panel_net.refine(side, [(30, 30, 400, 540)], maps=cols, rtl=True)
+    assert len(ltr) == len(rtl) == 2 and ltr == rtl[::-1] and ltr[0][0] < ltr[1][0]
+
+
 def test_split_side_by_side_reads_right_to_left_for_manga():
     truth = [(30, 30, 260, 840), (310, 30, 260, 840)]
     page = _page(truth)
