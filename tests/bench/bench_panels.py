@@ -2,12 +2,15 @@
 pages and the xkcd strips.
 
     python tests/bench/bench_panels.py [--pages 300] [--start 1000] [--speed-pages 20] [--real-only]
+                                       [--dev-only]
 
 - **Real pages** (``tests/ml/panel_real.py``): per set, pages, panels, precision/recall/F1 of
   boxes matched one to one (greedy, best IoU first) at IoU 0.5 and 0.8, the reading order on the
   pages whose panels are all found, and the median ms per page (the page as decoded, one thread).
   Dev sets (craphound pages 1-6, chapters tojime_no_siora and balloon_dream, our Golden Age
   labels) come first; the held-out sets (craphound 7-11, tencho_isoro) are reported apart.
+  ``--dev-only`` leaves the held-out sets out (not even run: for working on the detector, so
+  that their figures are read once, at the end).
 
 - **Speed**: ``--speed-pages`` synthetic pages of 1500x2300 pixels (the kinds in turn), each
   detected ``--repeat`` times; the process is pinned to one CPU (``sched_setaffinity``) and the
@@ -142,12 +145,14 @@ def xkcd() -> dict:
             "strip": rows}
 
 
-def real() -> dict:
+def real(dev_only: bool = False) -> dict:
     """Figures per real set (dev first, then held out), then each source whole (dev and held
-    out together: the sets the issue compares with kumiko)."""
+    out together: the sets the issue compares with kumiko). ``dev_only``: the dev sets alone."""
     out = {}
-    whole = {"craphound p1-11 (all)": RealScore(), "openmantra 3 chapters (all)": RealScore()}
+    whole = {} if dev_only else {"craphound p1-11 (all)": RealScore(), "openmantra 3 chapters (all)": RealScore()}
     for name, pages in real_sets(fixtures_dir()).items():
+        if dev_only and "held-out" in name:
+            continue
         score = RealScore()
         both = next((v for k, v in whole.items() if k.split()[0] == name.split()[0]), None)
         for page in pages:
@@ -181,6 +186,8 @@ def main() -> None:
     ap.add_argument("--speed-pages", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--real-only", action="store_true", help="only the real sets")
+    ap.add_argument("--dev-only", action="store_true",
+                    help="real sets: the dev sets alone (the held-out pages are not even run)")
     ap.add_argument("--detector", choices=("shipped", "classic"), default="shipped",
                     help="shipped: the classical detector and the learned refiner (default); "
                          "classic: the classical detector alone")
@@ -197,7 +204,7 @@ def main() -> None:
         DETECTOR_VERSION, detect_boxes = panels_version(), refined_boxes
     where = pin_one_core()
     print(f"panel detector {DETECTOR_VERSION}; OpenCV {cv2.__version__}; {where}")
-    figures = real()
+    figures = real(args.dev_only)
     print_real(figures)
     if args.real_only:
         print(json.dumps({"bench": "panels", "version": DETECTOR_VERSION, "opencv": cv2.__version__,
