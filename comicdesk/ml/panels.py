@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-6"
+DETECTOR_VERSION = "classic-7"
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,13 @@ class PanelParams:
     toned_lines: bool = True
     tone_low: float = 0.1
     tone_high: float = 0.75
+    #: A frame line two colour panels share (content on both sides of it, which the shared
+    #: line test refuses), found on dark ink: dark ink covers it (``line_cover``, a pixel of
+    #: wobble) and covers at most ``dark_side`` beside it on both sides, while content (colour)
+    #: covers at least ``dark_fill`` there.
+    dark_lines: bool = True
+    dark_side: float = 0.3
+    dark_fill: float = 0.9
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -908,7 +915,9 @@ class _Detector:
             return []
         thick = max(3, int(round(p.line_thick * self.long_side)))
         if self._boxed(sub, thick):
-            return []  # a closed frame: one panel (a caption or a horizon may cross it)
+            # A closed frame: one panel (a caption or a horizon may cross it), unless a line of
+            # dark ink parts two colour panels inside it.
+            return self._dark_line_gaps(region, axis, thick) if p.dark_lines else []
         band = cv2.dilate(np.ascontiguousarray(sub), np.ones((3, 1), np.uint8))
         cover = band.mean(axis=1)
         margin = int(0.7 * self.min_side)
@@ -925,7 +934,7 @@ class _Detector:
                 continue
             out.append((s, e))
         if not out:
-            return out
+            return self._dark_line_gaps(region, axis, thick) if p.dark_lines else out
         # A caption box spanning the panel has a full-width line too: what lies between two
         # lines (or a line and the region's end) must be more than lettering.
         bounds = [(0, 0)] + out + [(n, n)]
@@ -934,6 +943,41 @@ class _Detector:
                 if self._lettering_band(region, axis, lo + thick, hi - thick):
                     out[k - 1] = (-1, -1)
         return [g for g in out if g[0] >= 0]
+
+    def _dark_line_gaps(self, region: _Piece, axis: int, thick: int) -> list[tuple[int, int]]:
+        """Frame lines two colour panels share (modern Western art fills each panel to its
+        frame, so content covers both sides of the line and the test on content refuses it):
+        a thin run of lines that dark ink covers from end to end (a pixel of wobble), beside
+        which dark ink is scarce on both sides, the colour not running on across it, and more
+        than lettering on both sides."""
+        cv2, p = self.cv2, self.p
+        sub = self.dark[region.y0:region.y1, region.x0:region.x1]
+        if axis == 1:
+            sub = sub.T
+        n = sub.shape[0]
+        band = cv2.dilate(np.ascontiguousarray(sub), np.ones((3, 1), np.uint8))
+        cover = band.mean(axis=1)
+        raw = sub.mean(axis=1)
+        margin = int(0.7 * self.min_side)
+        out = []
+        for s, e in _runs(cover >= p.line_cover):
+            if s < margin or e > n - margin or e - s > thick:
+                continue
+            before = float(raw[s - 2 - thick:s - 2].mean())
+            after = float(raw[e + 2:e + 2 + thick].mean())
+            if max(before, after) > p.dark_side:
+                continue
+            ink = self.ink[region.y0:region.y1, region.x0:region.x1]
+            ink = ink.T if axis == 1 else ink
+            if min(float(ink[s - 2 - thick:s - 2].mean()), float(ink[e + 2:e + 2 + thick].mean())) < p.dark_fill:
+                continue  # not colour on both sides: the content test's case, judged there
+            if self._art_crosses(region, axis, s, e):
+                continue
+            if self._lettering_band(region, axis, thick, s - thick) or \
+                    self._lettering_band(region, axis, e + thick, n - thick):
+                continue
+            out.append((s, e))
+        return out
 
     def _line_runs(self, sub: np.ndarray, cover: np.ndarray, thick: int,
                    margin: int) -> list[tuple[int, int, np.ndarray]]:
