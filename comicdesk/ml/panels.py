@@ -211,6 +211,12 @@ class PanelParams:
     dark_lines: bool = True
     dark_side: float = 0.3
     dark_fill: float = 0.9
+    #: A slanted gutter that a caption, a balloon or art blocks at one end (no gap there for
+    #: a slanted cut to start from): clean along ``1 - slant_blocked`` of its length from the
+    #: other end, no wider than a gutter, dark frames flanking it (:meth:`_blocked_slants`).
+    blocked_slants: bool = True
+    slant_blocked: float = 0.3
+    slant_width_spread: float = 2.0
     #: OpenCV threads used inside the call (None leaves OpenCV's setting alone). The pipeline
     #: runs pages in parallel, so one thread per call is the default.
     threads: int | None = 1
@@ -752,6 +758,8 @@ class _Detector:
         margin = int(0.5 * self.min_side)
         t = np.arange(n)
         found = self._slanted_gaps(a, edge, margin, t) + self._slanted_lines(region, axis, margin, t)
+        if not found and p.blocked_slants:
+            found = self._blocked_slants(region, axis, a, edge, margin, t)
         lines: list[tuple[int, int]] = []
         for _, _, x0, x1 in sorted(found):
             if all(abs(x0 - u0) >= self.min_side and abs(x1 - u1) >= self.min_side
@@ -1098,6 +1106,68 @@ class _Detector:
             i1, i2 = self.ink[region.y0:region.y1, a0], self.ink[region.y0:region.y1, b0]
         same = (np.abs(one - two).max(axis=-1) <= 24) & (i1 > 0) & (i2 > 0)
         return float(same.mean()) > self.p.line_crossed
+
+    def _blocked_slants(self, region: _Piece, axis: int, a: np.ndarray, edge: int, margin: int,
+                        t: np.ndarray) -> list[tuple[float, int, int, int]]:
+        """Slanted gutters that a caption, a balloon or art breaking out of a frame blocks
+        somewhere along them: straight lines from a gap along one side of the region, at most
+        ``p.max_slant`` off square, that meet content along at most ``p.slant_blocked`` of
+        their length, where the clean strip they run in is no wider than a gutter and dark ink
+        (two frames) flanks it on both sides along ``line_cover`` of the clean part, keeping its
+        width (within ``p.slant_width_spread`` px, 10th to 90th percentile: parallel frames).
+        ``(cover, slant, start, end)`` like :meth:`_slanted_gaps`."""
+        p = self.p
+        n, m = a.shape
+        dark = self.dark[region.y0:region.y1, region.x0:region.x1]
+        dark = dark.T if axis == 0 else dark
+        widest = max(3, int(p.max_gutter * self.long_side))
+        reach = int(p.max_slant * n) // 2
+        q0s, q1s = [], []
+        for from_top in (True, False):
+            rows = a[:edge] if from_top else a[n - edge:]
+            mouths = [x for s_, e_ in _runs(rows.max(axis=0) == 0) for x in range(s_, e_)
+                      if margin <= x < m - margin]
+            if not mouths:
+                continue
+            xs = np.asarray(mouths[::max(1, len(mouths) // 16)], np.int64)
+            fixed = np.repeat(xs, 2 * reach + 1)
+            other = fixed + np.tile(np.arange(-reach, reach + 1) * 2, len(xs))
+            ok = (other >= margin) & (other < m - margin)
+            q0s.append(fixed[ok] if from_top else other[ok])
+            q1s.append(other[ok] if from_top else fixed[ok])
+        if not q0s:
+            return []
+        q0, q1 = np.concatenate(q0s), np.concatenate(q1s)
+        if len(q0) == 0:
+            return []
+        pos = np.rint(q0[:, None] + (q1 - q0)[:, None] * t[None, :] / max(1, n - 1)).astype(np.int64)
+        pos = pos.clip(0, m - 1)
+        hit = a[t[None, :], pos] > 0
+        share = hit.mean(axis=1)
+        for k in np.argsort(share, kind="stable")[:8]:
+            if share[k] > p.slant_blocked:
+                break
+            clean = np.flatnonzero(~hit[k])[::2]
+            flanked = 0
+            widths = []
+            for r in clean:
+                x, row = int(pos[k, r]), a[r]
+                lo = x
+                while lo > 0 and row[lo - 1] == 0 and x - lo < widest:
+                    lo -= 1
+                hi = x
+                while hi < m - 1 and row[hi + 1] == 0 and hi - x < widest:
+                    hi += 1
+                if hi - lo + 1 <= widest and lo > 0 and hi < m - 1 and dark[r, max(0, lo - 3):lo].any() \
+                        and dark[r, hi + 1:hi + 4].any():  # a pixel or two of soft edge
+                    flanked += 1
+                    widths.append(hi - lo)
+            # Two frames run parallel: the strip keeps its width (white streaks between speed
+            # lines or hatching narrow and widen).
+            if flanked >= p.line_cover * len(clean) and \
+                    float(np.percentile(widths, 90) - np.percentile(widths, 10)) <= p.slant_width_spread:
+                return [(float(share[k]), abs(int(q1[k]) - int(q0[k])), int(q0[k]), int(q1[k]))]
+        return []
 
     def _slanted_gaps(self, a: np.ndarray, edge: int, margin: int,
                       t: np.ndarray) -> list[tuple[float, int, int, int]]:
