@@ -209,7 +209,7 @@ class PanelParams:
     #: wobble) and covers at most ``dark_side`` beside it on both sides, while content (colour)
     #: covers at least ``dark_fill`` there.
     dark_lines: bool = True
-    dark_side: float = 0.3
+    dark_side: float = 0.5
     dark_fill: float = 0.9
     #: A slanted gutter that a caption, a balloon or art blocks at one end (no gap there for
     #: a slanted cut to start from): clean along ``1 - slant_blocked`` of its length from the
