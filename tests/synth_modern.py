@@ -50,6 +50,15 @@ class ModernPage:
     phenomena: set = field(default_factory=set)
     seed: int = 0
     notes: dict = field(default_factory=dict)
+    polys: list = field(default_factory=list)  # each panel's frame outline, (4, 2), in drawing order
+
+    def to_scan(self):
+        """The page as a ``synth_scan.ScanPage`` (for the refiner's training): polygons in
+        drawing order, each later panel hiding the edge band under it (``notes["layered"]``)."""
+        from synth_scan import ScanPage
+
+        return ScanPage(self.image, [p.copy() for p in self.polys], "modern", self.seed,
+                        notes={"layered": True})
 
 
 def _cv2():
@@ -221,9 +230,11 @@ def _rect(b) -> np.ndarray:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
 
 
-def make_modern(seed: int, width: int | None = None, only: str | None = None) -> ModernPage:
+def make_modern(seed: int, width: int | None = None, only: str | None = None,
+                skip: tuple[str, ...] = ()) -> ModernPage:
     """One hard modern-Western page (**synthetic**). ``only``: draw that phenomenon (and the
-    layout it needs) and no other, for per-phenomenon probes."""
+    layout it needs) and no other, for per-phenomenon probes; ``skip``: phenomena left out
+    (the page is then drawn from the same random stream, so it differs from the full one)."""
     cv2 = _cv2()
     rng = np.random.default_rng((seed, 17))
     width = width or int(rng.integers(900, 1300))
@@ -239,7 +250,7 @@ def make_modern(seed: int, width: int | None = None, only: str | None = None) ->
         want = {only}
     else:
         k = int(rng.integers(3, 6))
-        want = set(rng.choice(PHENOMENA, k, replace=False).tolist())
+        want = set(rng.choice(PHENOMENA, k, replace=False).tolist()) - set(skip)
     boxes = None
     while boxes is None:
         boxes = _layout(rng, margins[0], margins[1], width - margins[2], height - margins[3], gh, gv,
@@ -301,6 +312,7 @@ def make_modern(seed: int, width: int | None = None, only: str | None = None) ->
     for i in order:
         _draw_panel(rng, page, polys[i], frame, scale, i == dark_i, i == speed_i)
     truth = [_box(p, width, height) for p in polys]
+    drawn = [polys[i] for i in order]
     # Inset: a small framed panel over a panel's corner, out across the gutter.
     if "inset" in want:
         cand = [i for i, b in enumerate(boxes) if b[2] - b[0] > 0.3 * width and b[3] - b[1] > 0.18 * height]
@@ -317,6 +329,7 @@ def make_modern(seed: int, width: int | None = None, only: str | None = None) ->
             _draw_panel(rng, page, poly, max(2, frame - 1), scale, False, False,
                         halo=int(rng.integers(0, 2) * rng.uniform(3, 8) * scale))
             truth.append(_box(poly, width, height))
+            drawn.append(poly)
             have.add("inset")
     # Breakout: a figure or a shape from one panel across the gutter into its neighbour.
     if "breakout" in want and pairs:
@@ -385,4 +398,5 @@ def make_modern(seed: int, width: int | None = None, only: str | None = None) ->
     if rng.random() < 0.5:  # light JPEG, as a digital release
         ok, buf = cv2.imencode(".jpg", page[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(75, 95))])
         page = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
-    return ModernPage(page, truth, have, seed, {"frame": frame, "gutters": (gh, gv), "narrow": narrow})
+    return ModernPage(page, truth, have, seed, {"frame": frame, "gutters": (gh, gv), "narrow": narrow},
+                      drawn)

@@ -74,7 +74,10 @@ def label_map(page: ScanPage, size: tuple[int, int], edge: int = 1) -> np.ndarra
     edges = np.zeros((h, w), bool)
     # A panel drawn under others (``notes["under"]``: an art panel that framed panels overlap)
     # goes first, and each later panel hides the edge band beneath its interior.
+    # ``notes["layered"]``: the polygons are in drawing order and every later one hides the
+    # edge band beneath its interior (``tests/synth_modern.py``: overlapping panels, insets).
     under = page.notes.get("under")
+    layered = bool(page.notes.get("layered"))
     order = list(range(len(page.polys)))
     if under is not None:
         order = [under] + [i for i in order if i != under]
@@ -86,7 +89,7 @@ def label_map(page: ScanPage, size: tuple[int, int], edge: int = 1) -> np.ndarra
         inner = cv2.erode(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=1)
         outer = cv2.dilate(m, kernel)
         out[inner > 0] = 2
-        if under is not None:
+        if under is not None or layered:
             edges[inner > 0] = False
         edges |= (outer > 0) & (inner == 0)
     out[edges] = 1

@@ -114,6 +114,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--overlap", action="store_true",
                     help="synthetic pages may hold framed panels drawn over an art panel (not in the shipped weights)")
+    ap.add_argument("--modern", type=int, default=0,
+                    help="hard modern-Western pages of tests/synth_modern.py (seeds 5000 on, insets left out) added to the synthetic pool")
     ap.add_argument("--out", type=Path, default=panel_net.WEIGHTS)
     args = ap.parse_args()
     import torch
@@ -123,6 +125,10 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
     synth = [reduce(make_scan(s, overlap=args.overlap)) for s in range(args.pages)]
+    if args.modern:
+        from synth_modern import make_modern
+
+        synth += [reduce(make_modern(s, skip=("inset",)).to_scan()) for s in range(5000, 5000 + args.modern)]
     real_src = real_pages()
     real = [reduce(p) for p in real_src]
     t_data = time.perf_counter() - t0
@@ -159,11 +165,13 @@ def main() -> None:
     model.eval()
     meta = {
         "data": (f"{args.pages} synthetic pages of tests/synth_scan.py (seeds 0-{args.pages - 1}) and "
-                 f"{len(real)} public-domain pages with our labels (tests/data/panels_public_domain.json); "
+                 + (f"{args.modern} hard modern-Western pages of tests/synth_modern.py (seeds 5000-{4999 + args.modern}, "
+                    "no insets), " if args.modern else "")
+                 + f"{len(real)} public-domain pages with our labels (tests/data/panels_public_domain.json); "
                  "MIT; no craphound or openmantra page"),
         "command": (f"python tests/bench/train_panel_net.py --pages {args.pages} --steps {args.steps} "
                     f"--batch {args.batch} --lr {args.lr} --real-share {args.real_share} --seed {args.seed}"
-                    + (" --overlap" if args.overlap else "")),
+                    + (" --overlap" if args.overlap else "") + (f" --modern {args.modern}" if args.modern else "")),
         "version": panel_net.REFINER_VERSION,
         "final_loss": round(float(np.mean(losses[-100:])), 4),
         "public_domain_trained": [p.notes["name"] for p in real_src],
