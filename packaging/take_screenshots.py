@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "resources" / "sample-library"
 CBZ = "Captain Science/Captain Science #001 (1950).cbz"
+SCIENCE = "Science Comics/Science Comics #001 (1946).cbz"
 
 
 def main(out: Path) -> None:
@@ -136,9 +137,11 @@ def main(out: Path) -> None:
     win.book.grid.setCurrentIndex(win.book.model.index(4))
     shot(win, "book-classes.png")
 
-    # Reader with the panel overlay.
-    page = 4  # the sample page with the most panels
-    win.read(book, page)
+    # Reader with the panel overlay, on a real scan (Science Comics #1, 480 px wide pages; the
+    # Captain Science pages are 160 px thumbnails).
+    science = next(b for b in win.library.model.books() if b.path.endswith(SCIENCE))
+    page = 5  # a story page with six panels: a row of three, a stack of two beside a tall one
+    win.read(science, page)
     reader = win.reader
     wait(lambda: reader.count and all(reader.has_image(i) for i in reader.shown()), what="the page")
     wait(lambda: bool(reader.panels.get(page)), what="the panels")
