@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from synth_vectors import clustered
 
-from comicdesk import cli
 from comicdesk.cache.vectors import VectorStore
 from comicdesk.library.catalog import Catalog
 from comicdesk.library.service import ScanOptions, locate_library, scan_library
@@ -60,16 +59,9 @@ def library(tmp_path, settings):
     return root, books, ids, cache
 
 
-def run_cli(capsys, *argv, settings):
-    code = cli.main(["similar", *argv, "--cache-dir", str(settings.cache_root), "--data-dir",
-                     str(settings.data_root)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_similar_panel_json_finds_the_near_copy_in_another_book(library, settings, capsys):
+def test_similar_panel_json_finds_the_near_copy_in_another_book(library, settings, similar_cli):
     _, books, _, cache = library
-    code, out, err = run_cli(capsys, str(books[0]), "0", "0", "-k", "3", "--json", settings=settings)
+    code, out, err = similar_cli(str(books[0]), "0", "0", "-k", "3", "--json")
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 3 and list(rows[0]) == ["book", "page", "panel", "box", "score"]
@@ -78,24 +70,23 @@ def test_similar_panel_json_finds_the_near_copy_in_another_book(library, setting
     assert rows[0]["score"] >= rows[1]["score"] >= rows[2]["score"]
     assert (cache / "index" / M / "panel_emb.manifest.json").is_file()  # the lock was free: saved
 
-    code, out, _ = run_cli(capsys, str(books[1]), "2", "1", "-k", "20", "--other-books", "--json",
-                           settings=settings)
+    code, out, _ = similar_cli(str(books[1]), "2", "1", "-k", "20", "--other-books", "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 9 and {r["book"] for r in rows} == {str(books[0].resolve())}
 
-    code, out, _ = run_cli(capsys, str(books[0]), "0", "0", "-k", "2", settings=settings)
+    code, out, _ = similar_cli(str(books[0]), "0", "0", "-k", "2")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 2 and "page 2 panel 1" in lines[0] and str(books[1].resolve()) in lines[0]
 
 
-def test_similar_says_run_index_first_for_a_book_without_vectors(library, settings, capsys):
+def test_similar_says_run_index_first_for_a_book_without_vectors(library, settings, similar_cli):
     books = library[1]
-    code, out, err = run_cli(capsys, str(books[2]), "0", "0", settings=settings)
+    code, out, err = similar_cli(str(books[2]), "0", "0")
     assert code == 1 and out == ""
     assert err.strip().splitlines() == [f"comicdesk: {books[2].resolve()} is not indexed yet: run comicdesk index first"]
     outside = books[0].parent.parent / "elsewhere" / "x.cbz"
     make_book(outside, 2, 5)
-    code, _, err = run_cli(capsys, str(outside), "0", settings=settings)
+    code, _, err = similar_cli(str(outside), "0")
     assert code == 1 and "not indexed yet: run comicdesk index first" in err and len(err.splitlines()) == 1
 
 
@@ -107,19 +98,19 @@ def test_similar_says_run_index_first_for_a_book_without_vectors(library, settin
     (["{b}", "0", "--text", "x"], "not both"),
     (["{b}", "0", "0", "--classes", "nonsense"], "unknown class 'nonsense'"),
 ])
-def test_bad_input_is_one_line(library, settings, capsys, argv, message):
+def test_bad_input_is_one_line(library, settings, similar_cli, argv, message):
     _, books, _, _ = library
-    code, out, err = run_cli(capsys, *[a.format(b=books[0]) for a in argv], settings=settings)
+    code, out, err = similar_cli(*[a.format(b=books[0]) for a in argv])
     assert code == 1 and out == "" and len(err.splitlines()) == 1 and message in err
 
 
-def test_page_query_without_page_vectors_is_not_indexed(library, settings, capsys):
+def test_page_query_without_page_vectors_is_not_indexed(library, settings, similar_cli):
     _, books, _, _ = library
-    code, _, err = run_cli(capsys, str(books[0]), "1", settings=settings)
+    code, _, err = similar_cli(str(books[0]), "1")
     assert code == 1 and "no page is indexed in this library yet: run comicdesk index first" in err
 
 
-def test_text_query_with_minilm_against_panel_text(library, settings, capsys):
+def test_text_query_with_minilm_against_panel_text(library, settings, similar_cli):
     from comicdesk.ml.minilm import MiniLM
 
     _, books, ids, cache = library
@@ -127,8 +118,7 @@ def test_text_query_with_minilm_against_panel_text(library, settings, capsys):
         store.ensure_array(M, "panel_text", 384, normalised=True)
         keys = [(ids[b], p, n) for (b, p, n) in TEXTS]
         store.append(M, "panel_text", MiniLM().encode(list(TEXTS.values())), keys)
-    code, out, err = run_cli(capsys, "--text", "dragon fire over the rooftops", "-k", "5", "--json",
-                             settings=settings)
+    code, out, err = similar_cli("--text", "dragon fire over the rooftops", "-k", "5", "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0, err
     assert len(rows) == 2 and (rows[0]["book"], rows[0]["page"], rows[0]["panel"]) == (str(books[1].resolve()), 2, 1)

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from comicdesk import cli
 from comicdesk.cache.vectors import VectorStore
 from comicdesk.library.catalog import Catalog
 from comicdesk.library.service import ScanOptions, locate_library, scan_library
@@ -219,25 +218,18 @@ def test_merge_puts_every_word_match_before_any_meaning_match():
     assert [(h.book_id, h.match) for h in merge([a, b], 3)] == [(2, "words"), (1, "words"), (2, "meaning")]
 
 
-def run_cli(capsys, *argv, settings):
-    code = cli.main(["similar", *argv, "--cache-dir", str(settings.cache_root), "--data-dir",
-                     str(settings.data_root)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_cli_text_results_say_how_they_matched_and_series_filters(lib, settings, capsys):
+def test_cli_text_results_say_how_they_matched_and_series_filters(lib, settings, similar_cli):
     _root, books, ids, cache = lib
-    code, out, err = run_cli(capsys, "--text", "penicillin", "-k", "5", "--json", settings=settings)
+    code, out, err = similar_cli("--text", "penicillin", "-k", "5", "--json")
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["match"] for r in rows] == ["words"] * 3  # no text vectors: no meaning part
     assert list(rows[0]) == ["book", "page", "panel", "box", "score", "match"]
-    code, out, err = run_cli(capsys, "--text", "penicillin", "--series", "other", "--json", settings=settings)
+    code, out, err = similar_cli("--text", "penicillin", "--series", "other", "--json")
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["book"], r["page"], r["panel"], r["box"]) for r in rows] == [(str(books[2].resolve()), 1, 0, list(BOXES[0]))]
-    code, out, err = run_cli(capsys, "--text", "penicillin", settings=settings)
+    code, out, err = similar_cli("--text", "penicillin")
     assert code == 0 and out.count("words") == 3
     # a page or panel query's rows keep exactly the contract's fields (no match)
     _meaning_vectors(cache, ids)
@@ -245,7 +237,7 @@ def test_cli_text_results_say_how_they_matched_and_series_filters(lib, settings,
     store.ensure_array(M, "panel_emb", 3, normalised=True)
     store.append(M, "panel_emb", np.eye(3, dtype=np.float32), [(ids[0], 0, 0), (ids[1], 0, 0), (ids[2], 0, 0)])
     store.close()
-    code, out, err = run_cli(capsys, str(books[0]), "0", "0", "--json", settings=settings)
+    code, out, err = similar_cli(str(books[0]), "0", "0", "--json")
     assert code == 0, err
     assert all(list(json.loads(line)) == ["book", "page", "panel", "box", "score"] for line in out.splitlines())
 
