@@ -33,6 +33,17 @@ def library(tmp_path, books=5, pages=3):
     return root
 
 
+def analysed_and_fresh(tmp_path, books: int, pages: int):
+    """A plain library scanned into two caches: ``cache-local`` analysed by the local runner (what
+    the Ray run must give), ``cache-ray`` not analysed. Returns (root, local, remote)."""
+    root = tmp_path / "lib"
+    simple_library(root, books=books, pages=pages)
+    _, local = scanned(root, tmp_path / "cache-local", tmp_path / "data")
+    _, remote = scanned(root, tmp_path / "cache-ray", tmp_path / "data")
+    Runner(local, stages=[whole_page_stage(), content_embedding()], options=OPTS).run()
+    return root, local, remote
+
+
 def content_embedding() -> "StageSpec":
     """:func:`fakes.embedding_stage`'s outputs, from the page's pixels (the same in any cache)."""
     from dataclasses import replace
@@ -112,11 +123,7 @@ def test_ray_gives_the_local_runners_cache(tmp_path, local_ray, monkeypatch):
 
 
 def test_a_model_worker_killed_mid_run_loses_only_its_books(tmp_path, local_ray):
-    root = tmp_path / "lib"
-    simple_library(root, books=8, pages=3)
-    _, local = scanned(root, tmp_path / "cache-local", tmp_path / "data")
-    _, remote = scanned(root, tmp_path / "cache-ray", tmp_path / "data")
-    Runner(local, stages=[whole_page_stage(), content_embedding()], options=OPTS).run()
+    root, local, remote = analysed_and_fresh(tmp_path, books=8, pages=3)
     killed = []
     done = []
     cleared = []
@@ -187,11 +194,7 @@ class DiesAfter(RayRunner):
 
 
 def test_a_dead_drivers_shards_are_committed_by_the_next_run(tmp_path, local_ray):
-    root = tmp_path / "lib"
-    simple_library(root, books=6, pages=2)
-    _, local = scanned(root, tmp_path / "cache-local", tmp_path / "data")
-    _, remote = scanned(root, tmp_path / "cache-ray", tmp_path / "data")
-    Runner(local, stages=[whole_page_stage(), content_embedding()], options=OPTS).run()
+    root, local, remote = analysed_and_fresh(tmp_path, books=6, pages=2)
     with pytest.raises(KeyboardInterrupt):
         DiesAfter(remote, stages=[whole_page_stage(), content_embedding()], options=OPTS, library_root=root,
                   n=2).run()
