@@ -107,13 +107,24 @@ def gap_stats(ticks: list[float], t0: float) -> dict:
     }
 
 
+def tick_timer():
+    """A 10 ms QTimer on the UI thread (not started) and the list its ticks' times go into, for
+    :func:`gap_stats`."""
+    from PySide6.QtCore import QTimer
+
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    return timer, ticks
+
+
 # -- 1. timer gaps while indexing ---------------------------------------------------------------
 def bench_timer_gap(lib: Path, analyse: bool, busy: int = 0) -> dict:
     import asyncio
     import subprocess
     import sys
 
-    from PySide6.QtCore import QTimer
 
     from comicdesk.core.settings import Settings
     from comicdesk.qt.app import _make_app, run_event_loop
@@ -133,10 +144,7 @@ def bench_timer_gap(lib: Path, analyse: bool, busy: int = 0) -> dict:
         win.resize(1200, 820)
         win.show()
         await asyncio.sleep(0.3)
-        ticks: list[float] = []
-        timer = QTimer()
-        timer.setInterval(10)
-        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        timer, ticks = tick_timer()
         finished: dict[str, float] = {}
         done = loop.create_future()
 
@@ -188,7 +196,6 @@ def bench_export_gap(lib: Path, books: int, nice: int, busy: int) -> dict:
     import subprocess
     import sys
 
-    from PySide6.QtCore import QTimer
 
     from comicdesk.core.settings import Settings
     from comicdesk.qt import export_dialog
@@ -219,10 +226,7 @@ def bench_export_gap(lib: Path, books: int, nice: int, busy: int) -> dict:
         finished = loop.create_future()
         dlg.finished_export.connect(lambda results: finished.done() or finished.set_result(results))
         hogs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(busy)]
-        ticks: list[float] = []
-        timer = QTimer()
-        timer.setInterval(10)
-        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        timer, ticks = tick_timer()
         timer.start()
         t0 = time.perf_counter()
         dlg.start()

@@ -151,9 +151,8 @@ def bench_queries(settings, cache: Path) -> dict:
 def bench_stream(settings, lib: Path, ids: list[int], every_ms: float) -> dict:
     import asyncio
 
-    from PySide6.QtCore import QTimer
 
-    from bench_gui import gap_stats
+    from bench_gui import gap_stats, tick_timer
     from comicdesk.core.events import BookAnalysed
     from comicdesk.qt.app import _make_app, run_event_loop
     from comicdesk.qt.jobs import JobBookAnalysed, JobState
@@ -185,10 +184,7 @@ def bench_stream(settings, lib: Path, ids: list[int], every_ms: float) -> dict:
         win.analysis_job = win.jobs.jobs[-19] = Job()
         applied: list[float] = []
         win.results_applied.connect(lambda _b: applied.append(time.perf_counter()))
-        ticks: list[float] = []
-        timer = QTimer()
-        timer.setInterval(10)
-        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        timer, ticks = tick_timer()
         timer.start()
         t0 = time.perf_counter()
         books = {b.id: b for b in win.library.model.books()}
