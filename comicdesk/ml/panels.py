@@ -966,6 +966,8 @@ class _Detector:
         band = cv2.dilate(np.ascontiguousarray(sub), np.ones((3, 1), np.uint8))
         cover = band.mean(axis=1)
         raw = sub.mean(axis=1)
+        ink = self.ink[region.y0:region.y1, region.x0:region.x1]
+        ink = ink.T if axis == 1 else ink
         margin = int(0.7 * self.min_side)
         out = []
         for s, e in _runs(cover >= p.line_cover):
@@ -975,8 +977,6 @@ class _Detector:
             after = float(raw[e + 2:e + 2 + thick].mean())
             if max(before, after) > p.dark_side:
                 continue
-            ink = self.ink[region.y0:region.y1, region.x0:region.x1]
-            ink = ink.T if axis == 1 else ink
             if min(float(ink[s - 2 - thick:s - 2].mean()), float(ink[e + 2:e + 2 + thick].mean())) < p.dark_fill:
                 continue  # not colour on both sides: the content test's case, judged there
             if self._art_crosses(region, axis, s, e):
