@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-7"
+DETECTOR_VERSION = "classic-8"
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,9 @@ class PanelParams:
     #: Tilts below this (degrees) are left alone; above ``max_skew`` they are not a scan's tilt.
     min_skew: float = 0.2
     max_skew: float = 5.0
+    #: Below this tilt (degrees) the page is also split untilted, and the reading that finds
+    #: more panels is kept (0 turns this off).
+    skew_sure: float = 0.6
     #: Cut along a single frame line that two panels share (no gutter between them): a run of
     #: at most ``line_thick`` (fraction of the long side) lines that ink covers over at least
     #: ``line_cover`` of the region's width (a pixel of wobble allowed), with panel room on both
@@ -423,8 +426,38 @@ class _Detector:
         angle = self._skew(mask)
         matrix = None
         if angle:
-            mask, matrix = self._rotate(mask, angle)
-            ink, _ = self._rotate(ink, angle)
+            turned, matrix = self._rotate(mask, angle)
+            leaves = self._leaves(small, self._rotate(ink, angle)[0], turned, matrix, rtl)
+            if abs(angle) < p.skew_sure:
+                # A small tilt may be no scan's (hand-drawn frames, uneven panels; its measure
+                # flickers around ``min_skew`` with the scan's size, JPEG or paper tint): the
+                # page is split as it is too, and the reading that finds more panels is kept.
+                straight = self._leaves(small, ink, mask, None, rtl)
+                if len(straight) > len(leaves):
+                    leaves, matrix = straight, None
+        else:
+            leaves = self._leaves(small, ink, mask, None, rtl)
+        if not leaves:
+            return []
+        inverse = cv2.invertAffineTransform(matrix) if matrix is not None else None
+        sx, sy = width / w, height / h
+        boxes = []
+        for lf in leaves:
+            x0, y0, x1, y1 = float(lf.x0), float(lf.y0), float(lf.x1), float(lf.y1)
+            if inverse is not None:
+                corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64)
+                mapped = corners @ inverse.T
+                x0, y0 = mapped[:, 0].min(), mapped[:, 1].min()
+                x1, y1 = mapped[:, 0].max(), mapped[:, 1].max()
+                x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+            boxes.append(clip_box((x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy), width, height))
+        return boxes
+
+    def _leaves(self, small: np.ndarray, ink: np.ndarray, mask: np.ndarray,
+                matrix: np.ndarray | None, rtl: bool) -> list[_Piece]:
+        """The panels found on ``mask`` (the page turned by ``matrix``, or as it is)."""
+        cv2, p = self.cv2, self.p
+        h, w = small.shape[:2]
         self.mask, self.ink = mask, ink
         self.small = small if matrix is None else self._rotate_image(small, matrix, mask.shape)
         # Dark ink (every channel dark): what frames are drawn in, apart from colour art.
@@ -451,21 +484,7 @@ class _Detector:
             return []
         leaves = self._split(whole, 0)
         leaves = _drop_nested([lf for lf in leaves if lf.area >= p.speck_area * self.page_area])
-        if not leaves:
-            return []
-        inverse = cv2.invertAffineTransform(matrix) if matrix is not None else None
-        sx, sy = width / w, height / h
-        boxes = []
-        for lf in leaves:
-            x0, y0, x1, y1 = float(lf.x0), float(lf.y0), float(lf.x1), float(lf.y1)
-            if inverse is not None:
-                corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64)
-                mapped = corners @ inverse.T
-                x0, y0 = mapped[:, 0].min(), mapped[:, 1].min()
-                x1, y1 = mapped[:, 0].max(), mapped[:, 1].max()
-                x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
-            boxes.append(clip_box((x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy), width, height))
-        return boxes
+        return leaves
 
     # -- preparation ------------------------------------------------------------------------
     def _gutter_colour(self, small: np.ndarray) -> np.ndarray | None:
