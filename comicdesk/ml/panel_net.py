@@ -15,7 +15,9 @@ boxes:
   covers from end to end (a shared frame line that a balloon breaks joins the interiors);
 - **tighten or extend** a box holding one interior region to that region's extent, edge by
   edge, where they differ by more than the maps' resolution (a stretched or cut-short box);
-- **drop** a box with (nearly) no interior in it (a text column, a scan strip);
+- **drop** a box with (nearly) no interior in it (a text column, a scan strip) and, since
+  ``refine-4``, no frame around it in the edge band (a framed panel whose inside the network
+  doubts stays);
 - **add** a confident interior region no box covers.
 
 Weights ship in the package (``panel_net.npz``, float16, < 1 MB) and load with no network; how
@@ -44,7 +46,7 @@ __all__ = ["INPUT_LONG", "REFINER_VERSION", "RefineParams", "WEIGHTS", "build_mo
            "detect_panels_refined", "for_inference", "load_model", "panels_version", "predict_maps", "refine"]
 
 #: Changes whenever the refined output for the same page may change.
-REFINER_VERSION = "refine-3"
+REFINER_VERSION = "refine-4"
 #: The page's long side, in pixels, as the network sees it (maps come out at half of it).
 INPUT_LONG = 384
 #: Channels of the network's four stages (the shipped weights' shape; ``meta`` repeats it).
@@ -79,8 +81,13 @@ class RefineParams:
     split_cover: float = 0.0
     #: A split piece's edge takes the box's edge when they differ by at most this.
     snap_tol: float = 8.0
-    #: A box whose mean interior probability is below this, holding no region, is dropped.
+    #: A box whose mean interior probability is below this, holding no region, is dropped ...
     drop_below: float = 0.2
+    #: ... unless the network sees a frame around it: the edge band's mean probability along
+    #: the box's border (its outer two map pixels) reaches this (a framed diagram on pale paper
+    #: whose inside the network doubts, Science Comics p. 24 scanned at twice the size; what is
+    #: dropped is a strip of scan margin or dirt, with no frame).
+    drop_framed: float = 0.25
     #: A region no box covers (less than this share of it inside boxes) is added when its mean
     #: interior probability reaches ``add_conf``.
     add_overlap: float = 0.3
@@ -393,7 +400,8 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
             if p.shrink_only:
                 new = _shrink_only(new, page_box, maps[OUTSIDE], sx, sy, p.strip_outside)
             out.append((new, i))
-        elif not inside and p.drop and float(p_int[m0[1]:m1[1], m0[0]:m1[0]].mean()) < p.drop_below:
+        elif (not inside and p.drop and float(p_int[m0[1]:m1[1], m0[0]:m1[0]].mean()) < p.drop_below
+              and _border_edge(maps[EDGE], m0, m1) < p.drop_framed):
             continue
         else:
             out.append((page_box, i))
@@ -419,6 +427,14 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
             k += 1
         ordered.extend(_reading_order(group, rtl) if len(group) > 1 else group)
     return ordered
+
+
+def _border_edge(p_edge: np.ndarray, m0: tuple[int, int], m1: tuple[int, int]) -> float:
+    """The edge band's mean probability along a box's border: its outer two map pixels."""
+    e = p_edge[m0[1]:m1[1], m0[0]:m1[0]]
+    k = 2
+    ring = np.concatenate([e[:k].ravel(), e[-k:].ravel(), e[k:-k, :k].ravel(), e[k:-k, -k:].ravel()])
+    return float(ring.mean()) if ring.size else 0.0
 
 
 def _edge_line(p_edge: np.ndarray, m0: tuple[int, int], m1: tuple[int, int],
@@ -513,7 +529,7 @@ def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:
 
 def panels_version() -> str:
     """The shipped detector's version, as the cache keys panels: the classical detector's and
-    the refiner's (``classic-8+refine-3``); either changing re-runs the panels stage."""
+    the refiner's (``classic-8+refine-4``); either changing re-runs the panels stage."""
     from comicdesk.ml.panels import DETECTOR_VERSION
 
     return f"{DETECTOR_VERSION}+{REFINER_VERSION}"

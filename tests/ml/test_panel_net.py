@@ -258,6 +258,24 @@ def test_drop_a_box_without_interior_and_add_a_missed_panel():
     assert panel_net.refine(page.image, [TWO[0], text_column], maps=maps) == [TWO[0]]  # add off by default
 
 
+def test_a_framed_box_the_interior_map_doubts_is_kept():
+    """refine-4: a box with no interior region is dropped only when the maps see no frame
+    around it either (a framed diagram on pale paper whose inside the network doubted, Science
+    Comics p. 24 scanned at twice the size, was dropped; a margin strip has no frame)."""
+    page = _page(TWO)
+    maps = _maps_from_truth(page)
+    y0 = int(TWO[1][1] * maps.shape[1] / page.image.shape[0])
+    doubted = maps.copy()  # panel 2's inside read as outside, its frame still seen
+    box = (slice(y0, None), slice(None))
+    gone = doubted[panel_net.INTERIOR][box] > 0.5
+    doubted[panel_net.INTERIOR][box][gone] = 0.05
+    doubted[panel_net.OUTSIDE][box][gone] = 0.95
+    out = panel_net.refine(page.image, TWO, maps=doubted)
+    assert len(out) == 2 and min(_best(TWO, out)) > 0.9
+    old = panel_net.refine(page.image, TWO, maps=doubted, params=panel_net.RefineParams(drop_framed=2.0))
+    assert len(old) == 1  # refine-3 dropped it
+
+
 def test_never_empty():
     page = _page(TWO)
     maps = np.zeros_like(_maps_from_truth(page))
