@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-8"
+DETECTOR_VERSION = "classic-9"
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,10 @@ class PanelParams:
     max_gutter: float = 0.06
     #: Fill a block on each side of a blocked gutter must have to call the gutter blocked.
     solid_flank: float = 0.72
+    #: A blocked gutter between solid blocks may be this narrow (pixels of the working copy;
+    #: a narrow gutter between framed panels, frames antialiased into it, that a balloon or a
+    #: caption crosses), where a clean one needs ``min_gap``.
+    blocked_min_px: int = 2
     #: A blocked gutter line holds at most this share of its flanks' fill (or of ink, between
     #: two frame lines).
     blocked_ratio: float = 0.7
@@ -900,8 +904,9 @@ class _Detector:
         flank = max(3, 2 * self.min_gap)
         max_len = max(self.min_gap, int(p.max_gutter * self.long_side))
         out = []
+        least = min(self.min_gap, max(2, p.blocked_min_px))
         for s, e in _runs(frac < p.blocked_ratio):
-            if not (self.min_gap <= e - s <= max_len) or s < flank or e > n - flank:
+            if not (least <= e - s <= max_len) or s < flank or e > n - flank:
                 continue
             low = min(float(np.median(frac[s - flank:s])), float(np.median(frac[e:e + flank])))
             ratio = float(frac[s:e].max()) / low if low > 0 else 1.0
