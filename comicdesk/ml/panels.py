@@ -181,6 +181,8 @@ class PanelParams:
     #: A band beside a shared line that is panel-sized and mostly inked is art, never lettering
     #: (a colour panel: every line of it is "a line across", which the caption test strips).
     solid_band: bool = True
+    #: ... and a band down the page (a column) is art from this many least panel sides across.
+    solid_column: float = 1.0
     #: Two lines of ink running (``line_cover``) the whole region facing each other across a
     #: band that is clean along a line are a gutter between two framed panels, even where the
     #: panels' inside is not content (a white interior flooded through a break in a frame).
@@ -1097,8 +1099,10 @@ class _Detector:
             return False  # half of it dark ink: a dark panel, not a filled caption strip
         if self.p.solid_band and float(sub.mean()) >= 0.6:
             # Mostly inked: colour art when it is two panels' least sides or more across, else
-            # a filled title or caption strip (its big letters are no "letters" below).
-            return hi - lo < 2 * self.min_side
+            # a filled title or caption strip (its big letters are no "letters" below). A
+            # column of colour (a tall narrow panel) is art from one panel's least side: title
+            # and caption strips run across the page, not down it.
+            return hi - lo < (self.p.solid_column if axis == 1 else 2.0) * self.min_side
         # Without lines running across or along the band (a caption box's sides).
         keep = sub.astype(bool).copy()
         keep[:, sub.sum(axis=0) >= 0.8 * sub.shape[0]] = False

@@ -579,3 +579,22 @@ def test_a_narrow_gutter_that_balloons_cross_parts_the_rows(seed):
     assert matched(found, truth, at=0.8), found
     old = detect_boxes(img, params=PanelParams(blocked_min_px=3))
     assert len(old) < len(truth), old  # the merge the rule is for
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_narrow_colour_panel_under_its_neighbour_is_a_panel(seed):
+    """`classic-9`: a tall narrow colour panel (under a fifth of the page wide) with the panel
+    beside it drawn over its side. The dark shared line was found, but the narrow panel was
+    taken for a filled caption strip (a mostly inked band under two least panel sides across)
+    and the row stayed one box; title and caption strips run across the page, not down it, so
+    a column of colour is art from one least panel side across."""
+    img = page()
+    _colour_panel(img, 40, 40, 230, 560, (230, 190, 150), (200, 150, 110), 4, seed)
+    _colour_panel(img, 190, 40, 760, 560, (150, 200, 235), (110, 170, 220), 4, seed + 1)
+    _colour_panel(img, 40, 600, 760, 1160, (200, 230, 170), (160, 200, 130), 4, seed + 2)
+    truth = [(40, 40, 190, 520), (190, 40, 570, 520), (40, 600, 720, 560)]
+    found = detect_boxes(img)
+    assert len(found) == 3, found
+    assert matched(found, truth, at=0.75), found
+    old = detect_boxes(img, params=PanelParams(solid_column=2.0))
+    assert len(old) == 2, old  # the row as one box
