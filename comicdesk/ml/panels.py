@@ -220,6 +220,10 @@ class PanelParams:
     dark_lines: bool = True
     dark_side: float = 0.5
     dark_fill: float = 0.9
+    #: ... and is refused as art running on across it (a black horizon drawn across one sky)
+    #: only where the same colour lies on both sides along more than this share of it (two
+    #: panels of one scene share colours along part of their border).
+    dark_crossed: float = 0.25
     #: A slanted gutter that a caption, a balloon or art blocks at one end (no gap there for
     #: a slanted cut to start from): clean along ``1 - slant_blocked`` of its length from the
     #: other end, no wider than a gutter, dark frames flanking it (:meth:`_blocked_slants`).
@@ -1005,7 +1009,7 @@ class _Detector:
                 continue
             if min(float(ink[s - 2 - thick:s - 2].mean()), float(ink[e + 2:e + 2 + thick].mean())) < p.dark_fill:
                 continue  # not colour on both sides: the content test's case, judged there
-            if self._art_crosses(region, axis, s, e):
+            if self._art_crosses(region, axis, s, e, p.dark_crossed):
                 continue
             if self._lettering_band(region, axis, thick, s - thick) or \
                     self._lettering_band(region, axis, e + thick, n - thick):
@@ -1114,9 +1118,10 @@ class _Detector:
         small = inside & (h <= letter)  # letters, words, lines of text
         return int(area[small].sum()) >= 0.5 * total
 
-    def _art_crosses(self, region: _Piece, axis: int, s: int, e: int) -> bool:
+    def _art_crosses(self, region: _Piece, axis: int, s: int, e: int, share: float | None = None) -> bool:
         """Whether art runs on across a line (the same colour just before and just after it
-        along much of its length): a horizon or an edge drawn inside a panel, not a border."""
+        along more than ``share`` of its length, ``line_crossed`` unless given): a horizon or
+        an edge drawn inside a panel, not a border."""
         d = 2
         if axis == 0:
             a0, b0 = region.y0 + s - d - 1, region.y0 + e + d
@@ -1133,7 +1138,7 @@ class _Detector:
             two = self.small[region.y0:region.y1, b0].astype(np.int16)
             i1, i2 = self.ink[region.y0:region.y1, a0], self.ink[region.y0:region.y1, b0]
         same = (np.abs(one - two).max(axis=-1) <= 24) & (i1 > 0) & (i2 > 0)
-        return float(same.mean()) > self.p.line_crossed
+        return float(same.mean()) > (self.p.line_crossed if share is None else share)
 
     def _blocked_slants(self, region: _Piece, axis: int, a: np.ndarray, edge: int, margin: int,
                         t: np.ndarray) -> list[tuple[float, int, int, int]]:
