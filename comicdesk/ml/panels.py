@@ -86,6 +86,11 @@ class PanelParams:
     max_gutter: float = 0.06
     #: Fill a block on each side of a blocked gutter must have to call the gutter blocked.
     solid_flank: float = 0.72
+    #: A blocked gutter is no gutter where a straight line of dark ink crosses it and runs on
+    #: past both of its sides (a panel's frame), unless the line is one side of a caption box
+    #: across the gutter: two such lines at most a least panel side apart with lettering
+    #: between them on one flat colour.
+    caption_across: bool = True
     #: A blocked gutter between solid blocks may be this narrow (pixels of the working copy;
     #: a narrow gutter between framed panels, frames antialiased into it, that a balloon or a
     #: caption crosses), where a clean one needs ``min_gap``.
@@ -1367,15 +1372,37 @@ class _Detector:
 
     def _crossed(self, region: _Piece, axis: int, gap: tuple[int, int]) -> bool:
         """Whether a straight line of dark ink (a frame; colour art does not count) crosses the
-        band and runs on well past both sides."""
+        band and runs on well past both sides, other than a caption box's sides."""
         reach = int(self.min_side / 2)
-        lo = (region.y0 if axis == 0 else region.x0) + gap[0] - reach
+        lo = max(0, (region.y0 if axis == 0 else region.x0) + gap[0] - reach)
         hi = (region.y0 if axis == 0 else region.x0) + gap[1] + reach
         if axis == 0:
-            sub = self.dark[max(0, lo):hi, region.x0:region.x1]
-            return bool(sub.all(axis=0).any())
-        sub = self.dark[region.y0:region.y1, max(0, lo):hi]
-        return bool(sub.all(axis=1).any())
+            window = self.dark[lo:hi, region.x0:region.x1].T
+            img = self.small[lo:hi, region.x0:region.x1].transpose(1, 0, 2)
+        else:
+            window = self.dark[region.y0:region.y1, lo:hi]
+            img = self.small[region.y0:region.y1, lo:hi]
+        runs = _runs(window.all(axis=1))  # lines across the band, along the region
+        if not runs or not self.p.caption_across:
+            return bool(runs)
+        sides = set()
+        for (s0, e0), (s1, e1) in zip(runs, runs[1:]):
+            if 8 <= s1 - e0 <= self.min_side and self._caption_box(window[e0:s1], img[e0:s1]):
+                sides |= {s0, s1}
+        return any(s0 not in sides for s0, _ in runs)
+
+    def _caption_box(self, dark: np.ndarray, img: np.ndarray) -> bool:
+        """Whether the inside of a box (its dark ink and its colours) is lettering on one flat
+        colour: some dark marks, not many, and the rest mostly one colour."""
+        share = float(dark.mean()) if dark.size else 0.0
+        if not 0.02 <= share <= 0.5:
+            return False
+        px = img[dark == 0].astype(np.int32)
+        if len(px) == 0:
+            return False
+        q = px >> 4
+        codes = q[:, 0] if q.shape[1] == 1 else (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
+        return float(np.bincount(codes).max()) >= 0.6 * len(codes)
 
     def _cut(self, region: _Piece, axis: int, gaps: list[tuple[int, int]],
              border: bool = False) -> list[_Piece]:

@@ -614,3 +614,31 @@ def test_panels_sharing_a_colour_along_part_of_their_line_still_part(seed):
     assert matched(found, truth, at=0.75), found
     old = detect_boxes(img, params=PanelParams(dark_crossed=0.1))
     assert len(old) == 2, old
+
+
+def _caption_box(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    """A filled caption box with its outline and three words of lettering."""
+    cv2.rectangle(img, (x0, y0), (x1, y1), (170, 230, 250), -1)
+    cv2.rectangle(img, (x0, y0), (x1, y1), (0, 0, 0), 2)
+    for k in range(3):
+        cx = x0 + 12 + k * (x1 - x0 - 20) // 3
+        cv2.putText(img, "ABC", (cx, (y0 + y1) // 2 + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (10, 10, 10), 2)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_caption_boxes_across_a_gutter_do_not_make_it_a_frame(seed):
+    """`classic-9`: two colour panels side by side, a narrow white gutter between them that two
+    caption boxes cross (top and bottom). A straight line of dark ink crossing a blocked
+    gutter and running on past both sides is a panel's frame, so the gutter was refused and the
+    row stayed one box; a caption box's top and bottom lines, a short way apart with lettering
+    between them on one flat colour, are no frame."""
+    img = page()
+    _colour_panel(img, 40, 40, 392, 1160, (230, 190, 150), (200, 150, 110), 3, seed)
+    _colour_panel(img, 400, 40, 760, 1160, (150, 200, 235), (110, 170, 220), 3, seed + 1)
+    _caption_box(img, 300, 120, 500, 165)
+    _caption_box(img, 290, 900, 480, 945)
+    truth = [(40, 40, 352, 1120), (400, 40, 360, 1120)]
+    found = detect_boxes(img)
+    assert matched(found, truth, at=0.8), found
+    old = detect_boxes(img, params=PanelParams(caption_across=False))
+    assert len(old) == 1, old
