@@ -70,6 +70,16 @@ class PanelParams:
     #: Least colour distance (max over channels, 0-255) from the gutter colour that counts as
     #: content. Raised automatically on noisy pages.
     ink_threshold: int = 40
+    #: A scan's dark strip along an edge of the page (the scanner's lid) is no content: lines
+    #: from the edge of one dark tone (``margin_fill`` of their pixels), no more than
+    #: ``margin_max`` of the page deep and more than ``margin_min`` (a panel's frame line at
+    #: the page's edge is thinner); the ring the gutter colour is read from skips it.
+    scan_margins: bool = True
+    margin_fill: float = 0.9
+    margin_max: float = 0.05
+    margin_min: float = 0.012
+    #: ... and a binding's shadow within this share of the page of an edge is lifted first.
+    shade_depth: float = 0.08
     #: Least share of the page's edge the gutter colour must have when no gutter band (a band of
     #: uniform lines crossing the page) backs it; below it the page is a splash.
     min_gutter_share: float = 0.5
@@ -432,6 +442,8 @@ class _Detector:
         """Boxes in pixels of the ``width`` x ``height`` page, given its working copy."""
         cv2, p = self.cv2, self.p
         h, w = small.shape[:2]
+        if p.scan_margins:
+            small = self._unshade(small)
         gutter = self._gutter_colour(small)
         if gutter is None:
             return []  # no gutter anywhere: a splash page
@@ -513,7 +525,14 @@ class _Detector:
         if half.ndim == 2:
             half = half[:, :, None]
         th, tw = half.shape[:2]
-        ring = np.concatenate([half[0], half[-1], half[:, 0], half[:, -1]]).reshape(-1, c)
+        if self.p.scan_margins:
+            # Each side's line beyond a scan's dark strip, where there is one: the paper.
+            bright = _brightest(self.cv2, half)
+            r0, r1 = self._strip_depth(bright, 0, 0), self._strip_depth(bright, 0, th - 1)
+            c0, c1 = self._strip_depth(bright, 1, 0), self._strip_depth(bright, 1, tw - 1)
+            ring = np.concatenate([half[r0], half[th - 1 - r1], half[:, c0], half[:, tw - 1 - c1]]).reshape(-1, c)
+        else:
+            ring = np.concatenate([half[0], half[-1], half[:, 0], half[:, -1]]).reshape(-1, c)
         # Bands of lines that run uniform from edge to edge: gutters crossing the page. A wider
         # band is a flat panel, not a gutter.
         widest = max(1, int(round(self.p.max_gutter * max(th, tw))))
@@ -592,7 +611,86 @@ class _Detector:
         noise = float(np.percentile(calm, 90)) if len(calm) else 0.0
         threshold = int(max(p.ink_threshold, min(3.0 * noise, 100)))
         ink = (dist > threshold).astype(np.uint8)
+        if p.scan_margins:
+            self._clear_margins(ink, small)
         return ink, self._fill_enclosed(ink)
+
+    def _unshade(self, small: np.ndarray) -> np.ndarray:
+        """The page with a binding's shadow lifted: near an edge (``shade_depth`` of the
+        page), lines whose palest pixel is darker than the paper, fading smoothly to the
+        paper's brightness inwards (no step over 40 % of the rise: a coloured margin ends in a
+        step), are brightened back to it (the paper's margins show the shadow)."""
+        cv2, p = self.cv2, self.p
+        h, w = small.shape[:2]
+        bright = _brightest(cv2, small)
+        out = None
+        for axis in (0, 1):  # columns (left and right edges), then rows (top and bottom)
+            peak = cv2.reduce(bright, axis, cv2.REDUCE_MAX).reshape(-1).astype(np.float32)
+            paper = float(np.median(peak))
+            n = len(peak)
+            d = max(3, int(p.shade_depth * n))
+            if paper < 64 or 3 * d >= n:
+                continue
+            for seg in (slice(0, d), slice(n - d, n)):
+                part = peak[seg] if seg.start == 0 else peak[seg][::-1]  # edge first
+                if part[0] >= 0.9 * paper or part[-1] < 0.95 * paper:
+                    continue  # no shadow, or one that does not fade out: art, not shade
+                rise = np.diff(part)
+                if rise.min() < -8 or rise.max() > 0.4 * (part[-1] - part[0]):
+                    continue  # not a fade but a step: a coloured margin, a frame's edge
+                gain = np.clip(paper / np.maximum(part, 1.0), 1.0, 4.0)
+                gain = gain if seg.start == 0 else gain[::-1]
+                if out is None:
+                    out = small.astype(np.float32)
+                if axis == 0:
+                    out[:, seg] *= gain[None, :, None]
+                else:
+                    out[seg] *= gain[:, None, None]
+        return small if out is None else np.clip(out, 0, 255).astype(np.uint8)
+
+    def _clear_margins(self, ink: np.ndarray, small: np.ndarray) -> None:
+        """Clears (in place) a scan's dark strip along each edge of the page where there is one
+        (:meth:`_strip_depth`), and the line beyond it."""
+        h, w = ink.shape
+        bright = _brightest(self.cv2, small)
+        for axis in (0, 1):
+            n = h if axis == 0 else w
+            for start in (0, n - 1):
+                k = self._strip_depth(bright, axis, start)
+                if not k:
+                    continue
+                k = min(k + 1, n)
+                if start == 0:
+                    (ink[:k] if axis == 0 else ink[:, :k])[...] = 0
+                else:
+                    (ink[n - k:] if axis == 0 else ink[:, n - k:])[...] = 0
+
+    def _strip_depth(self, bright: np.ndarray, axis: int, start: int) -> int:
+        """How many lines deep a scan's dark strip (the scanner's lid) runs in from an edge of
+        the page (rows for axis 0, columns for axis 1; ``start`` the edge line), or 0: lines of
+        one dark tone from end to end (``margin_fill`` of their pixels within 32 levels of the
+        line's median, itself below 128), more than ``margin_min`` and no more than
+        ``margin_max`` of the page deep, with paper beyond (the next line's median 48 levels
+        brighter) or, for a near-black strip (below 64), anything not one tone. Art is not one
+        tone along the page's whole length, a panel's frame line at the edge is thinner, a
+        panel bleeding off the edge is deeper, and a dark gutter colour runs on beyond."""
+        p = self.p
+        n = bright.shape[0] if axis == 0 else bright.shape[1]
+        deep = max(2, int(p.margin_max * n))
+        if 2 * deep >= n:
+            return 0
+        step = 1 if start == 0 else -1
+        tone = 0
+        for k in range(deep + 2):
+            line = (bright[start + step * k] if axis == 0 else bright[:, start + step * k]).astype(np.int16)
+            mid = int(np.median(line))
+            flat = float((np.abs(line - mid) <= 32).mean()) >= p.margin_fill
+            if k and (mid >= tone + 48 or (not flat and tone < 64)):
+                return k if max(3, int(p.margin_min * n)) <= k <= deep else 0
+            if mid >= 128 or not flat:
+                return 0
+            tone = max(tone, mid)
+        return 0
 
     def _fill_enclosed(self, ink: np.ndarray) -> np.ndarray:
         """Content plus every region it encloses.
@@ -1698,6 +1796,14 @@ def _window_max(values: np.ndarray, k: int) -> float:
     """The largest mean of ``k`` consecutive values."""
     c = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
     return float((c[k:] - c[:-k]).max() / k)
+
+
+def _brightest(cv2: Any, img: np.ndarray) -> np.ndarray:
+    """Each pixel's brightest channel (the image itself when grey), as a 2-D uint8 array."""
+    if img.ndim == 3 and img.shape[2] >= 3:
+        b, g, r = cv2.split(img)[:3]
+        return cv2.max(cv2.max(b, g), r)
+    return np.ascontiguousarray(img.reshape(img.shape[0], img.shape[1]))
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:

@@ -12,7 +12,10 @@ Per set and variant: F1 at IoU 0.5 and 0.8 (boxes matched one to one, best IoU f
 boxes mapped back to the page's own size), and the pages that come out otherwise than as
 scanned (another count of boxes, or of boxes matched at IoU 0.8). Variants: ``orig``; ``sizeF`` (the page resized by F: area-averaged down, bicubic up);
 ``jpegQ`` (re-encoded at quality Q); ``yellow`` (old paper: blue falls most); ``blur`` (a
-3-pixel Gaussian, a softer scan).
+3-pixel Gaussian, a softer scan); ``margin`` (a dark band down the outer edge, 2.5 % of the
+width: the scanner's lid); ``spine`` (the binding's shadow, 6 % of the width darkening to 35 %
+at the inner edge); ``tilt1`` (turned 1 degree; boxes are compared unturned, so a few pixels
+of IoU go to the tilt itself).
 
 Prints the figures and, last, one JSON line.
 """
@@ -33,7 +36,8 @@ from helpers import fixtures_dir
 from panel_real import RealScore, real_sets
 from panel_synth import match
 
-VARIANTS = ("orig", "size0.6", "size0.8", "size1.6", "size2.2", "size3.0", "jpeg50", "yellow", "blur")
+VARIANTS = ("orig", "size0.6", "size0.8", "size1.6", "size2.2", "size3.0", "jpeg50", "yellow", "blur",
+            "margin", "spine", "tilt1")
 
 
 def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
@@ -54,6 +58,21 @@ def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
         return np.clip(out, 0, 255).astype(np.uint8), 1.0
     if name == "blur":
         return cv2.GaussianBlur(image, (3, 3), 0.8), 1.0
+    if name == "margin":  # the scanner's lid: a dark band down the outer edge
+        out = image.copy()
+        band = max(2, int(0.025 * image.shape[1]))
+        out[:, image.shape[1] - band:] = (25, 25, 28)
+        return out, 1.0
+    if name == "spine":  # the binding's shadow: darker towards the inner edge
+        w = image.shape[1]
+        shade = np.ones(w, np.float32)
+        k = max(2, int(0.06 * w))
+        shade[:k] = np.linspace(0.35, 1.0, k)
+        return (image.astype(np.float32) * shade[None, :, None]).astype(np.uint8), 1.0
+    if name == "tilt1":  # scanned a degree askew (white beyond the page)
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.0)
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)), 1.0
     raise SystemExit(f"unknown variant: {name}")
 
 

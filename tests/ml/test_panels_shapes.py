@@ -642,3 +642,17 @@ def test_caption_boxes_across_a_gutter_do_not_make_it_a_frame(seed):
     assert matched(found, truth, at=0.8), found
     old = detect_boxes(img, params=PanelParams(caption_across=False))
     assert len(old) == 1, old
+
+
+
+def test_a_frame_line_at_the_page_edge_is_no_scan_strip():
+    """`classic-9` clears a scanner's dark strip along the page's edge
+    (``tests/ml/test_panels_real.py``); a panel whose frame is the page's edge (a crop, a web
+    comic) keeps its frame: a dark line thinner than ``margin_min`` is no such strip."""
+    img = page()
+    frame(img, 0, 0, W - 1, 590)
+    art(img, 0, 0, W - 1, 590, 3)
+    frame(img, 0, 610, W - 1, H - 1)
+    art(img, 0, 610, W - 1, H - 1, 4)
+    found = detect_boxes(img)
+    assert matched(found, [(0, 0, W, 591), (0, 610, W, H - 610)], at=0.9), found
