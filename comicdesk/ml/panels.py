@@ -235,6 +235,9 @@ class PanelParams:
     dark_lines: bool = True
     dark_side: float = 0.5
     dark_fill: float = 0.9
+    #: Dark ink is at most 128 bright on paper at least 230 bright, and proportionally darker
+    #: on greyer paper (an underexposed scan).
+    relative_dark: bool = True
     #: ... and is refused as art running on across it (a black horizon drawn across one sky)
     #: only where the same colour lies on both sides along more than this share of it (two
     #: panels of one scene share colours along part of their border).
@@ -447,6 +450,7 @@ class _Detector:
         gutter = self._gutter_colour(small)
         if gutter is None:
             return []  # no gutter anywhere: a splash page
+        self.gutter = gutter
         ink, mask = self._content_mask(small, gutter)
         if int(mask.sum()) < max(4, 0.0005 * h * w):
             return []  # blank
@@ -491,7 +495,10 @@ class _Detector:
         brightest = self.small[:, :, 0]
         for k in range(1, self.small.shape[2]):
             brightest = np.maximum(brightest, self.small[:, :, k])
-        self.dark = (brightest <= 128).astype(np.uint8) & ink
+        # Dark is half the paper's brightness or less (on an underexposed scan the paper is
+        # grey and mid-grey art falls below 128); pages on paper at least 230 bright: 128.
+        paper = float(np.max(self.gutter)) if self.p.relative_dark and self.gutter is not None else 230.0
+        self.dark = (brightest <= min(128.0, 128.0 * paper / 230.0)).astype(np.uint8) & ink
         self._components: np.ndarray | None = None
         self._blobs: np.ndarray | None = None
         self._segs: list[tuple[int, int, int, int]] | None = None

@@ -14,7 +14,8 @@ scanned (another count of boxes, or of boxes matched at IoU 0.8). Variants: ``or
 ``jpegQ`` (re-encoded at quality Q); ``yellow`` (old paper: blue falls most); ``blur`` (a
 3-pixel Gaussian, a softer scan); ``margin`` (a dark band down the outer edge, 2.5 % of the
 width: the scanner's lid); ``spine`` (the binding's shadow, 6 % of the width darkening to 35 %
-at the inner edge); ``tilt1`` (turned 1 degree; boxes are compared unturned, so a few pixels
+at the inner edge); ``grey`` (a greyscale scan of a colour book); ``dark`` (underexposed:
+every value times 0.75); ``tilt1`` (turned 1 degree; boxes are compared unturned, so a few pixels
 of IoU go to the tilt itself).
 
 Prints the figures and, last, one JSON line.
@@ -37,7 +38,7 @@ from panel_real import RealScore, real_sets
 from panel_synth import match
 
 VARIANTS = ("orig", "size0.6", "size0.8", "size1.6", "size2.2", "size3.0", "jpeg50", "yellow", "blur",
-            "margin", "spine", "tilt1")
+            "margin", "spine", "tilt1", "grey", "dark")
 
 
 def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
@@ -69,6 +70,11 @@ def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
         k = max(2, int(0.06 * w))
         shade[:k] = np.linspace(0.35, 1.0, k)
         return (image.astype(np.float32) * shade[None, :, None]).astype(np.uint8), 1.0
+    if name == "grey":  # a greyscale scan of a colour book
+        g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        return np.repeat(g[:, :, None], 3, axis=2), 1.0
+    if name == "dark":  # an underexposed scan: paper grey, ink no darker
+        return (image.astype(np.float32) * 0.75).astype(np.uint8), 1.0
     if name == "tilt1":  # scanned a degree askew (white beyond the page)
         h, w = image.shape[:2]
         m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.0)

@@ -656,3 +656,16 @@ def test_a_frame_line_at_the_page_edge_is_no_scan_strip():
     art(img, 0, 610, W - 1, H - 1, 4)
     found = detect_boxes(img)
     assert matched(found, [(0, 0, W, 591), (0, 610, W, H - 610)], at=0.9), found
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_underexposed_page_keeps_its_dark_shared_line(seed):
+    """`classic-9`: the page of the `classic-7` overlap test scanned underexposed (every value
+    times 0.6: the paper at 153). Dark ink was a fixed 128 or below, so the colour art beside
+    the shared line counted as dark too and the line no longer stood alone; dark is now half
+    the paper's brightness, as on white paper (128 from paper at 230 up)."""
+    img, truth = _overlapping_row(False, seed)
+    img = (img.astype(np.float32) * 0.6).astype(np.uint8)
+    found = detect_boxes(img)
+    assert len(found) == 3 and matched(found, truth, at=0.75), found
+    assert len(detect_boxes(img, params=PanelParams(relative_dark=False))) == 2
