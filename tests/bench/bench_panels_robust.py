@@ -15,7 +15,8 @@ scanned (another count of boxes, or of boxes matched at IoU 0.8). Variants: ``or
 3-pixel Gaussian, a softer scan); ``margin`` (a dark band down the outer edge, 2.5 % of the
 width: the scanner's lid); ``spine`` (the binding's shadow, 6 % of the width darkening to 35 %
 at the inner edge); ``grey`` (a greyscale scan of a colour book); ``dark`` (underexposed:
-every value times 0.75); ``tilt1`` (turned 1 degree; boxes are compared unturned, so a few pixels
+every value times 0.75); ``tilt1p`` (turned 1 degree, the edges' paper repeated beyond: a
+cropped scan); ``tilt1`` (turned 1 degree on a white bed; boxes are compared unturned, so a few pixels
 of IoU go to the tilt itself).
 
 Prints the figures and, last, one JSON line.
@@ -38,7 +39,7 @@ from panel_real import RealScore, real_sets
 from panel_synth import match
 
 VARIANTS = ("orig", "size0.6", "size0.8", "size1.6", "size2.2", "size3.0", "jpeg50", "yellow", "blur",
-            "margin", "spine", "tilt1", "grey", "dark")
+            "margin", "spine", "tilt1", "tilt1p", "grey", "dark")
 
 
 def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
@@ -79,6 +80,10 @@ def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
         h, w = image.shape[:2]
         m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.0)
         return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)), 1.0
+    if name == "tilt1p":  # turned 1 degree, the paper running on to the edges (a cropped scan)
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.0)
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), 1.0
     raise SystemExit(f"unknown variant: {name}")
 
 
