@@ -235,13 +235,13 @@ class PanelParams:
     dark_lines: bool = True
     dark_side: float = 0.5
     dark_fill: float = 0.9
-    #: Dark ink is at most 128 bright on paper at least 230 bright, and proportionally darker
-    #: on greyer paper (an underexposed scan).
-    relative_dark: bool = True
     #: ... and is refused as art running on across it (a black horizon drawn across one sky)
     #: only where the same colour lies on both sides along more than this share of it (two
     #: panels of one scene share colours along part of their border).
     dark_crossed: float = 0.25
+    #: Dark ink is at most 128 bright on paper at least 230 bright, and proportionally darker
+    #: on greyer paper (an underexposed scan).
+    relative_dark: bool = True
     #: A slanted gutter that a caption, a balloon or art blocks at one end (no gap there for
     #: a slanted cut to start from): clean along ``1 - slant_blocked`` of its length from the
     #: other end, no wider than a gutter, dark frames flanking it (:meth:`_blocked_slants`).
@@ -492,9 +492,7 @@ class _Detector:
         self.mask, self.ink = mask, ink
         self.small = small if matrix is None else self._rotate_image(small, matrix, mask.shape)
         # Dark ink (every channel dark): what frames are drawn in, apart from colour art.
-        brightest = self.small[:, :, 0]
-        for k in range(1, self.small.shape[2]):
-            brightest = np.maximum(brightest, self.small[:, :, k])
+        brightest = _brightest(cv2, self.small)
         # Dark is half the paper's brightness or less (on an underexposed scan the paper is
         # grey and mid-grey art falls below 128); pages on paper at least 230 bright: 128.
         paper = float(np.max(self.gutter)) if self.p.relative_dark and self.gutter is not None else 230.0
@@ -559,8 +557,7 @@ class _Detector:
         votes = np.concatenate([ring, *inner]).astype(np.int16)
         if len(votes) == 0:
             return None
-        q = (votes >> 4).astype(np.int32)
-        codes = q[:, 0] if c == 1 else (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
+        codes = _colour_bins(votes)
         mode = np.bincount(codes).argmax()
         centre = np.array([(mode >> 8) & 15, (mode >> 4) & 15, mode & 15] if c == 3 else [mode],
                           np.int16) * 16 + 8
@@ -1502,11 +1499,10 @@ class _Detector:
         share = float(dark.mean()) if dark.size else 0.0
         if not 0.02 <= share <= 0.5:
             return False
-        px = img[dark == 0].astype(np.int32)
+        px = img[dark == 0]
         if len(px) == 0:
             return False
-        q = px >> 4
-        codes = q[:, 0] if q.shape[1] == 1 else (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
+        codes = _colour_bins(px)
         return float(np.bincount(codes).max()) >= 0.6 * len(codes)
 
     def _cut(self, region: _Piece, axis: int, gaps: list[tuple[int, int]],
@@ -1803,6 +1799,12 @@ def _window_max(values: np.ndarray, k: int) -> float:
     """The largest mean of ``k`` consecutive values."""
     c = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
     return float((c[k:] - c[:-k]).max() / k)
+
+
+def _colour_bins(px: np.ndarray) -> np.ndarray:
+    """One bin number per pixel (rows of one or three channels): 16 levels a channel."""
+    q = px.astype(np.int32) >> 4
+    return q[:, 0] if q.shape[1] == 1 else (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
 
 
 def _brightest(cv2: Any, img: np.ndarray) -> np.ndarray:
