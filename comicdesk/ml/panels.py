@@ -1372,7 +1372,7 @@ class _Detector:
         if self._boxed(dark, thick):
             return []
         out, seen = [], set()
-        padded = None
+        padded = near = None
         for x1, y1, x2, y2 in self._segments():
             if axis == 0:
                 along0, along1, across0, across1, lo, base = x1, x2, y1, y2, region.x0, region.y0
@@ -1393,6 +1393,12 @@ class _Detector:
             seen.add(key)
             if padded is None:
                 padded = np.pad(a, ((0, 0), (1, 1)))
+                # Ink within 5 columns: every line tried below passes within 4 of the key's
+                # (ends moved by up to 3, rounding), a pixel of wobble beside it, so the cover
+                # of this along the key's line bounds theirs from above.
+                near = self.cv2.dilate(padded, np.ones((1, 11), np.uint8))
+            if _line_cover(near, np.array([key[0]]), np.array([key[1]]), t[::4], n, low=False)[0] < p.line_cover - 0.1:
+                continue  # no line near it covers enough: the settling below would find none
             # The segments come from a reduced copy: settle each end to the pixel.
             d = np.arange(-3, 4)
             q0, q1 = np.meshgrid(key[0] + d, key[1] + d, indexing="ij")
