@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DETECTOR_VERSION", "Panel", "PanelParams", "detect_boxes", "detect_panels"]
 
 #: Changes whenever the detector's output for the same page may change; the cache keys by it.
-DETECTOR_VERSION = "classic-9"
+DETECTOR_VERSION = "classic-10"
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,18 @@ class PanelParams:
     margin_fill: float = 0.9
     margin_max: float = 0.05
     margin_min: float = 0.012
+    #: A page scanned on a bed of another colour than its paper (a white lid around cream
+    #: newsprint, wedges of it where the page is turned): the edge ring reads the bed's colour
+    #: or none, the paper is all content, or the wedges join the corner panels. The flat
+    #: colour of the image's four corners, where joined to the edges and reaching no deeper
+    #: than ``bed_depth`` of the long side, covering at least ``bed_min`` of the image, with
+    #: one other, pale colour just beyond it (the paper), is painted over in that colour
+    #: before anything else; the page so washed is split on its own and its panels kept when
+    #: there are two or more covering ``bed_panels`` of it.
+    page_on_bed: bool = True
+    bed_depth: float = 0.06
+    bed_min: float = 0.003
+    bed_panels: float = 0.5
     #: ... and a binding's shadow within this share of the page of an edge is lifted first.
     shade_depth: float = 0.08
     #: Least share of the page's edge the gutter colour must have when no gutter band (a band of
@@ -445,6 +457,15 @@ class _Detector:
         """Boxes in pixels of the ``width`` x ``height`` page, given its working copy."""
         cv2, p = self.cv2, self.p
         h, w = small.shape[:2]
+        if p.page_on_bed:
+            washed = self._wash_bed(small)
+            if washed is not small:
+                # Kept when the page, its bed washed out, splits into panels that fill half of
+                # it or more: a single panel on a black page looks just like pale paper on a
+                # dark bed, and washed out, its art alone is left to split.
+                boxes = _Detector(cv2, replace(p, page_on_bed=False)).run(washed, width, height, rtl)
+                if len(boxes) >= 2 and sum(b[2] * b[3] for b in boxes) >= p.bed_panels * width * height:
+                    return boxes
         if p.scan_margins:
             small = self._unshade(small)
         gutter = self._gutter_colour(small)
@@ -483,6 +504,74 @@ class _Detector:
                 x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
             boxes.append(clip_box((x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy), width, height))
         return boxes
+
+    def _wash_bed(self, small: np.ndarray) -> np.ndarray:
+        """The page with the scanner's bed around it painted over in the paper's colour
+        (:attr:`PanelParams.page_on_bed`), or as it is when it shows no bed."""
+        cv2, p = self.cv2, self.p
+        h, w = small.shape[:2]
+        img = small.reshape(h, w, -1)
+        if h < 16 or w < 16:
+            return small
+        # A bed shows at the image's corners (a turned page leaves its widest wedges there):
+        # all four one flat colour.
+        corners = np.concatenate([img[:2, :2], img[:2, -2:], img[-2:, :2], img[-2:, -2:]]).reshape(-1, img.shape[2])
+        bed = np.median(corners, axis=0)
+        if float(np.abs(corners.astype(np.int16) - bed).max()) > 16:
+            return small
+        d = max(1, int(round(p.bed_depth * max(h, w))))
+        # Looked for on every fourth pixel first (most pages' corners are their margins,
+        # joined to gutters that run deep in, or no bed with paper beyond it).
+        coarse = img[::4, ::4]
+        on_bed = self._bed_mask(coarse, bed, max(1, d // 4))
+        if float(on_bed.mean()) < p.bed_min or self._paper(coarse, on_bed, bed, 1) is None:
+            return small
+        on_bed = self._bed_mask(img, bed, d)
+        if float(on_bed.mean()) < p.bed_min or (paper := self._paper(img, on_bed, bed, 2)) is None:
+            return small
+        # The wash reaches two pixels past the bed, over the page's blurred edge.
+        out = small.copy()
+        out.reshape(h, w, -1)[cv2.dilate(on_bed, np.ones((5, 5), np.uint8)) > 0] = np.round(paper).astype(np.uint8)
+        return out
+
+    def _paper(self, img: np.ndarray, on_bed: np.ndarray, bed: np.ndarray, gap: int) -> np.ndarray | None:
+        """The paper's colour: what lies just beyond the bed (past ``gap`` pixels of its blurred
+        edge), mostly one pale colour other than the bed's; None when it is not (a dark line
+        there is a frame drawn round a margin of the page's own)."""
+        cv2 = self.cv2
+        near = cv2.dilate(on_bed, np.ones((2 * gap + 1, 2 * gap + 1), np.uint8))
+        far = cv2.dilate(on_bed, np.ones((2 * gap + 7, 2 * gap + 7), np.uint8))
+        band = img[(far > 0) & (near == 0)].astype(np.int16)
+        if len(band) == 0:
+            return None
+        paper = np.median(band, axis=0)
+        if (float((np.abs(band - paper).max(axis=1) <= 24).mean()) < 0.6
+                or float(np.abs(paper - bed).max()) <= 32
+                or float(paper.min()) < 128 or float(paper.max() - paper.min()) > 96):
+            return None
+        return paper
+
+    def _bed_mask(self, img: np.ndarray, bed: np.ndarray, depth: int) -> np.ndarray:
+        """Pixels of ``img`` (H, W, C) within 16 of the colour ``bed`` on every channel, joined to
+        the image's edge and reaching no more than ``depth`` pixels in from it (uint8, 0/1)."""
+        cv2 = self.cv2
+        h, w, c = img.shape
+        if h <= 2 * depth + 2 or w <= 2 * depth + 2:
+            return np.zeros((h, w), np.uint8)
+        img = np.ascontiguousarray(img)
+        level = [float(v) for v in np.clip(np.round(bed), 0, 255)]
+        if c == 3:  # OpenCV's scalar absdiff, as in :meth:`_content_mask`
+            diff = cv2.absdiff(img, tuple(level) + (0.0,))
+        else:
+            diff = cv2.absdiff(img.reshape(h, w), np.full((h, w), level[0], np.uint8))
+        flat = (_brightest(cv2, diff) <= 16).astype(np.uint8)  # the largest channel difference
+        n, labels = cv2.connectedComponents(flat, connectivity=4)
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        deep = np.bincount(labels[depth:h - depth, depth:w - depth].ravel(), minlength=n) > 0
+        keep = edge[(edge > 0) & ~deep[edge]]
+        lut = np.zeros(n, np.uint8)
+        lut[keep] = 1
+        return lut[labels]
 
     def _leaves(self, small: np.ndarray, ink: np.ndarray, mask: np.ndarray,
                 matrix: np.ndarray | None, rtl: bool) -> list[_Piece]:

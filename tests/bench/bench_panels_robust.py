@@ -17,7 +17,8 @@ width: the scanner's lid); ``spine`` (the binding's shadow, 6 % of the width dar
 at the inner edge); ``grey`` (a greyscale scan of a colour book); ``dark`` (underexposed:
 every value times 0.75); ``tilt1p`` (turned 1 degree, the edges' paper repeated beyond: a
 cropped scan); ``tilt1`` (turned 1 degree on a white bed; boxes are compared unturned, so a few pixels
-of IoU go to the tilt itself).
+of IoU go to the tilt itself); ``tilt1k`` (the same on a black bed); ``bed`` (the whole page
+on a white bed, 3 % of the long side of it showing round the page, turned half a degree).
 
 Prints the figures and, last, one JSON line.
 """
@@ -39,11 +40,12 @@ from panel_real import RealScore, real_sets
 from panel_synth import match
 
 VARIANTS = ("orig", "size0.6", "size0.8", "size1.6", "size2.2", "size3.0", "jpeg50", "yellow", "blur",
-            "margin", "spine", "tilt1", "tilt1p", "grey", "dark")
+            "margin", "spine", "tilt1", "tilt1p", "tilt1k", "bed", "grey", "dark")
 
 
-def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
-    """The page as the variant ``name`` scans it, and the factor its size changed by."""
+def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float | tuple[float, int]]:
+    """The page as the variant ``name`` scans it, and the factor its size changed by (or, for a
+    page laid on a bed, the factor and the bed's width on each side: see :func:`back`)."""
     import cv2
 
     if name == "orig":
@@ -84,7 +86,25 @@ def variant(image: np.ndarray, name: str) -> tuple[np.ndarray, float]:
         h, w = image.shape[:2]
         m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.0)
         return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), 1.0
+    if name == "tilt1k":  # turned 1 degree on a black bed (a dark lid)
+        h, w = image.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 1.0, 1.0)
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(12, 12, 12)), 1.0
+    if name == "bed":  # the whole page on a white bed, 3 % of it showing each side, turned half a degree
+        h, w = image.shape[:2]
+        pad = int(round(0.03 * max(h, w)))
+        m = cv2.getRotationMatrix2D((w / 2 + pad, h / 2 + pad), 0.5, 1.0)
+        m[:, 2] += pad
+        return cv2.warpAffine(image, m, (w + 2 * pad, h + 2 * pad), flags=cv2.INTER_LINEAR,
+                              borderValue=(255, 255, 255)), (1.0, pad)
     raise SystemExit(f"unknown variant: {name}")
+
+
+def back(box, f) -> tuple[int, ...]:
+    """A box found on a variant, in pixels of the page as scanned (``f`` from :func:`variant`)."""
+    f, pad = f if isinstance(f, tuple) else (f, 0)
+    x, y, w, h = (c / f for c in box)
+    return int(round(x - pad)), int(round(y - pad)), int(round(w)), int(round(h))
 
 
 def run(detector, variants: list[str], sets: list[str]) -> dict:
@@ -98,7 +118,7 @@ def run(detector, variants: list[str], sets: list[str]) -> dict:
             score, boxes = RealScore(), []
             for page, image in zip(pages, images):
                 img, f = variant(image, v)
-                found = [tuple(int(round(c / f)) for c in b) for b in detector(img, page.rtl)]
+                found = [back(b, f) for b in detector(img, page.rtl)]
                 score.add(page.truth, found)
                 boxes.append((len(found), len(match(page.truth, found, 0.8))))
             d = score.as_dict()

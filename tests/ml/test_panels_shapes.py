@@ -669,3 +669,47 @@ def test_an_underexposed_page_keeps_its_dark_shared_line(seed):
     found = detect_boxes(img)
     assert len(found) == 3 and matched(found, truth, at=0.75), found
     assert len(detect_boxes(img, params=PanelParams(relative_dark=False))) == 2
+
+
+def _newsprint_grid(seed: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A Golden Age page: cream paper, six framed panels in three rows with art."""
+    img = np.empty((H, W, 3), np.uint8)
+    img[:] = (238, 224, 186)  # cream newsprint, RGB
+    truth = []
+    for r, (y0, y1) in enumerate(((40, 400), (420, 780), (800, 1160))):
+        for c, (x0, x1) in enumerate(((40, 390), (410, 760))):
+            frame(img, x0, y0, x1, y1)
+            art(img, x0, y0, x1, y1, seed + 2 * r + c)
+            truth.append((x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+    return img, truth
+
+
+def _on_bed(img: np.ndarray, angle: float, bed: tuple[int, int, int]) -> np.ndarray:
+    m = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
+    return cv2.warpAffine(img, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=bed)
+
+
+@pytest.mark.parametrize("angle, bed", [(1.0, (255, 255, 255)), (-0.7, (255, 255, 255)), (1.0, (12, 12, 12))])
+def test_a_page_turned_on_a_scanners_bed_is_split_on_its_paper(angle, bed):
+    """`classic-10`: cream paper turned on a scanner's bed of another colour (a white lid, a
+    black one). On real scans the edge ring read the bed's wedges, or no one colour at all, the
+    paper was all content and the page one panel (``tests/ml/test_panels_real.py``); here the
+    ring reads the paper and the wedges join the corner panels, whose boxes ran out to the
+    image's edge. The bed is washed out in the paper's colour first."""
+    img, truth = _newsprint_grid(7)
+    turned = _on_bed(img, angle, bed)
+    found = detect_boxes(turned)
+    assert matched(found, truth, at=0.9), found
+    old = detect_boxes(turned, params=PanelParams(page_on_bed=False))
+    assert not matched(old, truth, at=0.9), old
+
+
+def test_one_panel_on_a_black_page_is_not_a_page_on_a_bed():
+    """A single panel of pale art on a black page looks like pale paper on a dark bed; washed
+    out, it does not split, so the black stays the gutter and the panel its box."""
+    img = np.zeros((H, W, 3), np.uint8)
+    t = np.linspace(0.0, 1.0, 1100)[:, None, None]
+    img[50:1150, 50:750] = (np.array([150, 175, 150]) * (1 - t) + np.array([180, 210, 180]) * t).astype(np.uint8)
+    art(img, 50, 50, 750, 1150, 3)
+    found = detect_boxes(img)
+    assert matched(found, [(50, 50, 700, 1100)], at=0.9), found
