@@ -53,6 +53,46 @@ def reduce(page: ScanPage) -> tuple[np.ndarray, np.ndarray]:
     return img, label_map(page, (nw // 2, nh // 2))
 
 
+def reduce_zoomable(page: ScanPage, zoom: float) -> tuple[np.ndarray, list[np.ndarray], dict]:
+    """The page reduced to ``zoom`` times the network's long side (windows are cut from it at
+    zooms 1 to ``zoom``) and its polygons in that image's pixels; the image's own pixels are
+    dropped (a 2300-pixel page would not fit a thousand times in memory)."""
+    h, w = page.image.shape[:2]
+    s = zoom * panel_net.INPUT_LONG / max(h, w)
+    nw, nh = max(16, round(w * s)), max(16, round(h * s))
+    img = panel_net.shrink(page.image, nw, nh)
+    polys = [p * [nw / w, nh / h] for p in page.polys]
+    return img, polys, dict(page.notes)
+
+
+def zoomed_window(rng, item: tuple, zoom: float, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``INPUT_LONG`` x ``WIDTH`` sample from a page stored by :func:`reduce_zoomable`,
+    at zoom 1 (the whole page as the refiner sees it) or, ``share`` of the time, at a zoom drawn
+    from 1 to ``zoom`` (a box's crop looked at closer: gutters and frame lines wider); labels
+    drawn from the polygons at the sample's half size. Jittered as :func:`window` does."""
+    import cv2
+
+    img, polys, notes = item
+    H, W = panel_net.INPUT_LONG, WIDTH
+    z = float(rng.uniform(1.0, zoom)) if rng.random() < share else 1.0
+    f = z / zoom  # sample pixels per stored pixel
+    h, w = img.shape[:2]
+    sw, sh = min(w, round(W / f)), min(h, round(H / f))  # the source window, clipped to the page
+    x0 = int(rng.integers(0, w - sw + 1))
+    y0 = int(rng.integers(0, h - sh + 1))
+    tw, th = 2 * max(8, round(sw * f / 2)), 2 * max(8, round(sh * f / 2))
+    crop = cv2.resize(np.ascontiguousarray(img[y0:y0 + sh, x0:x0 + sw]), (tw, th), interpolation=cv2.INTER_AREA)
+    moved = [(p - [x0, y0]) * [tw / sw, th / sh] for p in polys]
+    lab = label_map(ScanPage(crop, moved, "window", 0, notes=notes), (tw // 2, th // 2))
+    pw, ph = W - tw, H - th
+    if pw > 0 or ph > 0:
+        pw, ph = max(0, pw), max(0, ph)
+        crop = cv2.copyMakeBorder(crop, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+        lab = cv2.copyMakeBorder(lab, 0, ph // 2, 0, pw // 2, cv2.BORDER_CONSTANT, value=0)
+    crop, lab = crop[:H, :W], lab[:H // 2, :W // 2]
+    return _jitter(rng, crop, lab)
+
+
 def real_pages() -> list[ScanPage]:
     """Our labelled public-domain pages, but every third one (sorted by name), which stays
     out of training so the eval has public-domain pages the network never saw."""
@@ -93,8 +133,15 @@ def window(rng, img: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarra
         h, w = img.shape[:2]
     x0 = 2 * int(rng.integers(0, (w - WIDTH) // 2 + 1))
     y0 = 2 * int(rng.integers(0, (h - H) // 2 + 1))
-    img = img[y0:y0 + H, x0:x0 + WIDTH].astype(np.float32)
+    img = img[y0:y0 + H, x0:x0 + WIDTH]
     lab = lab[y0 // 2:(y0 + H) // 2, x0 // 2:(x0 + WIDTH) // 2]
+    return _jitter(rng, img, lab)
+
+
+def _jitter(rng, img: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flipped left-right half the time, greyscale a quarter, brightness and contrast moved;
+    as the network's input (float, channels first) and the labels."""
+    img = img.astype(np.float32)
     if rng.random() < 0.5:
         img, lab = img[:, ::-1], lab[:, ::-1]
     if rng.random() < 0.25:
@@ -116,6 +163,10 @@ def main() -> None:
                     help="synthetic pages may hold framed panels drawn over an art panel (not in the shipped weights)")
     ap.add_argument("--modern", type=int, default=0,
                     help="hard modern-Western pages of tests/synth_modern.py (seeds 5000 on, insets left out) added to the synthetic pool")
+    ap.add_argument("--modern-insets", action="store_true", help="the hard modern pages keep their insets")
+    ap.add_argument("--zoom", type=float, default=1.0,
+                    help="also train on closer looks, zoom 1 to this (a box's crop at the network's size); 1: never")
+    ap.add_argument("--zoom-share", type=float, default=0.5, help="share of samples drawn at a zoom above 1")
     ap.add_argument("--out", type=Path, default=panel_net.WEIGHTS)
     args = ap.parse_args()
     import torch
@@ -124,13 +175,16 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    synth = [reduce(make_scan(s, overlap=args.overlap)) for s in range(args.pages)]
+    zoomed = args.zoom > 1.0
+    prep = (lambda page: reduce_zoomable(page, args.zoom)) if zoomed else reduce
+    synth = [prep(make_scan(s, overlap=args.overlap)) for s in range(args.pages)]
     if args.modern:
         from synth_modern import make_modern
 
-        synth += [reduce(make_modern(s, skip=("inset",)).to_scan()) for s in range(5000, 5000 + args.modern)]
+        skip = () if args.modern_insets else ("inset",)
+        synth += [prep(make_modern(s, skip=skip).to_scan()) for s in range(5000, 5000 + args.modern)]
     real_src = real_pages()
-    real = [reduce(p) for p in real_src]
+    real = [prep(p) for p in real_src]
     t_data = time.perf_counter() - t0
     print(f"data: {len(synth)} synthetic pages, {len(real)} public-domain pages ({t_data:.0f} s)", flush=True)
 
@@ -147,8 +201,8 @@ def main() -> None:
         xs, ys = [], []
         for _ in range(args.batch):
             pool = real if real and rng.random() < args.real_share else synth
-            img, lab = pool[int(rng.integers(0, len(pool)))]
-            x, y = window(rng, img, lab)
+            item = pool[int(rng.integers(0, len(pool)))]
+            x, y = zoomed_window(rng, item, args.zoom, args.zoom_share) if zoomed else window(rng, *item)
             xs.append(x)
             ys.append(y)
         x = torch.from_numpy(np.stack(xs).astype(np.float32))
@@ -165,13 +219,15 @@ def main() -> None:
     model.eval()
     meta = {
         "data": (f"{args.pages} synthetic pages of tests/synth_scan.py (seeds 0-{args.pages - 1}) and "
-                 + (f"{args.modern} hard modern-Western pages of tests/synth_modern.py (seeds 5000-{4999 + args.modern}, "
-                    "no insets), " if args.modern else "")
+                 + (f"{args.modern} hard modern-Western pages of tests/synth_modern.py (seeds 5000-{4999 + args.modern}"
+                    + ("), " if args.modern_insets else ", no insets), ") if args.modern else "")
                  + f"{len(real)} public-domain pages with our labels (tests/data/panels_public_domain.json); "
                  "MIT; no craphound or openmantra page"),
         "command": (f"python tests/bench/train_panel_net.py --pages {args.pages} --steps {args.steps} "
                     f"--batch {args.batch} --lr {args.lr} --real-share {args.real_share} --seed {args.seed}"
-                    + (" --overlap" if args.overlap else "") + (f" --modern {args.modern}" if args.modern else "")),
+                    + (" --overlap" if args.overlap else "") + (f" --modern {args.modern}" if args.modern else "")
+                    + (" --modern-insets" if args.modern_insets else "")
+                    + (f" --zoom {args.zoom} --zoom-share {args.zoom_share}" if zoomed else "")),
         "version": panel_net.REFINER_VERSION,
         "final_loss": round(float(np.mean(losses[-100:])), 4),
         "public_domain_trained": [p.notes["name"] for p in real_src],
