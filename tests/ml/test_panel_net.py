@@ -440,3 +440,30 @@ def test_synthetic_pages_without_overlap_are_as_before():
     plain = [s for s in range(12) if "under" not in make_scan(s, overlap=True).notes]
     assert len(plain) >= 8
     assert all("under" not in make_scan(s).notes for s in range(12))  # off by default
+
+
+def test_training_samples_at_a_closer_zoom_line_up_with_their_labels():
+    """`train_panel_net.py --zoom` (an option tried and not shipped): a sample drawn closer shows
+    the page larger, with labels drawn from the polygons at its own scale: where they say
+    outside every panel lies the page's white paper, brighter than the panels' insides, in
+    every sample that shows both (a label map shifted or scaled against its image would not)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import train_panel_net as T
+
+    rng = np.random.default_rng(0)
+    for seed in (2, 3):  # a manga page and a western one, on white paper
+        item = T.reduce_zoomable(make_scan(seed), 2.0)
+        assert max(item[0].shape[:2]) == 2 * panel_net.INPUT_LONG
+        for share in (0.0, 1.0):  # the whole page, then closer looks
+            both = brighter = 0
+            for _ in range(8):
+                x, y = T.zoomed_window(rng, item, 2.0, share)
+                assert x.shape == (3, panel_net.INPUT_LONG, T.WIDTH)
+                assert y.shape == (panel_net.INPUT_LONG // 2, T.WIDTH // 2)
+                assert set(np.unique(y)) <= {0, 1, 2}
+                lab = np.kron(y, np.ones((2, 2), y.dtype))
+                grey = x.mean(axis=0)
+                if (lab == 0).sum() > 200 and (lab == 2).sum() > 200:
+                    both += 1
+                    brighter += float(grey[lab == 0].mean()) > float(grey[lab == 2].mean()) + 0.2
+            assert both >= 3 and brighter == both, (seed, share, both, brighter)
