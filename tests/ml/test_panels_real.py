@@ -26,8 +26,8 @@ from comicdesk.ml.panel_net import detect_panels_refined  # noqa: E402
 from helpers import fixtures_dir  # noqa: E402
 
 # (F1 at IoU 0.5, F1 at IoU 0.8): measured minus 0.02, for the shipped detector
-# "classic-9+refine-4" (the classical detector, then the learned refiner; the same figures as
-# "classic-8+refine-4" and
+# "classic-10+refine-4" (the classical detector, then the learned refiner; the same figures as
+# "classic-9+refine-4", "classic-8+refine-4" and
 # "classic-7+refine-3" to four places on every set, held out read once at the end; measured with
 # `bench_panels.py --real-only`: 0.9851/0.8657, 0.9399/0.8881, 1.000/1.000 on 33 Golden Age
 # pages, 0.8571/0.8254, 0.8960/0.8160 (held out read once, at the end); "classic-6+refine-3"
