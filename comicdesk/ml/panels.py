@@ -555,16 +555,10 @@ class _Detector:
         """Pixels of ``img`` (H, W, C) within 16 of the colour ``bed`` on every channel, joined to
         the image's edge and reaching no more than ``depth`` pixels in from it (uint8, 0/1)."""
         cv2 = self.cv2
-        h, w, c = img.shape
+        h, w = img.shape[:2]
         if h <= 2 * depth + 2 or w <= 2 * depth + 2:
             return np.zeros((h, w), np.uint8)
-        img = np.ascontiguousarray(img)
-        level = [float(v) for v in np.clip(np.round(bed), 0, 255)]
-        if c == 3:  # OpenCV's scalar absdiff, as in :meth:`_content_mask`
-            diff = cv2.absdiff(img, tuple(level) + (0.0,))
-        else:
-            diff = cv2.absdiff(img.reshape(h, w), np.full((h, w), level[0], np.uint8))
-        flat = (_brightest(cv2, diff) <= 16).astype(np.uint8)  # the largest channel difference
+        flat = (_distance(cv2, np.ascontiguousarray(img), bed) <= 16).astype(np.uint8)
         n, labels = cv2.connectedComponents(flat, connectivity=4)
         edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
         deep = np.bincount(labels[depth:h - depth, depth:w - depth].ravel(), minlength=n) > 0
@@ -690,14 +684,7 @@ class _Detector:
         """The ink (1 where the page is not gutter-coloured) and the content mask: the ink plus
         every region it encloses."""
         cv2, p = self.cv2, self.p
-        h, w, c = small.shape
-        ref = np.clip(np.round(gutter), 0, 255).astype(np.uint8)
-        if c == 3:  # OpenCV's scalar absdiff and per-channel max: a third of numpy's time
-            diff = cv2.absdiff(small, tuple(float(v) for v in ref) + (0.0,))
-            b, g, r = cv2.split(diff)
-            dist = cv2.max(cv2.max(b, g), r)
-        else:
-            dist = cv2.absdiff(small.reshape(h, w), np.full((h, w), ref.reshape(-1)[0], np.uint8))
+        dist = _distance(cv2, small, gutter)
         # Noise: how far the gutter-coloured edge pixels stray from the gutter colour.
         edge = np.concatenate([dist[0], dist[-1], dist[:, 0], dist[:, -1]])
         calm = edge[edge < p.ink_threshold]
@@ -1900,6 +1887,17 @@ def _colour_bins(px: np.ndarray) -> np.ndarray:
     """One bin number per pixel (rows of one or three channels): 16 levels a channel."""
     q = px.astype(np.int32) >> 4
     return q[:, 0] if q.shape[1] == 1 else (q[:, 0] << 8) | (q[:, 1] << 4) | q[:, 2]
+
+
+def _distance(cv2: Any, img: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Each pixel's distance from ``colour`` (one value per channel): its largest channel
+    difference, as a 2-D uint8 array (OpenCV's scalar absdiff and per-channel max: a third of
+    numpy's time)."""
+    h, w = img.shape[:2]
+    ref = np.clip(np.round(colour), 0, 255).astype(np.uint8).reshape(-1)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return _brightest(cv2, cv2.absdiff(img, tuple(float(v) for v in ref) + (0.0,)))
+    return cv2.absdiff(img.reshape(h, w), np.full((h, w), ref[0], np.uint8))
 
 
 def _brightest(cv2: Any, img: np.ndarray) -> np.ndarray:
