@@ -84,11 +84,8 @@ def zoomed_window(rng, item: tuple, zoom: float, share: float) -> tuple[np.ndarr
     crop = cv2.resize(np.ascontiguousarray(img[y0:y0 + sh, x0:x0 + sw]), (tw, th), interpolation=cv2.INTER_AREA)
     moved = [(p - [x0, y0]) * [tw / sw, th / sh] for p in polys]
     lab = label_map(ScanPage(crop, moved, "window", 0, notes=notes), (tw // 2, th // 2))
-    pw, ph = W - tw, H - th
-    if pw > 0 or ph > 0:
-        pw, ph = max(0, pw), max(0, ph)
-        crop = cv2.copyMakeBorder(crop, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
-        lab = cv2.copyMakeBorder(lab, 0, ph // 2, 0, pw // 2, cv2.BORDER_CONSTANT, value=0)
+    if tw < W or th < H:
+        crop, lab = _pad(crop, lab, max(0, W - tw), max(0, H - th))
     crop, lab = crop[:H, :W], lab[:H // 2, :W // 2]
     return _jitter(rng, crop, lab)
 
@@ -119,23 +116,28 @@ def trained_on(name: str) -> bool:
 
 def window(rng, img: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A random INPUT_LONG x WIDTH window (edge-padded where the page is smaller), jittered."""
-    import cv2
-
     H = panel_net.INPUT_LONG
     h, w = img.shape[:2]
     pw, ph = max(0, WIDTH - w), max(0, H - h)
     if pw or ph:
-        # Pad evenly in both maps (labels: 'outside', like a margin).
-        pw += pw % 2
-        ph += ph % 2
-        img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
-        lab = cv2.copyMakeBorder(lab, 0, ph // 2, 0, pw // 2, cv2.BORDER_CONSTANT, value=0)
+        img, lab = _pad(img, lab, pw + pw % 2, ph + ph % 2)
         h, w = img.shape[:2]
     x0 = 2 * int(rng.integers(0, (w - WIDTH) // 2 + 1))
     y0 = 2 * int(rng.integers(0, (h - H) // 2 + 1))
     img = img[y0:y0 + H, x0:x0 + WIDTH]
     lab = lab[y0 // 2:(y0 + H) // 2, x0 // 2:(x0 + WIDTH) // 2]
     return _jitter(rng, img, lab)
+
+
+def _pad(img: np.ndarray, lab: np.ndarray, pw: int, ph: int) -> tuple[np.ndarray, np.ndarray]:
+    """The image padded by ``pw`` columns and ``ph`` rows (even counts) on the right and at the
+    bottom, edge pixels repeated, and its half-size labels by half as many, 'outside' (like a
+    margin)."""
+    import cv2
+
+    img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+    lab = cv2.copyMakeBorder(lab, 0, ph // 2, 0, pw // 2, cv2.BORDER_CONSTANT, value=0)
+    return img, lab
 
 
 def _jitter(rng, img: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
