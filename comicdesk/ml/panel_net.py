@@ -13,6 +13,8 @@ boxes:
   frames of panels drawn over an art panel, which the network sees only faintly); since
   ``refine-3`` a box kept whole is split along a straight line across it that the edge band
   covers from end to end (a shared frame line that a balloon breaks joins the interiors);
+  since ``refine-5`` a box being split also splits each of its regions that falls apart in
+  that faint-edge look (two framed panels whose shared frame a balloon or a breakout crosses);
 - **tighten or extend** a box holding one interior region to that region's extent, edge by
   edge, where they differ by more than the maps' resolution (a stretched or cut-short box);
 - **drop** a box with (nearly) no interior in it (a text column, a scan strip) and, since
@@ -46,7 +48,7 @@ __all__ = ["INPUT_LONG", "REFINER_VERSION", "RefineParams", "WEIGHTS", "build_mo
            "detect_panels_refined", "for_inference", "load_model", "panels_version", "predict_maps", "refine"]
 
 #: Changes whenever the refined output for the same page may change.
-REFINER_VERSION = "refine-4"
+REFINER_VERSION = "refine-5"
 #: The page's long side, in pixels, as the network sees it (maps come out at half of it).
 INPUT_LONG = 384
 #: Channels of the network's four stages (the shipped weights' shape; ``meta`` repeats it).
@@ -112,6 +114,12 @@ class RefineParams:
     #: ... and the maps see no gutter beside it: the probability of outside every panel, per
     #: line of the maps within 3 map pixels of it, stays at most this.
     line_outside: float = 0.2
+    #: A box being split: each of its regions that falls apart into two or more panel-sized
+    #: regions where interior counts only below ``big_edge_below`` of edge band, those holding
+    #: at least this share of it, is split into them (two framed panels whose shared frame a
+    #: balloon or art breaking out crosses: the maps join their insides there). Since
+    #: ``refine-5``; above 1.0: never.
+    strict_parts: float = 0.9
     split: bool = True
     adjust: bool = True
     drop: bool = True
@@ -357,6 +365,13 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
     out: list[tuple[tuple[float, float, float, float], int]] = []  # (x0, y0, x1, y1), parent
     claimed = np.zeros(int(labels.max()) + 1, np.int64)
     strict = None
+
+    def strict_regions() -> tuple[np.ndarray, list[dict]]:
+        nonlocal strict
+        if strict is None:
+            strict = _regions(p_int, replace(p, edge_below=p.big_edge_below), maps[EDGE])
+        return strict
+
     for i, b in enumerate(boxes):
         bx, by, bw, bh = (float(v) for v in b)
         m0 = (int(max(0, math.floor(bx / sx))), int(max(0, math.floor(by / sy))))
@@ -370,20 +385,21 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
         claimed += counts
         inside = [by_id[k] for k in np.nonzero(counts)[0] if k in by_id
                   and counts[k] >= p.belongs * by_id[k]["area"]]
+        looked_again = False
         if len(inside) < 2 and p.split and bw * bh >= p.big_box * W * H:
-            if strict is None:
-                strict = _regions(p_int, replace(p, edge_below=p.big_edge_below), maps[EDGE])
-            s_labels, s_regions = strict
+            s_labels, s_regions = strict_regions()
             s_by_id = {r["id"]: r for r in s_regions}
             s_counts = np.bincount(s_labels[m0[1]:m1[1], m0[0]:m1[0]].ravel(), minlength=s_labels.max() + 1)
             s_inside = [s_by_id[k] for k in np.nonzero(s_counts)[0] if k in s_by_id
                         and s_counts[k] >= p.belongs * s_by_id[k]["area"]]
             if len(s_inside) >= 2:
-                inside = s_inside
+                inside, looked_again = s_inside, True
         if len(inside) >= 2 and p.split and _cover(inside, to_page, page_box) >= p.split_cover:
             # The pieces' outer edges stay the box's where they nearly agree (the classical
             # edges are exact to the pixel when right; the maps' are not).
             snap = (p.snap_tol * sx, p.snap_tol * sy, p.snap_tol * sx, p.snap_tol * sy)
+            if not looked_again and p.strict_parts <= 1.0:
+                inside = [q for r in inside for q in _parts(r, labels, strict_regions(), p.strict_parts)]
             for r in inside:
                 out.append((_snap(to_page(r), page_box, snap), i))
         elif (cut := _edge_line(maps[EDGE], m0, m1, p, maps[OUTSIDE])) is not None:
@@ -427,6 +443,19 @@ def refine(image: Any, boxes: Sequence[Sequence[float]], *, rtl: bool = False,
             k += 1
         ordered.extend(_reading_order(group, rtl) if len(group) > 1 else group)
     return ordered
+
+
+def _parts(r: dict, labels: np.ndarray, strict: tuple[np.ndarray, list[dict]], share: float) -> list[dict]:
+    """The panel-sized regions of the strict labelling (``strict``: labels and regions) that lie
+    in the region ``r`` of ``labels``, when there are two or more of them and they hold at least
+    ``share`` of its area; else ``[r]``."""
+    s_labels, s_regions = strict
+    x0, y0, x1, y1 = r["box"]
+    ids = np.unique(s_labels[y0:y1, x0:x1][labels[y0:y1, x0:x1] == r["id"]])
+    parts = [q for q in s_regions if q["id"] in set(ids.tolist())]
+    if len(parts) >= 2 and sum(q["area"] for q in parts) >= share * r["area"]:
+        return parts
+    return [r]
 
 
 def _border_edge(p_edge: np.ndarray, m0: tuple[int, int], m1: tuple[int, int]) -> float:
@@ -529,7 +558,7 @@ def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:
 
 def panels_version() -> str:
     """The shipped detector's version, as the cache keys panels: the classical detector's and
-    the refiner's (``classic-10+refine-4``); either changing re-runs the panels stage."""
+    the refiner's (``classic-10+refine-5``); either changing re-runs the panels stage."""
     from comicdesk.ml.panels import DETECTOR_VERSION
 
     return f"{DETECTOR_VERSION}+{REFINER_VERSION}"

@@ -163,6 +163,39 @@ def test_a_big_box_splits_along_a_faint_line_and_a_small_one_does_not():
                                 params=panel_net.RefineParams(big_box=0.4))) == 2
 
 
+def test_a_region_the_maps_join_across_a_faint_frame_is_split_with_its_box():
+    """refine-5: a box being split (it holds two regions or more) also splits each region that
+    falls apart into panels where interior counts only below 0.1 of edge band: two framed
+    panels whose shared frame a balloon crosses, which the maps see faintly there (seen on hard
+    modern-Western synthetic pages: a panel drawn over its neighbour's corner). Not when the
+    faint part is a broad stretch of the region (over a tenth of it): art, not a frame line."""
+    truth = [(30, 30, 540, 400), (30, 446, 260, 424), (310, 446, 260, 424)]
+    page = _page(truth)
+    maps = _maps_from_truth(page)
+    mh, mw = maps.shape[1:]
+    y0, y1 = int(430 / 900 * mh) - 1, int(446 / 900 * mh) + 2
+    x0, x1 = int(40 / 600 * mw), int(280 / 600 * mw)
+
+    def bridged(rows: slice) -> np.ndarray:
+        out = maps.copy()  # the top panel's inside runs into the bottom left one's
+        out[:, rows, x0:x1] = 0.0
+        out[panel_net.INTERIOR][rows, x0:x1] = 0.5
+        out[panel_net.EDGE][rows, x0:x1] = 0.3
+        out[panel_net.OUTSIDE][rows, x0:x1] = 0.2
+        return out
+
+    merged = [(30, 30, 540, 840)]
+    faint = bridged(slice(y0, y1))
+    before = panel_net.refine(page.image, merged, maps=faint, params=panel_net.RefineParams(strict_parts=2.0))
+    assert len(before) == 2  # refine-4: the joined pair stays one box beside the third panel
+    out = panel_net.refine(page.image, merged, maps=faint)
+    assert len(out) == 3 and min(_best(truth, out)) > 0.85, out
+    assert out[0][1] < out[1][1] and out[1][0] < out[2][0]  # top, then left to right
+    broad = bridged(slice(y0 - 30, y1))  # faint over a third of the top panel's height
+    assert len(panel_net.refine(page.image, merged, maps=broad)) == 2
+    assert len(panel_net.refine(page.image, merged, maps=broad, params=panel_net.RefineParams(strict_parts=0.0))) == 3
+
+
 def _line_with_a_break(maps: np.ndarray, row: int, edge: float, gap: slice) -> np.ndarray:
     """``maps`` with the edge band along ``row`` (probability ``edge``) except at ``gap``,
     where the interior runs across it (a balloon over the shared frame line): the two
