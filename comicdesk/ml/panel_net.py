@@ -558,7 +558,7 @@ def _reading_order(boxes: list[Box], rtl: bool) -> list[Box]:
 
 def panels_version() -> str:
     """The shipped detector's version, as the cache keys panels: the classical detector's and
-    the refiner's (``classic-10+refine-5``); either changing re-runs the panels stage."""
+    the refiner's (``classic-11+refine-5``); either changing re-runs the panels stage."""
     from comicdesk.ml.panels import DETECTOR_VERSION
 
     return f"{DETECTOR_VERSION}+{REFINER_VERSION}"

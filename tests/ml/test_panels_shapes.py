@@ -304,6 +304,26 @@ def test_blocks_that_nest_are_one_frameless_panel():
     assert matched(found, truth), found
 
 
+def test_figures_standing_free_in_a_frameless_panel_are_one_panel():
+    """classic-11, craphound p6 scanned at 0.8 and 1.6 times its size: a frameless panel
+    holding two solid figures side by side, no gutter straight or slanted between them, came
+    out as one panel per figure (solid blocks). A block is a panel only when content runs along
+    a side of its box, as a frame does; a figure touches its box at a few short stretches."""
+    img = page()
+    frame(img, 40, 40, 760, 150)
+    figures = ([[190, 200], [310, 200], [420, 340], [420, 460], [310, 600], [190, 600], [80, 460], [80, 340]],
+               [[500, 420], [620, 420], [730, 550], [730, 670], [620, 800], [500, 800], [390, 670], [390, 550]])
+    for pts, colour in zip(figures, ((60, 90, 140), (150, 80, 60))):
+        cv2.fillPoly(img, [np.array(pts, np.int32)], colour)
+    cv2.ellipse(img, (420, 230), (120, 22), 0, 0, 360, (0, 0, 0), 3)  # a balloon
+    frame(img, 40, 860, 760, 1160)
+    truth = [(40, 40, 721, 111), (80, 200, 651, 601), (40, 860, 721, 301)]
+    found = detect_boxes(img)
+    assert matched(found, truth), found
+    old = detect_boxes(img, params=PanelParams(block_sides=0))
+    assert len(old) == 4  # classic-10: one panel per figure
+
+
 def test_two_frames_facing_across_a_narrow_band_are_two_panels():
     """Bobby Make-Believe 1915 pp. 0 and 2: two panels, white inside, their frames 4 px apart,
     their outer sides broken (the paper inside is the gutter's colour and joins it), ink spilt
