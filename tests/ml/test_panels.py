@@ -60,7 +60,7 @@ def grid_page(w: int = 600, h: int = 900, rows: int = 3, cols: int = 2, gutter: 
 def test_api_shape_version_and_order():
     img, truth = grid_page()
     panels = detect_panels(img)
-    assert DETECTOR_VERSION == "classic-10"
+    assert DETECTOR_VERSION == "classic-11"
     assert all(isinstance(p, Panel) for p in panels)
     assert [p.order for p in panels] == list(range(len(panels)))
     for p in panels:
