@@ -451,8 +451,8 @@ def _parts(r: dict, labels: np.ndarray, strict: tuple[np.ndarray, list[dict]], s
     ``share`` of its area; else ``[r]``."""
     s_labels, s_regions = strict
     x0, y0, x1, y1 = r["box"]
-    ids = np.unique(s_labels[y0:y1, x0:x1][labels[y0:y1, x0:x1] == r["id"]])
-    parts = [q for q in s_regions if q["id"] in set(ids.tolist())]
+    ids = set(np.unique(s_labels[y0:y1, x0:x1][labels[y0:y1, x0:x1] == r["id"]]).tolist())
+    parts = [q for q in s_regions if q["id"] in ids]
     if len(parts) >= 2 and sum(q["area"] for q in parts) >= share * r["area"]:
         return parts
     return [r]
